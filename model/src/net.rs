@@ -99,7 +99,6 @@ pub trait DatagramSocket: 'static {
 
     /// Async form of [`DatagramSocket::poll_recv_from`].
     fn recv_from(&self, buf: &mut [u8]) -> impl Future<Output = io::Result<(usize, SocketAddr)>> {
-        let mut buf = buf;
         std::future::poll_fn(move |cx| self.poll_recv_from(cx, &mut *buf))
     }
 }

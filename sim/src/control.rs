@@ -1,0 +1,255 @@
+//! Fault verbs: `partition` (both ways or one way), `repair`, `hold`/`release`, `crash`,
+//! `restart`, `clock_skew`, `set_link`. Callable from scenario code at any sim time (from a
+//! task, or scheduled with `Sim::at`); each is recorded in the trace.
+
+use crate::config::LinkConfig;
+use crate::host::{lock, Shared};
+use crate::trace::{DropReason, Kind};
+use crate::world::{HostId, LinkState, World, NO_HOST};
+use std::sync::Arc;
+use testbed_model::Instant;
+
+/// Codes of fault verbs in trace events (`a` field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Verb {
+    /// Link state set to partitioned.
+    Partition = 1,
+    /// Link state set to up.
+    Repair = 2,
+    /// Link state set to held.
+    Hold = 3,
+    /// Host crashed.
+    Crash = 4,
+    /// Host restarted.
+    Restart = 5,
+    /// Host clock skew changed.
+    ClockSkew = 6,
+    /// Link configuration changed.
+    SetLink = 7,
+}
+
+/// Injects faults into a running simulation. `Clone + Send + Sync`.
+#[derive(Clone)]
+pub struct Control {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Control")
+    }
+}
+
+fn id(w: &World, name: &str) -> HostId {
+    w.host_id(name).unwrap_or_else(|| {
+        let names: Vec<&str> = w.hosts.iter().map(|h| h.name.as_str()).collect();
+        panic!("no host named {name:?}; hosts are {names:?}")
+    })
+}
+
+impl World {
+    pub(crate) fn set_link_state(&mut self, from: HostId, to: HostId, state: LinkState) {
+        let verb = match state {
+            LinkState::Up => Verb::Repair,
+            LinkState::Held => Verb::Hold,
+            LinkState::Partitioned => Verb::Partition,
+        };
+        self.record(Kind::Fault, DropReason::None, from, to, verb as u64, 0);
+        let link = self.link_mut(from, to);
+        let old = link.state;
+        link.state = state;
+        if state == LinkState::Up && old != LinkState::Up {
+            let stalled = std::mem::take(&mut link.stalled);
+            let held = std::mem::take(&mut link.held);
+            for (conn, dir) in stalled {
+                self.unstall_pipe(conn, dir);
+            }
+            for d in held {
+                self.release_datagram(d);
+            }
+        } else if state == LinkState::Partitioned && old == LinkState::Held {
+            let held = std::mem::take(&mut link.held);
+            for d in held {
+                if self.dgrams_in_flight.remove(d).is_some() {
+                    self.record(Kind::Drop, DropReason::Partition, from, to, 0, 0);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn crash_host(&mut self, h: HostId) {
+        self.record(
+            Kind::Fault,
+            DropReason::None,
+            h,
+            NO_HOST,
+            Verb::Crash as u64,
+            0,
+        );
+        let host = &mut self.hosts[h as usize];
+        if !host.up {
+            return;
+        }
+        host.up = false;
+        host.incarnation += 1;
+        host.listeners.clear();
+        host.datagrams.clear();
+        host.ports_in_use.clear();
+        self.pending_kills.push(h);
+        self.executor_work = true;
+    }
+
+    pub(crate) fn restart_host(&mut self, h: HostId) {
+        if self.hosts[h as usize].up {
+            self.crash_host(h);
+        }
+        self.record(
+            Kind::Fault,
+            DropReason::None,
+            h,
+            NO_HOST,
+            Verb::Restart as u64,
+            0,
+        );
+        self.hosts[h as usize].up = true;
+        if self.hosts[h as usize].init.is_some() {
+            self.pending_starts.push(h);
+            self.executor_work = true;
+        }
+    }
+}
+
+impl Control {
+    fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        f(&mut lock(&self.shared))
+    }
+
+    /// Global simulated time.
+    pub fn now(&self) -> Instant {
+        self.with(|w| w.now)
+    }
+
+    /// Cuts both directions between `a` and `b`: datagrams are lost, stream segments wait
+    /// (TCP retransmits) until [`Control::repair`].
+    pub fn partition(&self, a: &str, b: &str) {
+        self.with(|w| {
+            let (a, b) = (id(w, a), id(w, b));
+            w.set_link_state(a, b, LinkState::Partitioned);
+            w.set_link_state(b, a, LinkState::Partitioned);
+        })
+    }
+
+    /// Cuts only the direction `from` → `to`.
+    pub fn partition_oneway(&self, from: &str, to: &str) {
+        self.with(|w| {
+            let (a, b) = (id(w, from), id(w, to));
+            w.set_link_state(a, b, LinkState::Partitioned);
+        })
+    }
+
+    /// Cuts `host` off from every other host, both ways.
+    pub fn isolate(&self, host: &str) {
+        self.with(|w| {
+            let h = id(w, host);
+            for o in 0..w.hosts.len() as HostId {
+                if o != h {
+                    w.set_link_state(h, o, LinkState::Partitioned);
+                    w.set_link_state(o, h, LinkState::Partitioned);
+                }
+            }
+        })
+    }
+
+    /// Restores both directions between `a` and `b` (ends a partition or a hold).
+    pub fn repair(&self, a: &str, b: &str) {
+        self.with(|w| {
+            let (a, b) = (id(w, a), id(w, b));
+            w.set_link_state(a, b, LinkState::Up);
+            w.set_link_state(b, a, LinkState::Up);
+        })
+    }
+
+    /// Restores every link.
+    pub fn repair_all(&self) {
+        self.with(|w| {
+            let n = w.hosts.len() as HostId;
+            for a in 0..n {
+                for b in 0..n {
+                    if w.link(a, b).state != LinkState::Up {
+                        w.set_link_state(a, b, LinkState::Up);
+                    }
+                }
+            }
+        })
+    }
+
+    /// Queues everything between `a` and `b` (both ways) until [`Control::release`].
+    pub fn hold(&self, a: &str, b: &str) {
+        self.with(|w| {
+            let (a, b) = (id(w, a), id(w, b));
+            w.set_link_state(a, b, LinkState::Held);
+            w.set_link_state(b, a, LinkState::Held);
+        })
+    }
+
+    /// Delivers what [`Control::hold`] queued, and lets traffic flow again.
+    pub fn release(&self, a: &str, b: &str) {
+        self.repair(a, b)
+    }
+
+    /// Crashes `host`: its tasks are dropped and its sockets vanish. Peers see a reset when
+    /// they next send to it after it restarts, or silence (timeouts) while it is down.
+    pub fn crash(&self, host: &str) {
+        self.with(|w| {
+            let h = id(w, host);
+            w.crash_host(h)
+        })
+    }
+
+    /// Restarts `host` (crashing it first if it is up): its init runs again with fresh state.
+    pub fn restart(&self, host: &str) {
+        self.with(|w| {
+            let h = id(w, host);
+            w.restart_host(h)
+        })
+    }
+
+    /// Whether `host` is up.
+    pub fn is_up(&self, host: &str) -> bool {
+        self.with(|w| {
+            let h = id(w, host);
+            w.hosts[h as usize].up
+        })
+    }
+
+    /// Sets `host`'s clock to read `offset_ns` ahead of global time (negative: behind), plus a
+    /// drift of `drift_ppm` parts per million from now on.
+    pub fn clock_skew(&self, host: &str, offset_ns: i64, drift_ppm: i64) {
+        self.with(|w| {
+            let h = id(w, host);
+            let now = w.now;
+            let hs = &mut w.hosts[h as usize];
+            hs.clock_offset_ns = offset_ns;
+            hs.drift_ppm = drift_ppm;
+            hs.skew_since = now;
+            w.record(
+                Kind::Fault,
+                DropReason::None,
+                h,
+                NO_HOST,
+                Verb::ClockSkew as u64,
+                offset_ns as u64,
+            );
+        })
+    }
+
+    /// Replaces the configuration of the directed link `from` → `to`.
+    pub fn set_link(&self, from: &str, to: &str, cfg: LinkConfig) {
+        self.with(|w| {
+            let (a, b) = (id(w, from), id(w, to));
+            w.record(Kind::Fault, DropReason::None, a, b, Verb::SetLink as u64, 0);
+            w.set_link_config(a, b, cfg);
+        })
+    }
+}

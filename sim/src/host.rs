@@ -1,0 +1,268 @@
+//! [`Host`]: one simulated machine's handle, implementing `model::Runtime` (its skewed clock,
+//! timers, spawning, seeded randomness) and `model::Net` (streams and datagrams from its IP).
+//! Handles are `Clone + Send + Sync`.
+
+use crate::control::Control;
+use crate::datagram::SimDatagram;
+use crate::executor;
+use crate::slab::Key;
+use crate::stream::{ListenerState, SimListener, SimStream};
+use crate::world::{HostId, TimerSlot, World};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use testbed_model::runtime::join_pair;
+use testbed_model::{BindError, ConnectError, Instant, JoinHandle, Net, Runtime, SeededRng};
+
+/// State shared by every handle of one simulation.
+pub(crate) struct Shared {
+    pub(crate) world: Mutex<World>,
+}
+
+#[inline]
+pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, World> {
+    shared.world.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A simulated host: its clock, tasks and sockets.
+#[derive(Clone)]
+pub struct Host {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) id: HostId,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("name", &self.name())
+            .field("ip", &self.ip())
+            .finish()
+    }
+}
+
+impl Host {
+    /// The host's name.
+    pub fn name(&self) -> String {
+        lock(&self.shared).hosts[self.id as usize].name.clone()
+    }
+    /// The host's IP address.
+    pub fn ip(&self) -> IpAddr {
+        lock(&self.shared).hosts[self.id as usize].ip
+    }
+    /// The IP address of the host named `name`, if there is one.
+    pub fn lookup(&self, name: &str) -> Option<IpAddr> {
+        let w = lock(&self.shared);
+        w.host_id(name).map(|id| w.hosts[id as usize].ip)
+    }
+    /// The handle of another host of the same simulation (e.g. to spawn a task on it).
+    pub fn other(&self, name: &str) -> Option<Host> {
+        let id = lock(&self.shared).host_id(name)?;
+        Some(Host {
+            shared: self.shared.clone(),
+            id,
+        })
+    }
+    /// Fault injection for the whole simulation.
+    pub fn control(&self) -> Control {
+        Control {
+            shared: self.shared.clone(),
+        }
+    }
+    /// The simulation's global (unskewed) time.
+    pub fn global_now(&self) -> Instant {
+        lock(&self.shared).now
+    }
+}
+
+/// The future of [`Runtime::sleep_until`] on a simulated host.
+pub struct Sleep {
+    shared: Arc<Shared>,
+    deadline: Instant,
+    timer: Option<Key>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let mut w = lock(&this.shared);
+        if w.now >= this.deadline {
+            if let Some(k) = this.timer.take() {
+                w.timers.remove(k);
+            }
+            return Poll::Ready(());
+        }
+        match this.timer.and_then(|k| w.timers.get_mut(k)) {
+            Some(slot) => {
+                if !slot.waker.as_ref().is_some_and(|x| x.will_wake(cx.waker())) {
+                    slot.waker = Some(cx.waker().clone());
+                }
+            }
+            None => {
+                let k = w.timers.insert(TimerSlot {
+                    waker: Some(cx.waker().clone()),
+                });
+                w.schedule(this.deadline, crate::world::Ev::Timer(k));
+                this.timer = Some(k);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(k) = self.timer.take() {
+            lock(&self.shared).timers.remove(k);
+        }
+    }
+}
+
+impl Runtime for Host {
+    type Sleep = Sleep;
+
+    fn now(&self) -> Instant {
+        lock(&self.shared).local_time(self.id)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        let global = lock(&self.shared).to_global(self.id, deadline);
+        Sleep {
+            shared: self.shared.clone(),
+            deadline: global,
+            timer: None,
+        }
+    }
+
+    fn spawn<F>(&self, fut: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let exec = executor::current();
+        if !lock(&self.shared).hosts[self.id as usize].up {
+            let (tx, handle) = join_pair(None);
+            drop(tx); // a down host runs nothing: the handle reports Cancelled
+            return handle;
+        }
+        let key = exec.reserve(self.id);
+        let weak = Rc::downgrade(&exec);
+        let (tx, handle) = join_pair(Some(Box::new(move || {
+            if let Some(e) = weak.upgrade() {
+                e.abort(key);
+            }
+        })));
+        exec.set_future(key, Box::pin(async move { tx.send(fut.await) }));
+        handle
+    }
+
+    fn rng(&self) -> SeededRng {
+        lock(&self.shared).host_rng(self.id)
+    }
+}
+
+struct ConnectGuard<'a> {
+    shared: &'a Shared,
+    key: Key,
+    armed: bool,
+}
+
+impl Drop for ConnectGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            lock(self.shared).abandon_connect(self.key);
+        }
+    }
+}
+
+fn check_local_ip(w: &World, host: HostId, ip: IpAddr) -> Result<(), BindError> {
+    if ip.is_unspecified() || ip.is_loopback() || ip == w.hosts[host as usize].ip {
+        Ok(())
+    } else {
+        Err(BindError::AddrNotAvailable)
+    }
+}
+
+impl Net for Host {
+    type Stream = SimStream;
+    type Listener = SimListener;
+    type Datagram = SimDatagram;
+
+    fn local_ip(&self) -> IpAddr {
+        self.ip()
+    }
+
+    fn listen(&self, addr: SocketAddr) -> Result<SimListener, BindError> {
+        let mut w = lock(&self.shared);
+        check_local_ip(&w, self.id, addr.ip())?;
+        let h = &mut w.hosts[self.id as usize];
+        let port = match addr.port() {
+            0 => h.ephemeral_port().ok_or(BindError::AddrNotAvailable)?,
+            p if h.listeners.contains_key(&p) => return Err(BindError::AddrInUse),
+            p => p,
+        };
+        let bound = SocketAddr::new(addr.ip(), port);
+        let incarnation = h.incarnation;
+        let key = w.listeners.insert(ListenerState {
+            host: self.id,
+            incarnation,
+            addr: bound,
+            backlog: Default::default(),
+            waker: None,
+        });
+        w.hosts[self.id as usize].listeners.insert(port, key);
+        Ok(SimListener {
+            shared: self.shared.clone(),
+            key,
+            addr: bound,
+        })
+    }
+
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = Result<SimStream, ConnectError>> {
+        let shared = self.shared.clone();
+        let id = self.id;
+        async move {
+            let key = lock(&shared).connect_start(id, addr)?;
+            let mut guard = ConnectGuard {
+                shared: &shared,
+                key,
+                armed: true,
+            };
+            std::future::poll_fn(|cx| lock(&shared).poll_connect(key, cx)).await?;
+            guard.armed = false;
+            let w = lock(&shared);
+            let c = w.conns.get(key).ok_or(ConnectError::Reset)?;
+            let (local, peer) = (c.ends[0].addr, c.ends[1].addr);
+            drop(w);
+            Ok(SimStream {
+                shared: shared.clone(),
+                conn: key,
+                end: 0,
+                local,
+                peer,
+            })
+        }
+    }
+
+    fn bind_datagram(&self, addr: SocketAddr) -> Result<SimDatagram, BindError> {
+        let mut w = lock(&self.shared);
+        check_local_ip(&w, self.id, addr.ip())?;
+        let h = &mut w.hosts[self.id as usize];
+        let port = match addr.port() {
+            0 => h.ephemeral_port().ok_or(BindError::AddrNotAvailable)?,
+            p if h.datagrams.contains_key(&p) => return Err(BindError::AddrInUse),
+            p => p,
+        };
+        let bound = SocketAddr::new(addr.ip(), port);
+        let key = w.bind_datagram_sock(self.id, bound);
+        Ok(SimDatagram {
+            shared: self.shared.clone(),
+            key,
+            addr: bound,
+            host: self.id,
+        })
+    }
+}

@@ -1,0 +1,816 @@
+//! Stream fidelity: reliable, ordered byte streams over simulated links.
+//!
+//! A connection is two pipes; pipe `d` carries bytes from end `d` to end `1 - d` (end 0 is the
+//! client). Writes are cut into MSS-sized segments, each put on the link (bandwidth queue,
+//! latency, jitter); loss costs a retransmission timeout of delay, never corruption, and
+//! segments arrive in order (head-of-line blocking). A pipe's window bounds bytes in flight
+//! plus bytes unread, so a stalled reader backpressures the writer. A handshake costs one RTT;
+//! a full accept backlog or a missing listener answers RST.
+
+use crate::host::{lock, Shared};
+use crate::slab::Key;
+use crate::trace::{DropReason, Kind};
+use crate::world::{Ev, HostId, LinkState, Transit, World};
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use testbed_model::{AcceptError, ConnectError, Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+const TCP_HEADER_BYTES: usize = 40;
+const MAX_RETRANSMITS: u32 = 16;
+
+pub(crate) struct End {
+    pub(crate) host: HostId,
+    pub(crate) incarnation: u64,
+    pub(crate) addr: SocketAddr,
+    pub(crate) open: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum ConnState {
+    SynSent,
+    Established,
+    Failed(ConnectError),
+}
+
+#[derive(Clone, Copy)]
+struct Seg {
+    len: u32,
+    fin: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Pipe {
+    /// Bytes written and not yet read: the first `readable` have arrived, the rest are in flight.
+    buf: VecDeque<u8>,
+    readable: usize,
+    segs: VecDeque<Seg>,
+    last_arrival: Instant,
+    epoch: u32,
+    stalled: bool,
+    fin_sent: bool,
+    fin_received: bool,
+    reset: bool,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+impl Pipe {
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.readable = 0;
+        self.segs.clear();
+        self.epoch = self.epoch.wrapping_add(1);
+    }
+    fn wake_all(&mut self) {
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+}
+
+fn store_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+pub(crate) struct Conn {
+    pub(crate) ends: [End; 2],
+    server_known: bool,
+    pipes: [Pipe; 2],
+    pub(crate) state: ConnState,
+    connect_waker: Option<Waker>,
+}
+
+pub(crate) struct ListenerState {
+    pub(crate) host: HostId,
+    pub(crate) incarnation: u64,
+    pub(crate) addr: SocketAddr,
+    pub(crate) backlog: VecDeque<Key>,
+    pub(crate) waker: Option<Waker>,
+}
+
+impl World {
+    fn end_alive(&self, end: &End) -> bool {
+        let h = &self.hosts[end.host as usize];
+        h.up && h.incarnation == end.incarnation
+    }
+
+    fn rto(&self, from: HostId, to: HostId) -> Duration {
+        self.cfg
+            .min_rto
+            .max(self.link(from, to).cfg.latency.floor() * 4)
+    }
+
+    // ---- handshake -------------------------------------------------------------------
+
+    pub(crate) fn connect_start(
+        &mut self,
+        host: HostId,
+        target: SocketAddr,
+    ) -> Result<Key, ConnectError> {
+        let dst = self
+            .resolve(host, target.ip())
+            .ok_or(ConnectError::Unreachable)?;
+        let h = &mut self.hosts[host as usize];
+        let port = h.ephemeral_port().ok_or(ConnectError::AddrNotAvailable)?;
+        h.ports_in_use.insert(port);
+        let local = SocketAddr::new(
+            if target.ip().is_loopback() {
+                target.ip()
+            } else {
+                h.ip
+            },
+            port,
+        );
+        let conn = Conn {
+            ends: [
+                End {
+                    host,
+                    incarnation: h.incarnation,
+                    addr: local,
+                    open: true,
+                },
+                End {
+                    host: dst,
+                    incarnation: 0,
+                    addr: target,
+                    open: false,
+                },
+            ],
+            server_known: false,
+            pipes: [Pipe::default(), Pipe::default()],
+            state: ConnState::SynSent,
+            connect_waker: None,
+        };
+        let key = self.conns.insert(conn);
+        self.send_syn(key, 0);
+        Ok(key)
+    }
+
+    fn send_syn(&mut self, key: Key, attempt: u32) {
+        let Some(c) = self.conns.get(key) else { return };
+        let (src, dst) = (c.ends[0].host, c.ends[1].host);
+        let (cport, sport) = (c.ends[0].addr.port() as u64, c.ends[1].addr.port() as u64);
+        self.record(Kind::Syn, DropReason::None, src, dst, cport, sport);
+        let now = self.now;
+        match self.link_mut(src, dst).transit(now, TCP_HEADER_BYTES + 20) {
+            Transit::Arrive(t) => self.schedule(t, Ev::Syn { conn: key, attempt }),
+            Transit::Dropped(r) => self.record(Kind::Drop, r, src, dst, cport, sport),
+            Transit::Blocked(_) => {
+                self.record(Kind::Drop, DropReason::Partition, src, dst, cport, sport)
+            }
+        }
+        let timeout = self.cfg.syn_rto * (1u32 << attempt.min(16));
+        self.schedule(now + timeout, Ev::SynTimeout { conn: key, attempt });
+    }
+
+    pub(crate) fn on_syn(&mut self, key: Key, _attempt: u32) {
+        let Some(c) = self.conns.get(key) else { return };
+        let (src, dst, sport) = (c.ends[0].host, c.ends[1].host, c.ends[1].addr.port());
+        if c.state != ConnState::SynSent {
+            return;
+        }
+        if !self.hosts[dst as usize].up {
+            self.record(Kind::Drop, DropReason::HostDown, src, dst, key.as_u64(), 0);
+            return;
+        }
+        if c.server_known {
+            // A retransmitted SYN whose SYN-ACK was lost: answer again.
+            self.send_syn_ack(key);
+            return;
+        }
+        let cap = self.cfg.accept_backlog;
+        let listener = self.hosts[dst as usize].listeners.get(&sport).copied();
+        let Some(lkey) = listener.filter(|l| {
+            self.listeners
+                .get(*l)
+                .is_some_and(|l| l.backlog.len() < cap)
+        }) else {
+            self.send_rst(key, 1);
+            return;
+        };
+        let inc = self.hosts[dst as usize].incarnation;
+        let c = self.conns.get_mut(key).expect("checked above");
+        c.server_known = true;
+        c.ends[1].incarnation = inc;
+        c.ends[1].open = true;
+        let l = self.listeners.get_mut(lkey).expect("checked above");
+        // Accepted connections carry the listener's concrete address (not 0.0.0.0).
+        c.ends[1].addr = SocketAddr::new(self.hosts[dst as usize].ip, sport);
+        if c.ends[0].addr.ip().is_loopback() {
+            c.ends[1].addr = SocketAddr::new(c.ends[0].addr.ip(), sport);
+        }
+        l.backlog.push_back(key);
+        if let Some(w) = l.waker.take() {
+            w.wake();
+        }
+        self.send_syn_ack(key);
+    }
+
+    fn send_syn_ack(&mut self, key: Key) {
+        let Some(c) = self.conns.get(key) else { return };
+        let (client, server) = (c.ends[0].host, c.ends[1].host);
+        let now = self.now;
+        match self
+            .link_mut(server, client)
+            .transit(now, TCP_HEADER_BYTES + 20)
+        {
+            Transit::Arrive(t) => self.schedule(t, Ev::SynAck { conn: key }),
+            Transit::Dropped(r) => self.record(Kind::Drop, r, server, client, key.as_u64(), 0),
+            Transit::Blocked(_) => self.record(
+                Kind::Drop,
+                DropReason::Partition,
+                server,
+                client,
+                key.as_u64(),
+                0,
+            ),
+        }
+    }
+
+    pub(crate) fn on_syn_ack(&mut self, key: Key) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.state != ConnState::SynSent {
+            return;
+        }
+        c.state = ConnState::Established;
+        if let Some(w) = c.connect_waker.take() {
+            w.wake();
+        }
+        let (a, b) = (c.ends[0].host, c.ends[1].host);
+        self.record(Kind::Established, DropReason::None, a, b, key.as_u64(), 0);
+    }
+
+    pub(crate) fn on_syn_timeout(&mut self, key: Key, attempt: u32) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.state != ConnState::SynSent {
+            return;
+        }
+        if attempt < self.cfg.syn_retries {
+            self.send_syn(key, attempt + 1);
+        } else {
+            c.state = ConnState::Failed(ConnectError::TimedOut);
+            if let Some(w) = c.connect_waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    pub(crate) fn poll_connect(
+        &mut self,
+        key: Key,
+        cx: &Context<'_>,
+    ) -> Poll<Result<(), ConnectError>> {
+        let Some(c) = self.conns.get_mut(key) else {
+            return Poll::Ready(Err(ConnectError::Reset));
+        };
+        match &c.state {
+            ConnState::Established => Poll::Ready(Ok(())),
+            ConnState::Failed(e) => {
+                let e = e.clone();
+                c.ends[0].open = false;
+                self.maybe_gc(key);
+                Poll::Ready(Err(e))
+            }
+            ConnState::SynSent => {
+                store_waker(&mut c.connect_waker, cx);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The connecting future was dropped before it finished.
+    pub(crate) fn abandon_connect(&mut self, key: Key) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.state == ConnState::SynSent {
+            c.state = ConnState::Failed(ConnectError::TimedOut);
+        }
+        if c.ends[0].open {
+            self.close_end(key, 0);
+        }
+    }
+
+    // ---- resets ------------------------------------------------------------------------
+
+    /// Sends RST from `from_end` to the other end over the link (lost if the link is down).
+    fn send_rst(&mut self, key: Key, from_end: usize) {
+        let Some(c) = self.conns.get(key) else { return };
+        let (src, dst) = (c.ends[from_end].host, c.ends[1 - from_end].host);
+        self.record(
+            Kind::Reset,
+            DropReason::None,
+            src,
+            dst,
+            key.as_u64(),
+            from_end as u64,
+        );
+        let now = self.now;
+        match self.link_mut(src, dst).transit(now, TCP_HEADER_BYTES) {
+            Transit::Arrive(t) => self.schedule(
+                t,
+                Ev::Rst {
+                    conn: key,
+                    to_end: 1 - from_end,
+                },
+            ),
+            Transit::Dropped(r) => self.record(Kind::Drop, r, src, dst, key.as_u64(), 0),
+            Transit::Blocked(_) => {
+                self.record(Kind::Drop, DropReason::Partition, src, dst, key.as_u64(), 0)
+            }
+        }
+    }
+
+    pub(crate) fn on_rst(&mut self, key: Key, to_end: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.state == ConnState::SynSent {
+            c.state = ConnState::Failed(ConnectError::Refused);
+            if let Some(w) = c.connect_waker.take() {
+                w.wake();
+            }
+        }
+        let _ = to_end;
+        for p in &mut c.pipes {
+            p.reset = true;
+            p.clear();
+            p.wake_all();
+        }
+        self.maybe_gc(key);
+    }
+
+    // ---- data --------------------------------------------------------------------------
+
+    /// Puts one segment of pipe `dir` on the wire (or parks it behind a blocked link).
+    fn send_segment(&mut self, key: Key, dir: usize, len: u32, fin: bool) {
+        let c = self
+            .conns
+            .get_mut(key)
+            .expect("segment for a live connection");
+        let (src, dst) = (c.ends[dir].host, c.ends[1 - dir].host);
+        let p = &mut c.pipes[dir];
+        p.segs.push_back(Seg { len, fin });
+        let stalled = p.stalled;
+        self.record(
+            Kind::SegmentSend,
+            DropReason::None,
+            src,
+            dst,
+            key.as_u64(),
+            len as u64,
+        );
+        if stalled {
+            return;
+        }
+        match self.segment_arrival(src, dst, len as usize + TCP_HEADER_BYTES, key) {
+            Some(t) => {
+                let p = &mut self.conns.get_mut(key).expect("live").pipes[dir];
+                let at = t.max(p.last_arrival);
+                p.last_arrival = at;
+                let epoch = p.epoch;
+                self.schedule(
+                    at,
+                    Ev::Segment {
+                        conn: key,
+                        dir,
+                        epoch,
+                    },
+                );
+            }
+            None => self.stall_pipe(key, dir),
+        }
+    }
+
+    /// When a segment sent now arrives, counting retransmissions after losses; `None` if the
+    /// link is held or partitioned.
+    fn segment_arrival(
+        &mut self,
+        src: HostId,
+        dst: HostId,
+        bytes: usize,
+        key: Key,
+    ) -> Option<Instant> {
+        let rto = self.rto(src, dst);
+        let mut t = self.now;
+        for _ in 0..MAX_RETRANSMITS {
+            match self.link_mut(src, dst).transit(t, bytes) {
+                Transit::Arrive(at) => {
+                    if self.link_mut(src, dst).duplicates() {
+                        self.record(
+                            Kind::Duplicate,
+                            DropReason::None,
+                            src,
+                            dst,
+                            key.as_u64(),
+                            bytes as u64,
+                        );
+                    }
+                    return Some(at);
+                }
+                Transit::Dropped(r) => {
+                    self.record(
+                        Kind::SegmentRetransmit,
+                        r,
+                        src,
+                        dst,
+                        key.as_u64(),
+                        bytes as u64,
+                    );
+                    t += rto;
+                }
+                Transit::Blocked(_) => return None,
+            }
+        }
+        Some(t + self.link(src, dst).cfg.latency.floor())
+    }
+
+    fn stall_pipe(&mut self, key: Key, dir: usize) {
+        let c = self.conns.get_mut(key).expect("live");
+        let (src, dst) = (c.ends[dir].host, c.ends[1 - dir].host);
+        let p = &mut c.pipes[dir];
+        if p.stalled {
+            return;
+        }
+        p.stalled = true;
+        p.epoch = p.epoch.wrapping_add(1);
+        self.link_mut(src, dst).stalled.push((key, dir));
+    }
+
+    /// A link came back up: re-send every parked segment of a pipe, in order.
+    pub(crate) fn unstall_pipe(&mut self, key: Key, dir: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let (src, dst) = (c.ends[dir].host, c.ends[1 - dir].host);
+        let p = &mut c.pipes[dir];
+        if !p.stalled {
+            return;
+        }
+        p.stalled = false;
+        p.epoch = p.epoch.wrapping_add(1);
+        let segs: Vec<Seg> = p.segs.iter().copied().collect();
+        for s in segs {
+            match self.segment_arrival(src, dst, s.len as usize + TCP_HEADER_BYTES, key) {
+                Some(t) => {
+                    let p = &mut self.conns.get_mut(key).expect("live").pipes[dir];
+                    let at = t.max(p.last_arrival);
+                    p.last_arrival = at;
+                    let epoch = p.epoch;
+                    self.schedule(
+                        at,
+                        Ev::Segment {
+                            conn: key,
+                            dir,
+                            epoch,
+                        },
+                    );
+                }
+                None => return self.stall_pipe(key, dir),
+            }
+        }
+    }
+
+    pub(crate) fn on_segment(&mut self, key: Key, dir: usize, epoch: u32) {
+        let Some(c) = self.conns.get(key) else { return };
+        if c.pipes[dir].epoch != epoch {
+            return;
+        }
+        let (src, dst) = (c.ends[dir].host, c.ends[1 - dir].host);
+        if self.link(src, dst).state != LinkState::Up {
+            return self.stall_pipe(key, dir);
+        }
+        let receiver_alive = self.end_alive(&c.ends[1 - dir]);
+        let receiver_host_up = self.hosts[dst as usize].up;
+        let c = self.conns.get_mut(key).expect("live");
+        let p = &mut c.pipes[dir];
+        let seg = p.segs.pop_front().expect("an event per segment");
+        if !receiver_alive {
+            p.clear();
+            if receiver_host_up {
+                // The host restarted: its new incarnation knows nothing of this connection.
+                self.send_rst(key, 1 - dir);
+            } else {
+                self.record(
+                    Kind::Drop,
+                    DropReason::HostDown,
+                    src,
+                    dst,
+                    key.as_u64(),
+                    seg.len as u64,
+                );
+            }
+            return self.maybe_gc(key);
+        }
+        if !c.ends[1 - dir].open && seg.len > 0 {
+            // Data for a closed socket: RST, like a kernel.
+            p.clear();
+            self.send_rst(key, 1 - dir);
+            return self.maybe_gc(key);
+        }
+        p.readable += seg.len as usize;
+        if seg.fin {
+            p.fin_received = true;
+        }
+        if let Some(w) = p.reader.take() {
+            w.wake();
+        }
+        self.record(
+            Kind::SegmentDeliver,
+            DropReason::None,
+            src,
+            dst,
+            key.as_u64(),
+            seg.len as u64,
+        );
+        if seg.fin {
+            self.maybe_gc(key);
+        }
+    }
+
+    pub(crate) fn stream_read(
+        &mut self,
+        key: Key,
+        end: usize,
+        cx: &Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let alive = match self.conns.get(key) {
+            Some(c) => self.end_alive(&c.ends[end]),
+            None => return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into())),
+        };
+        if !alive {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+        }
+        let c = self.conns.get_mut(key).expect("checked");
+        let p = &mut c.pipes[1 - end];
+        if p.reset {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        }
+        if p.readable > 0 {
+            let n = p.readable.min(out.remaining());
+            let (a, b) = p.buf.as_slices();
+            let from_a = n.min(a.len());
+            out.put_slice(&a[..from_a]);
+            out.put_slice(&b[..n - from_a]);
+            p.buf.drain(..n);
+            p.readable -= n;
+            if let Some(w) = p.writer.take() {
+                w.wake();
+            }
+            return Poll::Ready(Ok(()));
+        }
+        if p.fin_received || out.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        store_waker(&mut p.reader, cx);
+        Poll::Pending
+    }
+
+    pub(crate) fn stream_write(
+        &mut self,
+        key: Key,
+        end: usize,
+        cx: &Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let window = self.cfg.stream_window_bytes;
+        let alive = match self.conns.get(key) {
+            Some(c) => self.end_alive(&c.ends[end]),
+            None => return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into())),
+        };
+        if !alive {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+        }
+        let c = self.conns.get_mut(key).expect("checked");
+        let p = &mut c.pipes[end];
+        if p.reset {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        }
+        if p.fin_sent {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let room = window.saturating_sub(p.buf.len());
+        if room == 0 {
+            store_waker(&mut p.writer, cx);
+            return Poll::Pending;
+        }
+        let n = room.min(data.len());
+        p.buf.extend(&data[..n]);
+        let (src, dst) = (c.ends[end].host, c.ends[1 - end].host);
+        let mss = self.link(src, dst).cfg.mss();
+        let mut left = n;
+        while left > 0 {
+            let len = left.min(mss);
+            self.send_segment(key, end, len as u32, false);
+            left -= len;
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    pub(crate) fn stream_shutdown(&mut self, key: Key, end: usize) -> io::Result<()> {
+        let Some(c) = self.conns.get_mut(key) else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        let p = &mut c.pipes[end];
+        if p.reset {
+            return Err(io::ErrorKind::ConnectionReset.into());
+        }
+        if !p.fin_sent {
+            p.fin_sent = true;
+            let (a, b) = (c.ends[end].host, c.ends[1 - end].host);
+            self.record(Kind::Fin, DropReason::None, a, b, key.as_u64(), end as u64);
+            self.send_segment(key, end, 0, true);
+        }
+        Ok(())
+    }
+
+    /// The application dropped its handle of `end`.
+    pub(crate) fn close_end(&mut self, key: Key, end: usize) {
+        let Some(c) = self.conns.get(key) else { return };
+        let alive = self.end_alive(&c.ends[end]);
+        let c = self.conns.get_mut(key).expect("checked");
+        c.ends[end].open = false;
+        let established = c.state == ConnState::Established || end == 1;
+        if alive && established && !c.pipes[0].reset {
+            let unread = c.pipes[1 - end].readable > 0;
+            if unread {
+                c.pipes[0].clear();
+                c.pipes[1].clear();
+                self.send_rst(key, end);
+            } else if !c.pipes[end].fin_sent {
+                let _ = self.stream_shutdown(key, end);
+            }
+        }
+        self.maybe_gc(key);
+    }
+
+    /// Frees a connection once both ends are closed or dead and nothing is in flight.
+    pub(crate) fn maybe_gc(&mut self, key: Key) {
+        let Some(c) = self.conns.get(key) else { return };
+        let end_gone = |i: usize| !c.ends[i].open || !self.end_alive(&c.ends[i]);
+        let pending = c.state == ConnState::SynSent;
+        let quiet = c.pipes.iter().all(|p| p.segs.is_empty());
+        if !pending && end_gone(0) && end_gone(1) && quiet {
+            let c = self.conns.remove(key).expect("checked");
+            let h = &mut self.hosts[c.ends[0].host as usize];
+            h.ports_in_use.remove(&c.ends[0].addr.port());
+        }
+    }
+
+    // ---- listeners ---------------------------------------------------------------------
+
+    pub(crate) fn poll_accept(
+        &mut self,
+        lkey: Key,
+        cx: &Context<'_>,
+    ) -> Poll<Result<(Key, SocketAddr, SocketAddr), AcceptError>> {
+        let Some(l) = self.listeners.get(lkey) else {
+            return Poll::Ready(Err(AcceptError::Closed));
+        };
+        let h = &self.hosts[l.host as usize];
+        if !h.up || h.incarnation != l.incarnation {
+            return Poll::Ready(Err(AcceptError::Closed));
+        }
+        let l = self.listeners.get_mut(lkey).expect("checked");
+        while let Some(ck) = l.backlog.pop_front() {
+            if let Some(c) = self.conns.get(ck) {
+                return Poll::Ready(Ok((ck, c.ends[1].addr, c.ends[0].addr)));
+            }
+        }
+        store_waker(&mut l.waker, cx);
+        Poll::Pending
+    }
+
+    pub(crate) fn close_listener(&mut self, lkey: Key) {
+        let Some(l) = self.listeners.remove(lkey) else {
+            return;
+        };
+        let h = &mut self.hosts[l.host as usize];
+        if h.incarnation == l.incarnation && h.listeners.get(&l.addr.port()) == Some(&lkey) {
+            h.listeners.remove(&l.addr.port());
+        }
+        for ck in l.backlog {
+            self.close_end(ck, 1);
+        }
+    }
+}
+
+/// A simulated TCP connection (one end). Implements tokio's `AsyncRead + AsyncWrite`.
+pub struct SimStream {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) conn: Key,
+    pub(crate) end: usize,
+    pub(crate) local: SocketAddr,
+    pub(crate) peer: SocketAddr,
+}
+
+impl std::fmt::Debug for SimStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimStream")
+            .field("local", &self.local)
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+impl AsyncRead for SimStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        lock(&self.shared).stream_read(self.conn, self.end, cx, buf)
+    }
+}
+
+impl AsyncWrite for SimStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        lock(&self.shared).stream_write(self.conn, self.end, cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(lock(&self.shared).stream_shutdown(self.conn, self.end))
+    }
+}
+
+impl testbed_model::Stream for SimStream {
+    fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+    fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+}
+
+impl Drop for SimStream {
+    fn drop(&mut self) {
+        lock(&self.shared).close_end(self.conn, self.end);
+    }
+}
+
+/// A simulated listening socket.
+pub struct SimListener {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) key: Key,
+    pub(crate) addr: SocketAddr,
+}
+
+impl testbed_model::Listener for SimListener {
+    type Stream = SimStream;
+
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(SimStream, SocketAddr), AcceptError>> {
+        let r = lock(&self.shared).poll_accept(self.key, cx);
+        r.map(|r| {
+            r.map(|(conn, local, peer)| {
+                (
+                    SimStream {
+                        shared: self.shared.clone(),
+                        conn,
+                        end: 1,
+                        local,
+                        peer,
+                    },
+                    peer,
+                )
+            })
+        })
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for SimListener {
+    fn drop(&mut self) {
+        lock(&self.shared).close_listener(self.key);
+    }
+}

@@ -1,0 +1,454 @@
+//! The simulated world: global virtual time, the event heap, hosts and links. Everything the
+//! async handles touch lives here, behind one uncontended mutex (handles are `Send + Sync`
+//! although the executor is single-threaded; quinn requires that).
+
+use crate::config::{LinkConfig, SimConfig};
+use crate::datagram::{DatagramSock, InFlightDatagram};
+use crate::slab::{Key, Slab};
+use crate::stream::{Conn, ListenerState};
+use crate::trace::{DropReason, Event, Kind, Trace};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Waker;
+use testbed_model::rng::{derive_seed, derive_seed_indexed};
+use testbed_model::{Duration, Instant, Rng, SeededRng};
+
+pub(crate) type HostId = u32;
+/// "No host" in trace records.
+pub(crate) const NO_HOST: u32 = u32::MAX;
+
+/// What a host runs at start and at every restart.
+pub(crate) type InitFn =
+    Arc<dyn Fn(crate::Host) -> Pin<Box<dyn Future<Output = ()>>> + Send + Sync>;
+
+/// A scheduled fault (or any control action) run at its sim time.
+pub(crate) type FaultFn = Box<dyn FnOnce(&crate::Control) + Send>;
+
+pub(crate) struct HostState {
+    pub(crate) name: String,
+    pub(crate) ip: IpAddr,
+    pub(crate) up: bool,
+    pub(crate) incarnation: u64,
+    pub(crate) clock_offset_ns: i64,
+    pub(crate) drift_ppm: i64,
+    pub(crate) skew_since: Instant,
+    pub(crate) listeners: BTreeMap<u16, Key>,
+    pub(crate) datagrams: BTreeMap<u16, Key>,
+    pub(crate) ports_in_use: BTreeSet<u16>,
+    pub(crate) next_ephemeral: u16,
+    pub(crate) rng_draws: u64,
+    pub(crate) init: Option<InitFn>,
+}
+
+pub(crate) const EPHEMERAL_FIRST: u16 = 49152;
+
+impl HostState {
+    pub(crate) fn new(name: String, ip: IpAddr, init: Option<InitFn>) -> HostState {
+        HostState {
+            name,
+            ip,
+            up: true,
+            incarnation: 0,
+            clock_offset_ns: 0,
+            drift_ppm: 0,
+            skew_since: Instant::ZERO,
+            listeners: BTreeMap::new(),
+            datagrams: BTreeMap::new(),
+            ports_in_use: BTreeSet::new(),
+            next_ephemeral: EPHEMERAL_FIRST,
+            rng_draws: 0,
+            init,
+        }
+    }
+
+    /// A free ephemeral port, or `None` if all 16384 are taken.
+    pub(crate) fn ephemeral_port(&mut self) -> Option<u16> {
+        for _ in 0..=(u16::MAX - EPHEMERAL_FIRST) {
+            let p = self.next_ephemeral;
+            self.next_ephemeral = if p == u16::MAX {
+                EPHEMERAL_FIRST
+            } else {
+                p + 1
+            };
+            if !self.ports_in_use.contains(&p)
+                && !self.listeners.contains_key(&p)
+                && !self.datagrams.contains_key(&p)
+            {
+                return Some(p);
+            }
+        }
+        None
+    }
+}
+
+/// Whether a link carries traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LinkState {
+    Up,
+    /// Packets are queued and delivered on release.
+    Held,
+    /// Packets are lost (streams retransmit once repaired).
+    Partitioned,
+}
+
+pub(crate) struct Link {
+    pub(crate) cfg: LinkConfig,
+    pub(crate) rng: SeededRng,
+    pub(crate) busy_until: Instant,
+    pub(crate) state: LinkState,
+    /// Stream pipes (conn, direction) whose segments wait for this link.
+    pub(crate) stalled: Vec<(Key, usize)>,
+    /// Datagrams held on this link.
+    pub(crate) held: Vec<Key>,
+}
+
+/// Result of putting a packet on a link.
+pub(crate) enum Transit {
+    /// Arrives at this time.
+    Arrive(Instant),
+    /// Dropped for this reason.
+    Dropped(DropReason),
+    /// The link is held or partitioned: the caller parks the packet.
+    Blocked(LinkState),
+}
+
+impl Link {
+    /// Transmission + propagation of one packet of `bytes` sent at `now`; draws loss,
+    /// bandwidth queueing, latency, jitter and reordering (in that fixed order).
+    pub(crate) fn transit(&mut self, now: Instant, bytes: usize) -> Transit {
+        if self.state != LinkState::Up {
+            return Transit::Blocked(self.state);
+        }
+        if self.cfg.loss > 0.0 && self.rng.chance(self.cfg.loss) {
+            return Transit::Dropped(DropReason::Loss);
+        }
+        let mut t = now;
+        if let Some(bw) = self.cfg.bandwidth.filter(|b| *b > 0) {
+            let start = self.busy_until.max(now);
+            let backlog = (start - now).as_nanos() * bw as u128 / 1_000_000_000;
+            if backlog + bytes as u128 > self.cfg.queue_bytes as u128 && start > now {
+                return Transit::Dropped(DropReason::QueueFull);
+            }
+            let tx = Duration::from_nanos((bytes as u128 * 1_000_000_000 / bw as u128) as u64);
+            self.busy_until = start + tx;
+            t = self.busy_until;
+        }
+        t += self.cfg.latency.sample(&mut self.rng);
+        if self.cfg.jitter > Duration::ZERO {
+            t += self.rng.duration_between(Duration::ZERO, self.cfg.jitter);
+        }
+        if self.cfg.reorder > 0.0 && self.rng.chance(self.cfg.reorder) {
+            t += self
+                .rng
+                .duration_between(Duration::ZERO, self.cfg.reorder_delay);
+        }
+        Transit::Arrive(t)
+    }
+
+    /// Whether the link duplicates this packet (one draw when duplication is configured).
+    pub(crate) fn duplicates(&mut self) -> bool {
+        self.cfg.duplicate > 0.0 && self.rng.chance(self.cfg.duplicate)
+    }
+}
+
+/// What the event heap holds.
+pub(crate) enum Ev {
+    Timer(Key),
+    Segment { conn: Key, dir: usize, epoch: u32 },
+    Syn { conn: Key, attempt: u32 },
+    SynAck { conn: Key },
+    SynTimeout { conn: Key, attempt: u32 },
+    Rst { conn: Key, to_end: usize },
+    Datagram(Key),
+    Fault(FaultFn),
+}
+
+struct Entry {
+    time: Instant,
+    seq: u64,
+    ev: Ev,
+}
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.seq) == (o.time, o.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    /// Reversed: BinaryHeap is a max-heap and we want the earliest (time, seq) first.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.time, o.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+pub(crate) struct TimerSlot {
+    pub(crate) waker: Option<Waker>,
+}
+
+pub(crate) struct World {
+    pub(crate) cfg: SimConfig,
+    pub(crate) now: Instant,
+    seq: u64,
+    heap: BinaryHeap<Entry>,
+    pub(crate) hosts: Vec<HostState>,
+    pub(crate) by_ip: BTreeMap<IpAddr, HostId>,
+    pub(crate) links: Vec<Link>,
+    link_overrides: BTreeMap<(HostId, HostId), LinkConfig>,
+    pub(crate) timers: Slab<TimerSlot>,
+    pub(crate) conns: Slab<Conn>,
+    pub(crate) listeners: Slab<ListenerState>,
+    pub(crate) dgram_socks: Slab<DatagramSock>,
+    pub(crate) dgrams_in_flight: Slab<InFlightDatagram>,
+    pub(crate) trace: Trace,
+    /// Hosts whose tasks the executor must drop (crashed).
+    pub(crate) pending_kills: Vec<HostId>,
+    /// Hosts whose init the executor must run (start, restart).
+    pub(crate) pending_starts: Vec<HostId>,
+    /// Set when pending work is queued for the executor.
+    pub(crate) executor_work: bool,
+    pub(crate) started: bool,
+}
+
+impl World {
+    pub(crate) fn new(cfg: SimConfig) -> World {
+        let record = cfg.record_trace;
+        World {
+            cfg,
+            now: Instant::ZERO,
+            seq: 0,
+            heap: BinaryHeap::new(),
+            hosts: Vec::new(),
+            by_ip: BTreeMap::new(),
+            links: Vec::new(),
+            link_overrides: BTreeMap::new(),
+            timers: Slab::default(),
+            conns: Slab::default(),
+            listeners: Slab::default(),
+            dgram_socks: Slab::default(),
+            dgrams_in_flight: Slab::default(),
+            trace: Trace::new(record),
+            pending_kills: Vec::new(),
+            pending_starts: Vec::new(),
+            executor_work: false,
+            started: false,
+        }
+    }
+
+    pub(crate) fn schedule(&mut self, time: Instant, ev: Ev) {
+        let seq = self.seq;
+        self.seq += 1;
+        self.heap.push(Entry {
+            time: time.max(self.now),
+            seq,
+            ev,
+        });
+    }
+
+    pub(crate) fn next_event_time(&self) -> Option<Instant> {
+        self.heap.peek().map(|e| e.time)
+    }
+
+    pub(crate) fn pop_event(&mut self) -> Option<Ev> {
+        let e = self.heap.pop()?;
+        debug_assert!(e.time >= self.now, "time went backwards");
+        self.now = e.time;
+        Some(e.ev)
+    }
+
+    #[inline]
+    pub(crate) fn record(
+        &mut self,
+        kind: Kind,
+        reason: DropReason,
+        src: u32,
+        dst: u32,
+        a: u64,
+        b: u64,
+    ) {
+        self.trace.record(Event {
+            time: self.now,
+            kind,
+            reason,
+            src,
+            dst,
+            a,
+            b,
+        });
+    }
+
+    pub(crate) fn add_host(&mut self, name: String, ip: IpAddr, init: Option<InitFn>) -> HostId {
+        assert!(
+            !self.started,
+            "hosts must be added before the simulation runs"
+        );
+        assert!(
+            !self.hosts.iter().any(|h| h.name == name),
+            "duplicate host name {name:?}"
+        );
+        assert!(!self.by_ip.contains_key(&ip), "duplicate host address {ip}");
+        let id = self.hosts.len() as HostId;
+        self.hosts.push(HostState::new(name, ip, init));
+        self.by_ip.insert(ip, id);
+        id
+    }
+
+    pub(crate) fn host_id(&self, name: &str) -> Option<HostId> {
+        self.hosts
+            .iter()
+            .position(|h| h.name == name)
+            .map(|i| i as HostId)
+    }
+
+    pub(crate) fn set_link_config(&mut self, from: HostId, to: HostId, cfg: LinkConfig) {
+        if self.links.is_empty() {
+            self.link_overrides.insert((from, to), cfg);
+        } else {
+            let n = self.hosts.len();
+            self.links[from as usize * n + to as usize].cfg = cfg;
+        }
+    }
+
+    /// Builds the link matrix (called once, when the run starts).
+    pub(crate) fn start(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let n = self.hosts.len();
+        for from in 0..n {
+            for to in 0..n {
+                let key = (from as HostId, to as HostId);
+                let cfg = self.link_overrides.remove(&key).unwrap_or_else(|| {
+                    if from == to {
+                        LinkConfig {
+                            latency: crate::Latency::Fixed(Duration::ZERO),
+                            ..self.cfg.default_link.clone()
+                        }
+                    } else {
+                        self.cfg.default_link.clone()
+                    }
+                });
+                let label = format!("link:{}->{}", self.hosts[from].name, self.hosts[to].name);
+                self.links.push(Link {
+                    cfg,
+                    rng: SeededRng::new(derive_seed(self.cfg.seed, &label)),
+                    busy_until: Instant::ZERO,
+                    state: LinkState::Up,
+                    stalled: Vec::new(),
+                    held: Vec::new(),
+                });
+            }
+        }
+        for id in 0..n as HostId {
+            if self.hosts[id as usize].init.is_some() {
+                self.pending_starts.push(id);
+                self.executor_work = true;
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn link_mut(&mut self, from: HostId, to: HostId) -> &mut Link {
+        let n = self.hosts.len();
+        &mut self.links[from as usize * n + to as usize]
+    }
+
+    pub(crate) fn link(&self, from: HostId, to: HostId) -> &Link {
+        let n = self.hosts.len();
+        &self.links[from as usize * n + to as usize]
+    }
+
+    /// The host an address refers to, as seen from `from` (loopback is `from` itself).
+    pub(crate) fn resolve(&self, from: HostId, ip: IpAddr) -> Option<HostId> {
+        if ip.is_loopback() {
+            return Some(from);
+        }
+        self.by_ip.get(&ip).copied()
+    }
+
+    /// Host-local time: global time plus the host's offset and drift.
+    pub(crate) fn local_time(&self, host: HostId) -> Instant {
+        self.to_local(host, self.now)
+    }
+
+    pub(crate) fn to_local(&self, host: HostId, global: Instant) -> Instant {
+        let h = &self.hosts[host as usize];
+        let since = global.as_nanos().saturating_sub(h.skew_since.as_nanos()) as i128;
+        let local = global.as_nanos() as i128
+            + h.clock_offset_ns as i128
+            + since * h.drift_ppm as i128 / 1_000_000;
+        Instant::from_nanos(local.clamp(0, u64::MAX as i128) as u64)
+    }
+
+    /// The earliest global time at which `host`'s clock reads at least `local`.
+    pub(crate) fn to_global(&self, host: HostId, local: Instant) -> Instant {
+        let h = &self.hosts[host as usize];
+        if h.clock_offset_ns == 0 && h.drift_ppm == 0 {
+            return local;
+        }
+        if local == Instant::MAX {
+            return Instant::MAX;
+        }
+        // Invert local = g + off + (g - s) * d / 1e6, then correct rounding upward.
+        let (off, d, s) = (
+            h.clock_offset_ns as i128,
+            h.drift_ppm as i128,
+            h.skew_since.as_nanos() as i128,
+        );
+        let g = ((local.as_nanos() as i128 - off) * 1_000_000 + s * d) / (1_000_000 + d);
+        let mut g = Instant::from_nanos(g.clamp(0, u64::MAX as i128) as u64);
+        while self.to_local(host, g) < local {
+            g += Duration::from_nanos(1);
+        }
+        g
+    }
+
+    /// A fresh rng stream for `host` (the n-th call on a host is the same stream per seed).
+    pub(crate) fn host_rng(&mut self, host: HostId) -> SeededRng {
+        let h = &mut self.hosts[host as usize];
+        h.rng_draws += 1;
+        SeededRng::new(derive_seed_indexed(
+            self.cfg.seed,
+            &format!("host:{}", h.name),
+            h.rng_draws,
+        ))
+    }
+
+    /// Runs one event. Returns a fault closure to run outside the lock, if it was one.
+    pub(crate) fn dispatch(&mut self, ev: Ev) -> Option<FaultFn> {
+        match ev {
+            Ev::Timer(key) => {
+                if let Some(slot) = self.timers.remove(key) {
+                    self.record(
+                        Kind::Timer,
+                        DropReason::None,
+                        NO_HOST,
+                        NO_HOST,
+                        key.as_u64(),
+                        0,
+                    );
+                    if let Some(w) = slot.waker {
+                        w.wake();
+                    }
+                }
+            }
+            Ev::Segment { conn, dir, epoch } => self.on_segment(conn, dir, epoch),
+            Ev::Syn { conn, attempt } => self.on_syn(conn, attempt),
+            Ev::SynAck { conn } => self.on_syn_ack(conn),
+            Ev::SynTimeout { conn, attempt } => self.on_syn_timeout(conn, attempt),
+            Ev::Rst { conn, to_end } => self.on_rst(conn, to_end),
+            Ev::Datagram(key) => self.on_datagram(key),
+            Ev::Fault(f) => return Some(f),
+        }
+        None
+    }
+}
