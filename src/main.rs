@@ -1,1 +1,277 @@
-fn main() {}
+//! `testbed`: run scenarios on the simulator or real backends, list them, check determinism.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use testbed_scenarios::determinism::{check_seed, SeedVerdict};
+use testbed_scenarios::{catalogue, find, prepare, replay_command, Backend, RunCtx};
+
+#[derive(Parser)]
+#[command(
+    name = "testbed",
+    version,
+    about = "Deterministic network testbed: seeded simulation with fault injection, and the same code on real I/O backends"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List scenarios with their parameters.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one scenario once.
+    Run {
+        /// Scenario name (see `testbed list`).
+        scenario: String,
+        /// sim (default), kernel; uring, xdp, dpdk in later releases.
+        #[arg(long, default_value = "sim")]
+        backend: String,
+        /// Root seed of the run.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Parameter override, repeatable: --set clients=100
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Write the simulator's trace as JSON lines to FILE.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<std::path::PathBuf>,
+        /// Print exactly one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a scenario twice per seed and compare the traces event by event.
+    CheckDeterminism {
+        /// Scenario name.
+        scenario: String,
+        /// Seed range: A..B (end excluded) or A..=B.
+        #[arg(long, default_value = "0..20")]
+        seeds: String,
+        /// Parameter override, repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Wall-clock stopwatch handed to scenarios (they never read clocks themselves).
+#[allow(clippy::disallowed_methods)] // the CLI measures wall time for RT/s-in-wall-time metrics
+fn stopwatch() -> impl Fn() -> testbed_model::Duration {
+    let t0 = std::time::Instant::now();
+    move || t0.elapsed()
+}
+
+fn usage(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("testbed: {e}");
+    ExitCode::from(2)
+}
+
+fn parse_seeds(s: &str) -> Option<std::ops::Range<u64>> {
+    if let Some((a, b)) = s.split_once("..=") {
+        let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+        return (a <= b).then(|| a..b + 1);
+    }
+    let (a, b) = s.split_once("..")?;
+    let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    (a < b).then_some(a..b)
+}
+
+fn list(json: bool) -> ExitCode {
+    if json {
+        let v: Vec<_> = catalogue()
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name(),
+                    "summary": s.summary(),
+                    "backends": s.backends().iter().map(|b| b.name()).collect::<Vec<_>>(),
+                    "params": s.params().iter().map(|p| serde_json::json!({"name": p.name, "default": p.default, "kind": p.kind.to_string(), "help": p.help})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return ExitCode::SUCCESS;
+    }
+    for s in catalogue() {
+        let backends: Vec<_> = s.backends().iter().map(|b| b.name()).collect();
+        println!(
+            "{:<16} {} [backends: {}]",
+            s.name(),
+            s.summary(),
+            backends.join(", ")
+        );
+        for p in s.params() {
+            println!(
+                "    {:<18} default {:<8} {} ({})",
+                p.name, p.default, p.help, p.kind
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn run(
+    scenario: &str,
+    backend: &str,
+    seed: u64,
+    sets: &[String],
+    trace: Option<std::path::PathBuf>,
+    json: bool,
+) -> ExitCode {
+    let s = match find(scenario) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    let backend: Backend = match backend.parse() {
+        Ok(b) => b,
+        Err(e) => return usage(e),
+    };
+    let params = match prepare(s, backend, sets) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    if trace.is_some() && backend != Backend::Sim {
+        return usage("--trace needs --backend sim (real backends have no event trace)");
+    }
+    let wall = stopwatch();
+    let ctx = RunCtx {
+        backend,
+        seed,
+        replay: replay_command(s, backend, seed, &params),
+        params,
+        record_trace: trace.is_some(),
+        wall: &wall,
+    };
+    let outcome = match s.run(&ctx) {
+        Ok(o) => o,
+        Err(e) if e.is_usage() => return usage(e),
+        Err(e) => {
+            eprintln!("testbed: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let (Some(path), Some((events, hosts))) = (&trace, &outcome.trace) {
+        let written = std::fs::File::create(path)
+            .map(std::io::BufWriter::new)
+            .and_then(|f| testbed_sim::trace::write_jsonl(events, hosts, f));
+        if let Err(e) = written {
+            eprintln!("testbed: writing trace to {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    if json {
+        println!("{}", outcome.to_json());
+    } else {
+        print!("{}", outcome.summary());
+    }
+    if !outcome.passed() {
+        eprintln!(
+            "testbed: {} failed with seed {seed}; replay: {}",
+            outcome.scenario, outcome.replay
+        );
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn check_determinism(scenario: &str, seeds: &str, sets: &[String], json: bool) -> ExitCode {
+    let s = match find(scenario) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    let Some(range) = parse_seeds(seeds) else {
+        return usage(format!("bad --seeds {seeds:?}: expected A..B or A..=B"));
+    };
+    let params = match prepare(s, Backend::Sim, sets) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    let mut diverged = Vec::new();
+    let mut checked = 0u64;
+    for seed in range.clone() {
+        let replay = format!(
+            "cargo run --release -- check-determinism {} --seeds {seed}..={seed}",
+            s.name()
+        );
+        match check_seed(s, &params, seed, replay.clone()) {
+            Ok(SeedVerdict::Same(_)) => checked += 1,
+            Ok(SeedVerdict::Diverged { index, detail }) => {
+                checked += 1;
+                eprintln!("seed {seed}: diverged at event #{index}: {detail}\n  replay: {replay}");
+                diverged.push(serde_json::json!({"seed": seed, "index": index, "detail": detail, "replay": replay}));
+            }
+            Err(e) if e.is_usage() => return usage(e),
+            Err(e) => {
+                eprintln!("testbed: seed {seed}: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let ok = diverged.is_empty();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"scenario": s.name(), "seeds": format!("{}..{}", range.start, range.end), "checked": checked, "passed": ok, "diverged": diverged})
+        );
+    } else {
+        println!(
+            "check-determinism {} seeds {}..{}: {} checked, {} diverged: {}",
+            s.name(),
+            range.start,
+            range.end,
+            checked,
+            diverged.len(),
+            if ok {
+                "DETERMINISTIC"
+            } else {
+                "NOT DETERMINISTIC"
+            }
+        );
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::List { json } => list(json),
+        Cmd::Run {
+            scenario,
+            backend,
+            seed,
+            sets,
+            trace,
+            json,
+        } => run(&scenario, &backend, seed, &sets, trace, json),
+        Cmd::CheckDeterminism {
+            scenario,
+            seeds,
+            sets,
+            json,
+        } => check_determinism(&scenario, &seeds, &sets, json),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seeds;
+
+    #[test]
+    fn seed_ranges() {
+        assert_eq!(parse_seeds("0..200"), Some(0..200));
+        assert_eq!(parse_seeds("5..=5"), Some(5..6));
+        assert_eq!(parse_seeds("5..5"), None);
+        assert_eq!(parse_seeds("x..5"), None);
+    }
+}

@@ -1,1 +1,18 @@
-pub fn x() {}
+//! testbed-scenarios: the scenario catalogue (topology + links + workload + faults +
+//! invariants + metrics), its parameters, runner helpers and result rendering.
+//! Scenario code never reads a clock or OS entropy: time comes from the backend's `Runtime`,
+//! randomness from the run seed, and wall time from a stopwatch the caller injects.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod determinism;
+pub mod echo;
+mod kernel_echo;
+pub mod outcome;
+pub mod params;
+pub mod partition_heal;
+pub mod scenario;
+
+pub use outcome::{Invariant, Outcome};
+pub use params::{ParamError, ParamSpec, Params};
+pub use scenario::{catalogue, find, prepare, replay_command, Backend, RunCtx, RunError, Scenario};

@@ -461,6 +461,11 @@ impl Sim {
         }
     }
 
+    /// The trace hash so far (also valid after a failed run).
+    pub fn trace_hash(&self) -> u64 {
+        lock(&self.shared).trace.hash()
+    }
+
     /// Number of live tasks (for leak checks in tests).
     pub fn task_count(&self) -> usize {
         self.exec.task_count()

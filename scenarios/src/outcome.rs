@@ -1,0 +1,147 @@
+//! The result of one scenario run: invariants checked, metrics measured, and the JSON and
+//! human renderings the CLI prints.
+
+use serde_json::{json, Map, Value as Json};
+use testbed_sim::trace::Event;
+
+/// One invariant's verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invariant {
+    /// Short name, e.g. `all_requests_answered`.
+    pub name: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// What was observed.
+    pub detail: String,
+}
+
+impl Invariant {
+    /// An invariant that holds when `passed`.
+    pub fn check(name: &str, passed: bool, detail: impl Into<String>) -> Invariant {
+        Invariant {
+            name: name.into(),
+            passed,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Scenario name.
+    pub scenario: String,
+    /// Backend name (`sim`, `kernel`, ...).
+    pub backend: String,
+    /// The seed.
+    pub seed: u64,
+    /// Trace hash (simulator only).
+    pub trace_hash: Option<u64>,
+    /// Invariants checked.
+    pub invariants: Vec<Invariant>,
+    /// Metrics, in insertion order.
+    pub metrics: Map<String, Json>,
+    /// Parameter values used.
+    pub params: Json,
+    /// The command that replays this run.
+    pub replay: String,
+    /// Recorded trace events and host names (when tracing was requested).
+    pub trace: Option<(Vec<Event>, Vec<String>)>,
+}
+
+impl Outcome {
+    /// Whether every invariant held.
+    pub fn passed(&self) -> bool {
+        self.invariants.iter().all(|i| i.passed)
+    }
+
+    /// Adds a metric.
+    pub fn metric(&mut self, name: &str, value: impl Into<Json>) {
+        self.metrics.insert(name.into(), value.into());
+    }
+
+    /// The machine-readable form (one JSON object).
+    pub fn to_json(&self) -> Json {
+        json!({
+            "scenario": self.scenario,
+            "backend": self.backend,
+            "seed": self.seed,
+            "trace_hash": self.trace_hash.map(|h| format!("{h:016x}")),
+            "passed": self.passed(),
+            "invariants": self.invariants.iter().map(|i| json!({"name": i.name, "passed": i.passed, "detail": i.detail})).collect::<Vec<_>>(),
+            "metrics": self.metrics,
+            "params": self.params,
+            "replay": self.replay,
+        })
+    }
+
+    /// A short human summary.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} on {} (seed {}): {}\n",
+            self.scenario,
+            self.backend,
+            self.seed,
+            if self.passed() { "PASSED" } else { "FAILED" }
+        );
+        if let Some(h) = self.trace_hash {
+            s += &format!("  trace hash {h:016x}\n");
+        }
+        for i in &self.invariants {
+            s += &format!(
+                "  [{}] {}: {}\n",
+                if i.passed { "ok" } else { "FAIL" },
+                i.name,
+                i.detail
+            );
+        }
+        for (k, v) in &self.metrics {
+            s += &format!("  {k} = {v}\n");
+        }
+        if !self.passed() {
+            s += &format!("  replay: {}\n", self.replay);
+        }
+        s
+    }
+}
+
+/// Quantile of sorted values (nearest rank). `None` when empty.
+pub fn quantile(sorted: &[u64], q: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(quantile(&v, 0.5), Some(50));
+        assert_eq!(quantile(&v, 0.99), Some(99));
+        assert_eq!(quantile(&v, 1.0), Some(100));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn json_has_the_contract_fields() {
+        let mut o = Outcome {
+            scenario: "echo".into(),
+            backend: "sim".into(),
+            seed: 7,
+            trace_hash: Some(0xab),
+            ..Default::default()
+        };
+        o.invariants.push(Invariant::check("x", false, "no"));
+        o.metric("round_trips", 3);
+        let j = o.to_json();
+        assert_eq!(j["trace_hash"], "00000000000000ab");
+        assert_eq!(j["passed"], false);
+        assert_eq!(j["invariants"][0]["name"], "x");
+        assert_eq!(j["metrics"]["round_trips"], 3);
+    }
+}

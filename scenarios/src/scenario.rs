@@ -1,0 +1,166 @@
+//! The scenario contract and the catalogue.
+
+use crate::outcome::Outcome;
+use crate::params::{ParamError, ParamSpec, Params};
+use std::fmt;
+use std::str::FromStr;
+use testbed_model::Duration;
+
+/// Where a scenario runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The deterministic simulator.
+    Sim,
+    /// Real kernel sockets on loopback (tokio, thread per core).
+    Kernel,
+}
+
+impl Backend {
+    /// Every backend name the CLI knows, including those later issues add.
+    pub const ALL: &'static [&'static str] = &["sim", "kernel", "uring", "xdp", "dpdk"];
+
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sim => "sim",
+            Backend::Kernel => "kernel",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = RunError;
+    fn from_str(s: &str) -> Result<Backend, RunError> {
+        match s {
+            "sim" => Ok(Backend::Sim),
+            "kernel" => Ok(Backend::Kernel),
+            other if Backend::ALL.contains(&other) => Err(RunError::BackendNotBuilt(other.into())),
+            other => Err(RunError::UnknownBackend(other.into())),
+        }
+    }
+}
+
+/// What a run is given.
+pub struct RunCtx<'a> {
+    /// Where to run.
+    pub backend: Backend,
+    /// The root seed.
+    pub seed: u64,
+    /// Parameter values.
+    pub params: Params,
+    /// Keep trace events (for `--trace` and determinism checks).
+    pub record_trace: bool,
+    /// Wall-clock stopwatch injected by the caller (scenarios never read clocks themselves):
+    /// returns the wall time elapsed since some fixed point.
+    pub wall: &'a dyn Fn() -> Duration,
+    /// The command that replays this run, printed on failure.
+    pub replay: String,
+}
+
+/// Why a run could not happen at all (as opposed to running and failing an invariant).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// No scenario by that name.
+    #[error("unknown scenario {name:?}; scenarios: {}", valid.join(", "))]
+    UnknownScenario {
+        /// The name given.
+        name: String,
+        /// Valid names.
+        valid: Vec<String>,
+    },
+    /// No backend by that name.
+    #[error(
+        "unknown backend {0:?}; backends: sim, kernel (uring, xdp, dpdk arrive in later releases)"
+    )]
+    UnknownBackend(String),
+    /// A known backend that this build does not have yet.
+    #[error("backend {0:?} is not available in this build; available: sim, kernel")]
+    BackendNotBuilt(String),
+    /// The scenario does not run on that backend.
+    #[error("scenario {scenario} does not run on backend {backend}; it runs on: {}", supported.join(", "))]
+    Unsupported {
+        /// Scenario.
+        scenario: String,
+        /// Backend asked for.
+        backend: String,
+        /// Backends it supports.
+        supported: Vec<String>,
+    },
+    /// A parameter was wrong.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// The backend failed to set up (e.g. could not bind a socket).
+    #[error("backend setup failed: {0}")]
+    Setup(String),
+}
+
+impl RunError {
+    /// Usage errors (exit code 2) versus run failures.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, RunError::Setup(_))
+    }
+}
+
+/// A runnable scenario.
+pub trait Scenario: Sync {
+    /// CLI name.
+    fn name(&self) -> &'static str;
+    /// One line for `testbed list`.
+    fn summary(&self) -> &'static str;
+    /// Declared parameters.
+    fn params(&self) -> &'static [ParamSpec];
+    /// Backends it runs on.
+    fn backends(&self) -> &'static [Backend];
+    /// Runs once. Invariant failures are reported in the outcome, not as errors.
+    fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError>;
+}
+
+/// Every scenario, in listing order.
+pub fn catalogue() -> Vec<&'static dyn Scenario> {
+    vec![&crate::echo::Echo, &crate::partition_heal::PartitionHeal]
+}
+
+/// The scenario named `name`.
+pub fn find(name: &str) -> Result<&'static dyn Scenario, RunError> {
+    catalogue()
+        .into_iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| RunError::UnknownScenario {
+            name: name.into(),
+            valid: catalogue().iter().map(|s| s.name().to_string()).collect(),
+        })
+}
+
+/// Checks the backend is supported, then parses parameters.
+pub fn prepare(s: &dyn Scenario, backend: Backend, sets: &[String]) -> Result<Params, RunError> {
+    if !s.backends().contains(&backend) {
+        return Err(RunError::Unsupported {
+            scenario: s.name().into(),
+            backend: backend.name().into(),
+            supported: s.backends().iter().map(|b| b.name().to_string()).collect(),
+        });
+    }
+    Ok(Params::parse(s.params(), sets)?)
+}
+
+/// The `testbed run` command line that reproduces a run.
+pub fn replay_command(s: &dyn Scenario, backend: Backend, seed: u64, params: &Params) -> String {
+    let mut cmd = format!(
+        "cargo run --release -- run {} --backend {} --seed {}",
+        s.name(),
+        backend,
+        seed
+    );
+    for set in params.non_default_sets(s.params()) {
+        cmd += &format!(" --set {set}");
+    }
+    cmd
+}
