@@ -280,7 +280,8 @@ impl Echo {
         );
         let workers = p.int("workers") as usize;
         let wall0 = (ctx.wall)();
-        let (results, elapsed) = crate::kernel_echo::run(ctx.seed, workers, clients, rts, size)?;
+        let (results, elapsed): crate::kernel_echo::KernelEcho =
+            crate::kernel_echo::run(ctx.seed, workers, clients, rts, size)?;
         let wall = (ctx.wall)() - wall0;
         out.metric("workers", workers as u64);
         finish(out, p, results_from(results), elapsed, wall);

@@ -1,1 +1,12 @@
-pub fn x() {}
+//! testbed-kernel: `model::Runtime` and `model::Net` on real kernel sockets through tokio, in
+//! the thread-per-core shape (one current-thread runtime per worker, SO_REUSEPORT listeners).
+//! It is a real-I/O backend: it reads the real clock and makes syscalls, and it promises no
+//! determinism beyond seeded `rng()` streams.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod net;
+mod runtime;
+
+pub use net::{KernelDatagram, KernelListener, KernelStream, PortReservation};
+pub use runtime::{block_on, Builder, Kernel, Worker};
