@@ -186,7 +186,7 @@ impl Rng for SeededRng {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Rng, SeededRng};
     use proptest::prelude::*;
 
     #[test]
