@@ -258,6 +258,12 @@ impl Echo {
             Ok(rep) => {
                 out.trace_hash = Some(rep.trace_hash);
                 out.metric("trace_events", rep.trace_events);
+                let total = rep
+                    .costs
+                    .iter()
+                    .fold(testbed_model::CostCounters::default(), |a, c| a + *c);
+                out.metric("socket_calls", total.syscalls);
+                out.metric("cpu_copy_bytes", total.cpu_copy_bytes);
                 if let Some(ev) = &rep.events {
                     out.trace = Some((ev.clone(), rep.hosts.clone()));
                 }

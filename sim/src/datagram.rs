@@ -125,6 +125,9 @@ impl World {
         } else {
             1
         };
+        let costs = &mut self.hosts[src_host as usize].costs;
+        costs.syscall(1);
+        costs.cpu_copy(data.len() as u64);
         for _ in 0..copies {
             let d = InFlightDatagram {
                 src_host,
@@ -231,6 +234,9 @@ impl World {
             Some((data, from)) => {
                 let n = data.len().min(buf.len());
                 buf[..n].copy_from_slice(&data[..n]);
+                let costs = &mut self.hosts[s.host as usize].costs;
+                costs.syscall(1);
+                costs.cpu_copy(n as u64);
                 Poll::Ready(Ok((n, from)))
             }
             None => {

@@ -71,6 +71,11 @@ impl Host {
             shared: self.shared.clone(),
         }
     }
+    /// What this host's socket calls would have cost on a kernel so far (one syscall and one
+    /// CPU copy per successful read, write, send or receive).
+    pub fn costs(&self) -> testbed_model::CostCounters {
+        lock(&self.shared).hosts[self.id as usize].costs
+    }
     /// The simulation's global (unskewed) time.
     pub fn global_now(&self) -> Instant {
         lock(&self.shared).now

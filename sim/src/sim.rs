@@ -81,6 +81,8 @@ pub struct Report {
     pub events: Option<Vec<Event>>,
     /// Host names by index (for rendering events).
     pub hosts: Vec<String>,
+    /// Per host (same order as `hosts`): what its socket calls would have cost on a kernel.
+    pub costs: Vec<testbed_model::CostCounters>,
 }
 
 struct ClientSlot {
@@ -458,6 +460,7 @@ impl Sim {
             polls: self.exec.polls(),
             events: w.trace.events().map(|e| e.to_vec()),
             hosts: w.hosts.iter().map(|h| h.name.clone()).collect(),
+            costs: w.hosts.iter().map(|h| h.costs).collect(),
         }
     }
 

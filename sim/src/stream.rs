@@ -558,6 +558,7 @@ impl World {
             return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
         }
         let c = self.conns.get_mut(key).expect("checked");
+        let host = c.ends[end].host as usize;
         let p = &mut c.pipes[1 - end];
         if p.reset {
             return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
@@ -568,6 +569,9 @@ impl World {
             let from_a = n.min(a.len());
             out.put_slice(&a[..from_a]);
             out.put_slice(&b[..n - from_a]);
+            let costs = &mut self.hosts[host].costs;
+            costs.syscall(1);
+            costs.cpu_copy(n as u64);
             p.buf.drain(..n);
             p.readable -= n;
             if let Some(w) = p.writer.take() {
@@ -615,6 +619,9 @@ impl World {
         }
         let n = room.min(data.len());
         p.buf.extend(&data[..n]);
+        let costs = &mut self.hosts[c.ends[end].host as usize].costs;
+        costs.syscall(1);
+        costs.cpu_copy(n as u64);
         let (src, dst) = (c.ends[end].host, c.ends[1 - end].host);
         let mss = self.link(src, dst).cfg.mss();
         let mut left = n;

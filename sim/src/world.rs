@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Waker;
 use testbed_model::rng::{derive_seed, derive_seed_indexed};
-use testbed_model::{Duration, Instant, Rng, SeededRng};
+use testbed_model::{CostCounters, Duration, Instant, Rng, SeededRng};
 
 pub(crate) type HostId = u32;
 /// "No host" in trace records.
@@ -42,6 +42,9 @@ pub(crate) struct HostState {
     pub(crate) next_ephemeral: u16,
     pub(crate) rng_draws: u64,
     pub(crate) init: Option<InitFn>,
+    /// What this host's socket calls would have cost on a kernel: one syscall and one CPU
+    /// copy per read or write call.
+    pub(crate) costs: CostCounters,
 }
 
 pub(crate) const EPHEMERAL_FIRST: u16 = 49152;
@@ -61,6 +64,7 @@ impl HostState {
             ports_in_use: BTreeSet::new(),
             next_ephemeral: EPHEMERAL_FIRST,
             rng_draws: 0,
+            costs: CostCounters::default(),
             init,
         }
     }
