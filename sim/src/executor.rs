@@ -12,7 +12,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -21,20 +21,27 @@ type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 #[derive(Default)]
 pub(crate) struct ReadyQueue {
     q: Mutex<VecDeque<Key>>,
+    /// Length of `q`, readable without the lock (the run loop asks after every event).
+    len: AtomicUsize,
 }
 
 impl ReadyQueue {
     fn push(&self, k: Key) {
-        self.q
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(k);
+        let mut q = self.q.lock().unwrap_or_else(|p| p.into_inner());
+        q.push_back(k);
+        self.len.store(q.len(), Ordering::Release);
     }
     fn pop(&self) -> Option<Key> {
-        self.q.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+        if self.is_empty() {
+            return None;
+        }
+        let mut q = self.q.lock().unwrap_or_else(|p| p.into_inner());
+        let k = q.pop_front();
+        self.len.store(q.len(), Ordering::Release);
+        k
     }
     pub(crate) fn is_empty(&self) -> bool {
-        self.q.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+        self.len.load(Ordering::Acquire) == 0
     }
 }
 
@@ -142,6 +149,9 @@ impl Exec {
 
     /// Drops aborted tasks. Returns whether any were dropped.
     pub(crate) fn drop_aborted(&self) -> bool {
+        if self.aborted.borrow().is_empty() {
+            return false;
+        }
         let keys: Vec<Key> = std::mem::take(&mut *self.aborted.borrow_mut());
         let mut any = false;
         for k in keys {

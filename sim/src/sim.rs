@@ -6,7 +6,7 @@ use crate::executor::{Exec, TaskPanic};
 use crate::host::{lock, Host, Shared};
 use crate::trace::{DropReason, Event, Kind};
 use crate::world::{FaultFn, HostId, InitFn, World, NO_HOST};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::error::Error as StdError;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
@@ -129,6 +129,9 @@ pub struct Sim {
     shared: Arc<Shared>,
     exec: Rc<Exec>,
     clients: Vec<ClientSlot>,
+    /// Clients whose result is in; `check_clients` scans only when this changed.
+    settled: Rc<Cell<usize>>,
+    checked: usize,
     seed: u64,
     replay: String,
 }
@@ -147,6 +150,8 @@ impl Sim {
             }),
             exec: Exec::new(),
             clients: Vec::new(),
+            settled: Rc::new(Cell::new(0)),
+            checked: 0,
             seed,
             replay,
         }
@@ -282,7 +287,7 @@ impl Sim {
                 };
                 let slot = c.result.clone();
                 let fut = f(host.clone());
-                let guard = ResultGuard(slot);
+                let guard = ResultGuard(slot, self.settled.clone());
                 // Dropped unfinished (host crashed) counts as a failure.
                 let task = async move {
                     let r = fut.await.map_err(|e| e.to_string());
@@ -308,9 +313,6 @@ impl Sim {
             if self.exec.drop_aborted() {
                 continue;
             }
-            if self.executor_work() {
-                continue;
-            }
             if let Some(r) = self.check_clients() {
                 r?;
                 if stop_at.is_none() {
@@ -319,6 +321,11 @@ impl Sim {
             }
             let fault = {
                 let mut w = lock(&self.shared);
+                if w.executor_work {
+                    drop(w);
+                    self.executor_work();
+                    continue;
+                }
                 let next = match w.next_event_time() {
                     None => {
                         drop(w);
@@ -410,10 +417,11 @@ impl Sim {
     }
 
     /// `Some(Ok)` when all clients finished, `Some(Err)` on the first client error.
-    fn check_clients(&self) -> Option<Result<(), SimError>> {
-        if self.clients.is_empty() {
+    fn check_clients(&mut self) -> Option<Result<(), SimError>> {
+        if self.clients.is_empty() || self.settled.get() == self.checked {
             return None;
         }
+        self.checked = self.settled.get();
         for c in &self.clients {
             if let Some(Err(message)) = &*c.result.borrow() {
                 let e = SimError::Client {
@@ -489,7 +497,7 @@ impl Drop for Sim {
     }
 }
 
-struct ResultGuard(Rc<RefCell<Option<Result<(), String>>>>);
+struct ResultGuard(Rc<RefCell<Option<Result<(), String>>>>, Rc<Cell<usize>>);
 
 impl Drop for ResultGuard {
     fn drop(&mut self) {
@@ -497,6 +505,7 @@ impl Drop for ResultGuard {
         if r.is_none() {
             *r = Some(Err("client task was cancelled (its host crashed)".into()));
         }
+        self.1.set(self.1.get() + 1);
     }
 }
 
