@@ -113,7 +113,7 @@ impl World {
             0,
         );
         self.hosts[h as usize].up = true;
-        if self.hosts[h as usize].init.is_some() {
+        if self.hosts[h as usize].has_init {
             self.pending_starts.push(h);
             self.executor_work = true;
         }

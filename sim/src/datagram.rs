@@ -255,6 +255,14 @@ pub struct SimDatagram {
     pub(crate) host: HostId,
 }
 
+impl std::fmt::Debug for SimDatagram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimDatagram")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
 impl testbed_model::DatagramSocket for SimDatagram {
     fn local_addr(&self) -> SocketAddr {
         self.addr

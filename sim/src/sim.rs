@@ -5,8 +5,9 @@ use crate::control::Control;
 use crate::executor::{Exec, TaskPanic};
 use crate::host::{lock, Host, Shared};
 use crate::trace::{DropReason, Event, Kind};
-use crate::world::{FaultFn, HostId, InitFn, World, NO_HOST};
+use crate::world::{FaultFn, HostId, World, NO_HOST};
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
@@ -16,6 +17,9 @@ use testbed_model::{Duration, Instant, Runtime};
 
 /// The error a client future may return.
 pub type BoxError = Box<dyn StdError>;
+
+/// What a host runs at start and at every restart.
+type InitFn = Rc<dyn Fn(Host) -> std::pin::Pin<Box<dyn Future<Output = ()>>>>;
 
 type ClientFn =
     Box<dyn FnOnce(Host) -> std::pin::Pin<Box<dyn Future<Output = Result<(), BoxError>>>>>;
@@ -129,6 +133,8 @@ pub struct Sim {
     shared: Arc<Shared>,
     exec: Rc<Exec>,
     clients: Vec<ClientSlot>,
+    /// What each server-like host runs at start and at every restart.
+    inits: BTreeMap<HostId, InitFn>,
     /// Clients whose result is in; `check_clients` scans only when this changed.
     settled: Rc<Cell<usize>>,
     checked: usize,
@@ -150,6 +156,7 @@ impl Sim {
             }),
             exec: Exec::new(),
             clients: Vec::new(),
+            inits: BTreeMap::new(),
             settled: Rc::new(Cell::new(0)),
             checked: 0,
             seed,
@@ -171,7 +178,7 @@ impl Sim {
     /// get addresses 10.0.0.1, 10.0.0.2, ... in the order they are added.
     pub fn host<F, Fut>(&mut self, name: &str, init: F) -> Host
     where
-        F: Fn(Host) -> Fut + Send + Sync + 'static,
+        F: Fn(Host) -> Fut + 'static,
         Fut: Future<Output = ()> + 'static,
     {
         let ip = self.next_ip();
@@ -181,11 +188,12 @@ impl Sim {
     /// Like [`Sim::host`] with an explicit address.
     pub fn host_with_ip<F, Fut>(&mut self, name: &str, ip: IpAddr, init: F) -> Host
     where
-        F: Fn(Host) -> Fut + Send + Sync + 'static,
+        F: Fn(Host) -> Fut + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        let init: InitFn = Arc::new(move |h| Box::pin(init(h)));
-        let id = lock(&self.shared).add_host(name.to_string(), ip, Some(init));
+        let init: InitFn = Rc::new(move |h| Box::pin(init(h)));
+        let id = lock(&self.shared).add_host(name.to_string(), ip, true);
+        self.inits.insert(id, init);
         Host {
             shared: self.shared.clone(),
             id,
@@ -200,7 +208,7 @@ impl Sim {
         Fut: Future<Output = Result<(), BoxError>> + 'static,
     {
         let ip = self.next_ip();
-        let id = lock(&self.shared).add_host(name.to_string(), ip, None);
+        let id = lock(&self.shared).add_host(name.to_string(), ip, false);
         self.clients.push(ClientSlot {
             name: name.to_string(),
             host: id,
@@ -400,7 +408,7 @@ impl Sim {
             let (init, inc) = {
                 let mut w = lock(&self.shared);
                 let hs = &w.hosts[h as usize];
-                let (init, inc) = (hs.init.clone(), hs.incarnation);
+                let (init, inc) = (self.inits.get(&h).cloned(), hs.incarnation);
                 w.record(Kind::HostStart, DropReason::None, h, NO_HOST, inc, 0);
                 (init, inc)
             };

@@ -787,6 +787,14 @@ pub struct SimListener {
     pub(crate) addr: SocketAddr,
 }
 
+impl std::fmt::Debug for SimListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimListener")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
 impl testbed_model::Listener for SimListener {
     type Stream = SimStream;
 

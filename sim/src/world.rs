@@ -9,10 +9,7 @@ use crate::stream::{Conn, ListenerState};
 use crate::trace::{DropReason, Event, Kind, Trace};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
-use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::task::Waker;
 use testbed_model::rng::{derive_seed, derive_seed_indexed};
 use testbed_model::{CostCounters, Duration, Instant, Rng, SeededRng};
@@ -20,10 +17,6 @@ use testbed_model::{CostCounters, Duration, Instant, Rng, SeededRng};
 pub(crate) type HostId = u32;
 /// "No host" in trace records.
 pub(crate) const NO_HOST: u32 = u32::MAX;
-
-/// What a host runs at start and at every restart.
-pub(crate) type InitFn =
-    Arc<dyn Fn(crate::Host) -> Pin<Box<dyn Future<Output = ()>>> + Send + Sync>;
 
 /// A scheduled fault (or any control action) run at its sim time.
 pub(crate) type FaultFn = Box<dyn FnOnce(&crate::Control) + Send>;
@@ -41,7 +34,9 @@ pub(crate) struct HostState {
     pub(crate) ports_in_use: BTreeSet<u16>,
     pub(crate) next_ephemeral: u16,
     pub(crate) rng_draws: u64,
-    pub(crate) init: Option<InitFn>,
+    /// Whether the host has an init to run at start and restart (the init itself lives
+    /// with the executor: it need not be `Send`).
+    pub(crate) has_init: bool,
     /// What this host's socket calls would have cost on a kernel: one syscall and one CPU
     /// copy per read or write call.
     pub(crate) costs: CostCounters,
@@ -50,7 +45,7 @@ pub(crate) struct HostState {
 pub(crate) const EPHEMERAL_FIRST: u16 = 49152;
 
 impl HostState {
-    pub(crate) fn new(name: String, ip: IpAddr, init: Option<InitFn>) -> HostState {
+    pub(crate) fn new(name: String, ip: IpAddr, has_init: bool) -> HostState {
         HostState {
             name,
             ip,
@@ -65,7 +60,7 @@ impl HostState {
             next_ephemeral: EPHEMERAL_FIRST,
             rng_draws: 0,
             costs: CostCounters::default(),
-            init,
+            has_init,
         }
     }
 
@@ -289,7 +284,7 @@ impl World {
         });
     }
 
-    pub(crate) fn add_host(&mut self, name: String, ip: IpAddr, init: Option<InitFn>) -> HostId {
+    pub(crate) fn add_host(&mut self, name: String, ip: IpAddr, has_init: bool) -> HostId {
         assert!(
             !self.started,
             "hosts must be added before the simulation runs"
@@ -300,7 +295,7 @@ impl World {
         );
         assert!(!self.by_ip.contains_key(&ip), "duplicate host address {ip}");
         let id = self.hosts.len() as HostId;
-        self.hosts.push(HostState::new(name, ip, init));
+        self.hosts.push(HostState::new(name, ip, has_init));
         self.by_ip.insert(ip, id);
         id
     }
@@ -353,7 +348,7 @@ impl World {
             }
         }
         for id in 0..n as HostId {
-            if self.hosts[id as usize].init.is_some() {
+            if self.hosts[id as usize].has_init {
                 self.pending_starts.push(id);
                 self.executor_work = true;
             }

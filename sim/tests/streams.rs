@@ -1,0 +1,239 @@
+//! Stream fidelity: integrity under loss/duplication/reordering, bandwidth, backpressure,
+//! half-close, accept backlog.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use std::cell::Cell;
+use std::rc::Rc;
+use testbed_model::{ConnectError, Duration, Listener, Net, Runtime};
+use testbed_sim::{Latency, LinkConfig, Sim, SimConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+proptest! {
+    #![proptest_config(cases(24))]
+
+    #[test]
+    fn bytes_arrive_complete_and_in_order(
+        seed: u64,
+        len in 1usize..200_000,
+        chunk in 1usize..20_000,
+        loss in 0.0f64..0.3,
+        dup in 0.0f64..0.3,
+        reorder in 0.0f64..0.5,
+    ) {
+        let link = LinkConfig {
+            latency: Latency::Uniform { min: Duration::from_micros(100), max: Duration::from_millis(5) },
+            jitter: Duration::from_millis(1),
+            loss, duplicate: dup, reorder,
+            ..LinkConfig::default()
+        };
+        let mut sim = sim(seed, link);
+        let data = pattern(seed, len);
+        let expect = data.clone();
+        let got = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let sink = got.clone();
+        sim.host("rx", move |h| {
+            let sink = sink.clone();
+            async move {
+                let l = h.listen("0.0.0.0:9".parse().unwrap()).unwrap();
+                let (mut s, _) = l.accept().await.unwrap();
+                let mut all = Vec::new();
+                s.read_to_end(&mut all).await.unwrap();
+                *sink.borrow_mut() = all;
+            }
+        });
+        sim.client("tx", move |h| async move {
+            let mut s = h.connect(addr(&h, "rx", 9)).await?;
+            for c in data.chunks(chunk) {
+                s.write_all(c).await?;
+            }
+            s.shutdown().await?;
+            Ok(())
+        });
+        sim.run().unwrap();
+        // Let the receiver drain what is still in flight.
+        let t = sim.now() + Duration::from_secs(120);
+        sim.run_until(t).unwrap();
+        prop_assert_eq!(got.borrow().len(), expect.len());
+        prop_assert!(*got.borrow() == expect, "bytes differ");
+    }
+}
+
+#[test]
+fn one_megabyte_over_one_megabyte_per_second_takes_about_a_second() {
+    let link = LinkConfig {
+        latency: Latency::ms(1),
+        bandwidth: Some(1_000_000),
+        ..LinkConfig::default()
+    };
+    let mut sim = sim(1, link);
+    let done_at = Rc::new(Cell::new(0.0));
+    let d = done_at.clone();
+    sim.host("rx", move |h| {
+        let d = d.clone();
+        async move {
+            let l = h.listen("0.0.0.0:9".parse().unwrap()).unwrap();
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut n = 0;
+            let mut buf = vec![0u8; 65536];
+            while let Ok(k @ 1..) = s.read(&mut buf).await {
+                n += k;
+            }
+            assert_eq!(n, 1_000_000);
+            d.set(secs(&h));
+        }
+    });
+    let started = Rc::new(Cell::new(0.0));
+    let st = started.clone();
+    sim.client("tx", move |h| async move {
+        let mut s = h.connect(addr(&h, "rx", 9)).await?;
+        st.set(secs(&h));
+        s.write_all(&vec![7u8; 1_000_000]).await?;
+        s.shutdown().await?;
+        Ok(())
+    });
+    sim.run().unwrap();
+    sim.run_until(sim.now() + Duration::from_secs(10)).unwrap();
+    // 1,000,000 payload bytes in 1460-byte segments, each carrying 40 header bytes on the
+    // wire: 685 segments, 1,027,400 bytes at 1 MB/s = 1.0274 s, plus 1 ms latency.
+    let segments = 1_000_000u64.div_ceil(1460);
+    let expected = (1_000_000 + segments * 40) as f64 / 1e6 + 0.001;
+    let took = done_at.get() - started.get();
+    assert!(
+        (took - expected).abs() < 0.002,
+        "took {took:.4} s, expected {expected:.4} s"
+    );
+}
+
+#[test]
+fn a_stalled_reader_backpressures_the_writer_within_the_window() {
+    let window = 64 * 1024;
+    let mut sim = Sim::new(SimConfig {
+        seed: 2,
+        stream_window_bytes: window,
+        ..SimConfig::default()
+    });
+    let written = Rc::new(Cell::new(0usize));
+    let w2 = written.clone();
+    sim.host("rx", |h| async move {
+        let l = h.listen("0.0.0.0:9".parse().unwrap()).unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        h.sleep(Duration::from_secs(10)).await; // not reading
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).await.unwrap();
+        assert_eq!(all.len(), 1 << 20);
+    });
+    sim.client("tx", move |h| async move {
+        let mut s = h.connect(addr(&h, "rx", 9)).await?;
+        let chunk = vec![1u8; 4096];
+        let h2 = h.clone();
+        let w3 = w2.clone();
+        h.spawn(async move {
+            h2.sleep(Duration::from_secs(5)).await;
+            // Halfway through the reader's nap: the writer is stuck at the window.
+            assert!(
+                w3.get() <= 64 * 1024,
+                "wrote {} bytes past a 64 KiB window",
+                w3.get()
+            );
+            assert!(w3.get() >= 60 * 1024, "wrote only {} bytes", w3.get());
+        });
+        while w2.get() < 1 << 20 {
+            s.write_all(&chunk).await?;
+            w2.set(w2.get() + chunk.len());
+        }
+        s.shutdown().await?;
+        Ok(())
+    });
+    sim.run().unwrap();
+    assert_eq!(
+        written.get(),
+        1 << 20,
+        "writer resumed after the reader drained"
+    );
+}
+
+#[test]
+fn half_close_delivers_eof_and_the_other_direction_keeps_working() {
+    let mut sim = sim(3, LinkConfig::default());
+    sim.host("srv", |h| async move {
+        let l = h.listen("0.0.0.0:9".parse().unwrap()).unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut req = Vec::new();
+        s.read_to_end(&mut req).await.unwrap(); // EOF after the client's shutdown
+        s.write_all(format!("got {}", req.len()).as_bytes())
+            .await
+            .unwrap();
+    });
+    sim.client("cli", |h| async move {
+        let mut s = h.connect(addr(&h, "srv", 9)).await?;
+        s.write_all(b"hello").await?;
+        s.shutdown().await?;
+        assert!(
+            s.write_all(b"more").await.is_err(),
+            "writing after shutdown fails"
+        );
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).await?;
+        assert_eq!(resp, "got 5");
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn a_full_backlog_refuses_instead_of_panicking() {
+    let mut sim = Sim::new(SimConfig {
+        seed: 4,
+        accept_backlog: 4,
+        ..SimConfig::default()
+    });
+    sim.host("srv", |h| async move {
+        let _l = h.listen("0.0.0.0:9".parse().unwrap()).unwrap();
+        std::future::pending::<()>().await; // never accepts
+    });
+    let outcomes = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let o = outcomes.clone();
+    sim.client("cli", move |h| async move {
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let h2 = h.clone();
+                h.spawn(async move { h2.connect(addr(&h2, "srv", 9)).await.map(|_| ()) })
+            })
+            .collect();
+        for t in tasks {
+            o.borrow_mut().push(t.await?);
+        }
+        Ok(())
+    });
+    sim.run().unwrap();
+    let v = outcomes.borrow();
+    assert_eq!(v.iter().filter(|r| r.is_ok()).count(), 4);
+    assert_eq!(
+        v.iter()
+            .filter(|r| **r == Err(ConnectError::Refused))
+            .count(),
+        6
+    );
+}
+
+#[test]
+fn the_handshake_costs_one_round_trip() {
+    let mut sim = sim(
+        5,
+        LinkConfig {
+            latency: Latency::ms(7),
+            ..LinkConfig::default()
+        },
+    );
+    echo_server(&mut sim, "srv");
+    sim.client("cli", |h| async move {
+        let t0 = h.now();
+        let _s = h.connect(addr(&h, "srv", 7)).await?;
+        assert_eq!(h.now() - t0, Duration::from_millis(14));
+        Ok(())
+    });
+    sim.run().unwrap();
+}
