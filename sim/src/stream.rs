@@ -679,7 +679,11 @@ impl World {
         if !pending && end_gone(0) && end_gone(1) && quiet {
             let c = self.conns.remove(key).expect("checked");
             let h = &mut self.hosts[c.ends[0].host as usize];
-            h.ports_in_use.remove(&c.ends[0].addr.port());
+            // After a crash the port table was reset; a port of an older incarnation may
+            // already belong to a new connection.
+            if h.incarnation == c.ends[0].incarnation {
+                h.ports_in_use.remove(&c.ends[0].addr.port());
+            }
         }
     }
 

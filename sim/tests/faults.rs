@@ -14,8 +14,11 @@ use testbed_model::{
 use testbed_sim::{LinkConfig, Sim, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Datagrams received, each with its arrival time in seconds.
+type Received = Rc<RefCell<Vec<(Vec<u8>, f64)>>>;
+
 /// Host `rx` records every datagram it gets on port 9 with its arrival time (seconds).
-fn datagram_sink(sim: &mut Sim) -> Rc<RefCell<Vec<(Vec<u8>, f64)>>> {
+fn datagram_sink(sim: &mut Sim) -> Received {
     let got = Rc::new(RefCell::new(Vec::new()));
     let g = got.clone();
     sim.host("rx", move |h| {

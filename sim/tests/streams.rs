@@ -204,7 +204,8 @@ fn a_full_backlog_refuses_instead_of_panicking() {
             })
             .collect();
         for t in tasks {
-            o.borrow_mut().push(t.await?);
+            let r = t.await?;
+            o.borrow_mut().push(r);
         }
         Ok(())
     });
