@@ -151,20 +151,14 @@ fn finish(out: &mut Outcome, p: &Params, r: Results, elapsed: Duration, wall: Du
     let done = r.latencies.len() as u64;
     let mut lat = r.latencies;
     lat.sort_unstable();
-    out.invariants.push(Invariant::check(
+    out.invariants.push(Invariant::count(
         "all_round_trips_completed",
-        done == expected,
-        format!("{done} of {expected} round trips completed"),
+        done,
+        expected,
+        "round trips completed",
     ));
-    out.invariants.push(Invariant::check(
-        "no_client_errors",
-        r.errors.is_empty(),
-        if r.errors.is_empty() {
-            "none".into()
-        } else {
-            r.errors.join("; ")
-        },
-    ));
+    out.invariants
+        .push(Invariant::no_errors("no_client_errors", &r.errors, "none"));
     let secs = elapsed.as_secs_f64();
     out.metric("round_trips", done);
     out.metric("elapsed_s", secs);
@@ -246,34 +240,16 @@ impl Echo {
                 errors: Vec::new(),
             },
         );
-        out.invariants.push(Invariant::check(
-            "run_completed",
-            run.is_ok(),
-            match &run {
-                Ok(r) => format!("finished at sim time {}", r.end_time),
-                Err(e) => e.to_string(),
-            },
-        ));
-        let end = match &run {
-            Ok(rep) => {
-                out.trace_hash = Some(rep.trace_hash);
-                out.metric("trace_events", rep.trace_events);
-                let total = rep
-                    .costs
-                    .iter()
-                    .fold(testbed_model::CostCounters::default(), |a, c| a + *c);
-                out.metric("socket_calls", total.syscalls);
-                out.metric("cpu_copy_bytes", total.cpu_copy_bytes);
-                if let Some(ev) = &rep.events {
-                    out.trace = Some((ev.clone(), rep.hosts.clone()));
-                }
-                rep.end_time
-            }
-            Err(_) => {
-                out.trace_hash = Some(sim.trace_hash());
-                sim.now()
-            }
-        };
+        out.sim_run(&run, sim.trace_hash());
+        if let Ok(rep) = &run {
+            let total = rep
+                .costs
+                .iter()
+                .fold(testbed_model::CostCounters::default(), |a, c| a + *c);
+            out.metric("socket_calls", total.syscalls);
+            out.metric("cpu_copy_bytes", total.cpu_copy_bytes);
+        }
+        let end = sim.now();
         finish(out, p, r, end.since_epoch(), wall);
     }
 

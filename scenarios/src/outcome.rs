@@ -24,6 +24,25 @@ impl Invariant {
             detail: detail.into(),
         }
     }
+
+    /// Holds when `done == expected`; the detail reads "`done` of `expected` `what`".
+    pub fn count(name: &str, done: u64, expected: u64, what: &str) -> Invariant {
+        Invariant::check(
+            name,
+            done == expected,
+            format!("{done} of {expected} {what}"),
+        )
+    }
+
+    /// Holds when `errors` is empty; the detail lists them, or says `ok_detail`.
+    pub fn no_errors(name: &str, errors: &[String], ok_detail: &str) -> Invariant {
+        let detail = if errors.is_empty() {
+            ok_detail.to_string()
+        } else {
+            errors.join("; ")
+        };
+        Invariant::check(name, errors.is_empty(), detail)
+    }
 }
 
 /// Everything a run produced.
@@ -53,6 +72,28 @@ impl Outcome {
     /// Whether every invariant held.
     pub fn passed(&self) -> bool {
         self.invariants.iter().all(|i| i.passed)
+    }
+
+    /// Records how a simulator run ended: the `run_completed` invariant, the trace hash and
+    /// event count, and the events themselves when they were recorded.
+    pub fn sim_run(
+        &mut self,
+        run: &Result<testbed_sim::Report, testbed_sim::SimError>,
+        trace_hash: u64,
+    ) {
+        self.trace_hash = Some(trace_hash);
+        let detail = match run {
+            Ok(r) => format!("finished at sim time {}", r.end_time),
+            Err(e) => e.to_string(),
+        };
+        self.invariants
+            .push(Invariant::check("run_completed", run.is_ok(), detail));
+        if let Ok(rep) = run {
+            self.metric("trace_events", rep.trace_events);
+            if let Some(ev) = &rep.events {
+                self.trace = Some((ev.clone(), rep.hosts.clone()));
+            }
+        }
     }
 
     /// Adds a metric.

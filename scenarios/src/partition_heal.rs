@@ -272,37 +272,20 @@ impl PartitionHeal {
 
         let run = sim.run();
         let stats = std::mem::take(&mut *stats.borrow_mut());
-        out.trace_hash = Some(sim.trace_hash());
+        out.sim_run(&run, sim.trace_hash());
         let end = sim.now();
-        out.invariants.push(Invariant::check(
-            "run_completed",
-            run.is_ok(),
-            match &run {
-                Ok(r) => format!("finished at sim time {}", r.end_time),
-                Err(e) => e.to_string(),
-            },
-        ));
-        if let Ok(rep) = &run {
-            out.metric("trace_events", rep.trace_events);
-            if let Some(ev) = &rep.events {
-                out.trace = Some((ev.clone(), rep.hosts.clone()));
-            }
-        }
         let expected = clients * requests;
         let answered = stats.answers.len() as u64;
-        out.invariants.push(Invariant::check(
+        out.invariants.push(Invariant::count(
             "all_requests_answered",
-            answered == expected,
-            format!("{answered} of {expected} requests answered"),
+            answered,
+            expected,
+            "requests answered",
         ));
-        out.invariants.push(Invariant::check(
+        out.invariants.push(Invariant::no_errors(
             "responses_match_requests",
-            stats.wrong_responses.is_empty(),
-            if stats.wrong_responses.is_empty() {
-                "every response carried its request's id".into()
-            } else {
-                stats.wrong_responses.join("; ")
-            },
+            &stats.wrong_responses,
+            "every response carried its request's id",
         ));
         let heal = t0 + plan.heal_at();
         let bound = p.duration("liveness_bound");

@@ -379,20 +379,7 @@ impl World {
             return;
         }
         match self.segment_arrival(src, dst, len as usize + TCP_HEADER_BYTES, key) {
-            Some(t) => {
-                let p = &mut self.conns.get_mut(key).expect("live").pipes[dir];
-                let at = t.max(p.last_arrival);
-                p.last_arrival = at;
-                let epoch = p.epoch;
-                self.schedule(
-                    at,
-                    Ev::Segment {
-                        conn: key,
-                        dir,
-                        epoch,
-                    },
-                );
-            }
+            Some(t) => self.schedule_in_order(key, dir, t),
             None => self.stall_pipe(key, dir),
         }
     }
@@ -440,6 +427,23 @@ impl World {
         Some(t + self.link(src, dst).cfg.latency.floor())
     }
 
+    /// Schedules the arrival of pipe `dir`'s next segment at `t`, or later: a segment never
+    /// overtakes the one before it (TCP delivers in order).
+    fn schedule_in_order(&mut self, key: Key, dir: usize, t: Instant) {
+        let p = &mut self.conns.get_mut(key).expect("live").pipes[dir];
+        let at = t.max(p.last_arrival);
+        p.last_arrival = at;
+        let epoch = p.epoch;
+        self.schedule(
+            at,
+            Ev::Segment {
+                conn: key,
+                dir,
+                epoch,
+            },
+        );
+    }
+
     fn stall_pipe(&mut self, key: Key, dir: usize) {
         let c = self.conns.get_mut(key).expect("live");
         let (src, dst) = (c.ends[dir].host, c.ends[1 - dir].host);
@@ -467,20 +471,7 @@ impl World {
         let segs: Vec<Seg> = p.segs.iter().copied().collect();
         for s in segs {
             match self.segment_arrival(src, dst, s.len as usize + TCP_HEADER_BYTES, key) {
-                Some(t) => {
-                    let p = &mut self.conns.get_mut(key).expect("live").pipes[dir];
-                    let at = t.max(p.last_arrival);
-                    p.last_arrival = at;
-                    let epoch = p.epoch;
-                    self.schedule(
-                        at,
-                        Ev::Segment {
-                            conn: key,
-                            dir,
-                            epoch,
-                        },
-                    );
-                }
+                Some(t) => self.schedule_in_order(key, dir, t),
                 None => return self.stall_pipe(key, dir),
             }
         }
