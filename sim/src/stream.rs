@@ -534,6 +534,18 @@ impl World {
         }
     }
 
+    /// Whether `end` of connection `key` can still do I/O: the connection exists and the
+    /// end's host has not crashed since it was opened.
+    fn usable_end(&self, key: Key, end: usize) -> io::Result<()> {
+        match self.conns.get(key) {
+            None => Err(io::ErrorKind::ConnectionReset.into()),
+            Some(c) if !self.end_alive(&c.ends[end]) => {
+                Err(io::ErrorKind::ConnectionAborted.into())
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
     pub(crate) fn stream_read(
         &mut self,
         key: Key,
@@ -541,12 +553,8 @@ impl World {
         cx: &Context<'_>,
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let alive = match self.conns.get(key) {
-            Some(c) => self.end_alive(&c.ends[end]),
-            None => return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into())),
-        };
-        if !alive {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+        if let Err(e) = self.usable_end(key, end) {
+            return Poll::Ready(Err(e));
         }
         let c = self.conns.get_mut(key).expect("checked");
         let host = c.ends[end].host as usize;
@@ -585,12 +593,8 @@ impl World {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let window = self.cfg.stream_window_bytes;
-        let alive = match self.conns.get(key) {
-            Some(c) => self.end_alive(&c.ends[end]),
-            None => return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into())),
-        };
-        if !alive {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+        if let Err(e) = self.usable_end(key, end) {
+            return Poll::Ready(Err(e));
         }
         let c = self.conns.get_mut(key).expect("checked");
         let p = &mut c.pipes[end];
