@@ -122,7 +122,8 @@ pub struct SimConfig {
     pub datagram_queue: usize,
     /// First SYN retransmission timeout; doubles per retry.
     pub syn_rto: Duration,
-    /// SYN retransmissions before a connect fails with `TimedOut`.
+    /// SYN retransmissions before a connect fails with `TimedOut` (Linux's tcp_syn_retries
+    /// default, 6: with a 1 s first timeout a connect gives up after 127 s).
     pub syn_retries: u32,
     /// Retransmission delay a lost stream segment costs (at least twice the link latency).
     pub min_rto: Duration,
@@ -143,7 +144,7 @@ impl Default for SimConfig {
             accept_backlog: 128,
             datagram_queue: 1024,
             syn_rto: Duration::from_secs(1),
-            syn_retries: 3,
+            syn_retries: 6,
             min_rto: Duration::from_millis(200),
             time_limit: Duration::from_secs(3600),
             record_trace: false,

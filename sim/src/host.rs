@@ -216,6 +216,7 @@ impl Net for Host {
             incarnation,
             addr: bound,
             backlog: Default::default(),
+            half_open: Vec::new(),
             waker: None,
         });
         w.hosts[self.id as usize].listeners.insert(port, key);

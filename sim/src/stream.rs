@@ -41,6 +41,9 @@ pub(crate) enum ConnState {
 struct Seg {
     len: u32,
     fin: bool,
+    /// The client's final handshake ACK: on arrival the server moves the connection from
+    /// its half-open list to the accept queue.
+    handshake: bool,
 }
 
 #[derive(Default)]
@@ -86,6 +89,8 @@ fn store_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
 pub(crate) struct Conn {
     pub(crate) ends: [End; 2],
     server_known: bool,
+    /// The listener that answered the SYN.
+    listener: Option<Key>,
     pipes: [Pipe; 2],
     pub(crate) state: ConnState,
     connect_waker: Option<Waker>,
@@ -95,7 +100,10 @@ pub(crate) struct ListenerState {
     pub(crate) host: HostId,
     pub(crate) incarnation: u64,
     pub(crate) addr: SocketAddr,
+    /// Established connections waiting for `accept`.
     pub(crate) backlog: VecDeque<Key>,
+    /// Connections whose SYN arrived but whose handshake has not completed (SYN-RECV).
+    pub(crate) half_open: Vec<Key>,
     pub(crate) waker: Option<Waker>,
 }
 
@@ -148,6 +156,7 @@ impl World {
                 },
             ],
             server_known: false,
+            listener: None,
             pipes: [Pipe::default(), Pipe::default()],
             state: ConnState::SynSent,
             connect_waker: None,
@@ -191,10 +200,13 @@ impl World {
         }
         let cap = self.cfg.accept_backlog;
         let listener = self.hosts[dst as usize].listeners.get(&sport).copied();
+        if let Some(l) = listener {
+            self.purge_half_open(l);
+        }
         let Some(lkey) = listener.filter(|l| {
             self.listeners
                 .get(*l)
-                .is_some_and(|l| l.backlog.len() < cap)
+                .is_some_and(|l| l.backlog.len() + l.half_open.len() < cap)
         }) else {
             self.send_rst(key, 1);
             return;
@@ -202,6 +214,7 @@ impl World {
         let inc = self.hosts[dst as usize].incarnation;
         let c = self.conns.get_mut(key).expect("checked above");
         c.server_known = true;
+        c.listener = Some(lkey);
         c.ends[1].incarnation = inc;
         c.ends[1].open = true;
         let l = self.listeners.get_mut(lkey).expect("checked above");
@@ -210,11 +223,48 @@ impl World {
         if c.ends[0].addr.ip().is_loopback() {
             c.ends[1].addr = SocketAddr::new(c.ends[0].addr.ip(), sport);
         }
+        l.half_open.push(key);
+        self.send_syn_ack(key);
+    }
+
+    /// Forgets half-open connections whose client gave up (its connect timed out).
+    fn purge_half_open(&mut self, lkey: Key) {
+        let Some(l) = self.listeners.get(lkey) else {
+            return;
+        };
+        let conns = &self.conns;
+        let (keep, dead): (Vec<Key>, Vec<Key>) = l.half_open.iter().partition(|k| {
+            conns
+                .get(**k)
+                .is_some_and(|c| !matches!(c.state, ConnState::Failed(_)))
+        });
+        if dead.is_empty() {
+            return;
+        }
+        self.listeners.get_mut(lkey).expect("checked").half_open = keep;
+        for k in dead {
+            if let Some(c) = self.conns.get_mut(k) {
+                c.ends[1].open = false;
+            }
+            self.maybe_gc(k);
+        }
+    }
+
+    /// The client's handshake ACK arrived: the connection is ready for `accept`.
+    fn complete_handshake(&mut self, key: Key) {
+        let lkey = self.conns.get(key).and_then(|c| c.listener);
+        let Some(l) = lkey.and_then(|l| self.listeners.get_mut(l)) else {
+            // The listener closed meanwhile.
+            if let Some(c) = self.conns.get_mut(key) {
+                c.ends[1].open = false;
+            }
+            return self.send_rst(key, 1);
+        };
+        l.half_open.retain(|k| *k != key);
         l.backlog.push_back(key);
         if let Some(w) = l.waker.take() {
             w.wake();
         }
-        self.send_syn_ack(key);
     }
 
     fn send_syn_ack(&mut self, key: Key) {
@@ -251,6 +301,13 @@ impl World {
         }
         let (a, b) = (c.ends[0].host, c.ends[1].host);
         self.record(Kind::Established, DropReason::None, a, b, key.as_u64(), 0);
+        // The final ACK travels like data: in order, retransmitted if lost.
+        let ack = Seg {
+            len: 0,
+            fin: false,
+            handshake: true,
+        };
+        self.send_segment(key, 0, ack);
     }
 
     pub(crate) fn on_syn_timeout(&mut self, key: Key, attempt: u32) {
@@ -358,14 +415,15 @@ impl World {
     // ---- data --------------------------------------------------------------------------
 
     /// Puts one segment of pipe `dir` on the wire (or parks it behind a blocked link).
-    fn send_segment(&mut self, key: Key, dir: usize, len: u32, fin: bool) {
+    fn send_segment(&mut self, key: Key, dir: usize, seg: Seg) {
+        let len = seg.len;
         let c = self
             .conns
             .get_mut(key)
             .expect("segment for a live connection");
         let (src, dst) = (c.ends[dir].host, c.ends[1 - dir].host);
         let p = &mut c.pipes[dir];
-        p.segs.push_back(Seg { len, fin });
+        p.segs.push_back(seg);
         let stalled = p.stalled;
         self.record(
             Kind::SegmentSend,
@@ -529,6 +587,9 @@ impl World {
             key.as_u64(),
             seg.len as u64,
         );
+        if seg.handshake {
+            self.complete_handshake(key);
+        }
         if seg.fin {
             self.maybe_gc(key);
         }
@@ -622,7 +683,15 @@ impl World {
         let mut left = n;
         while left > 0 {
             let len = left.min(mss);
-            self.send_segment(key, end, len as u32, false);
+            self.send_segment(
+                key,
+                end,
+                Seg {
+                    len: len as u32,
+                    fin: false,
+                    handshake: false,
+                },
+            );
             left -= len;
         }
         Poll::Ready(Ok(n))
@@ -640,7 +709,15 @@ impl World {
             p.fin_sent = true;
             let (a, b) = (c.ends[end].host, c.ends[1 - end].host);
             self.record(Kind::Fin, DropReason::None, a, b, key.as_u64(), end as u64);
-            self.send_segment(key, end, 0, true);
+            self.send_segment(
+                key,
+                end,
+                Seg {
+                    len: 0,
+                    fin: true,
+                    handshake: false,
+                },
+            );
         }
         Ok(())
     }
@@ -714,7 +791,7 @@ impl World {
         if h.incarnation == l.incarnation && h.listeners.get(&l.addr.port()) == Some(&lkey) {
             h.listeners.remove(&l.addr.port());
         }
-        for ck in l.backlog {
+        for ck in l.backlog.into_iter().chain(l.half_open) {
             self.close_end(ck, 1);
         }
     }

@@ -45,7 +45,14 @@ proptest! {
             }
         });
         sim.client("tx", move |h| async move {
-            let mut s = h.connect(addr(&h, "rx", 9)).await?;
+            // Under heavy loss every SYN of a connect can be lost (as with real TCP): retry.
+            let mut s = loop {
+                match h.connect(addr(&h, "rx", 9)).await {
+                    Ok(s) => break s,
+                    Err(testbed_model::ConnectError::TimedOut) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
             for c in data.chunks(chunk) {
                 s.write_all(c).await?;
             }
@@ -234,6 +241,76 @@ fn the_handshake_costs_one_round_trip() {
         let t0 = h.now();
         let _s = h.connect(addr(&h, "srv", 7)).await?;
         assert_eq!(h.now() - t0, Duration::from_millis(14));
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn a_host_reaches_itself_over_loopback_and_its_own_address() {
+    let mut sim = sim(6, LinkConfig::default());
+    sim.client("solo", |h| async move {
+        let l = h.listen("0.0.0.0:9".parse().unwrap())?;
+        let h2 = h.clone();
+        h.spawn(async move {
+            while let Ok((mut s, peer)) = l.accept().await {
+                assert!(
+                    peer.ip().is_loopback() || peer.ip() == h2.ip(),
+                    "peer {peer}"
+                );
+                h2.spawn(async move {
+                    let mut b = [0u8; 3];
+                    s.read_exact(&mut b).await.unwrap();
+                    s.write_all(&b).await.unwrap();
+                });
+            }
+        });
+        for target in ["127.0.0.1:9".parse().unwrap(), addr(&h, "solo", 9)] {
+            let t0 = h.now();
+            let mut s = h.connect(target).await?;
+            assert_eq!(testbed_model::Stream::peer_addr(&s), target);
+            s.write_all(b"abc").await?;
+            let mut b = [0u8; 3];
+            s.read_exact(&mut b).await?;
+            assert_eq!(&b, b"abc");
+            assert_eq!(h.now(), t0, "loopback has no latency");
+        }
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn accept_waits_for_the_handshake_to_complete() {
+    let mut sim = sim(7, LinkConfig::default());
+    let accepted = Rc::new(Cell::new(0));
+    let acc = accepted.clone();
+    sim.host("srv", move |h| {
+        let acc = acc.clone();
+        async move {
+            let l = h.listen("0.0.0.0:9".parse().unwrap()).unwrap();
+            while l.accept().await.is_ok() {
+                acc.set(acc.get() + 1);
+            }
+        }
+    });
+    let acc = accepted.clone();
+    sim.client("cli", move |h| async move {
+        // SYNs reach the server; its SYN-ACKs are lost until the repair at 2 s.
+        h.control().partition_oneway("srv", "cli");
+        let h2 = h.clone();
+        let acc2 = acc.clone();
+        h.spawn(async move {
+            h2.sleep(Duration::from_millis(1500)).await;
+            assert_eq!(acc2.get(), 0, "a half-open connection was accepted");
+            h2.sleep(Duration::from_millis(500)).await;
+            h2.control().repair("srv", "cli");
+        });
+        let _s = h.connect(addr(&h, "srv", 9)).await?;
+        // SYN retransmissions at 1 s and 3 s: the one at 3 s completes.
+        assert_eq!(h.now(), testbed_model::Instant::from_millis(3002));
+        h.sleep(Duration::from_millis(5)).await;
+        assert_eq!(acc.get(), 1);
         Ok(())
     });
     sim.run().unwrap();

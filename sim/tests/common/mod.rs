@@ -1,7 +1,7 @@
 //! Shared pieces of the simulator's integration tests.
 #![allow(dead_code)]
 
-use proptest::test_runner::{Config, FileFailurePersistence};
+use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
 use std::net::SocketAddr;
 use testbed_model::{Listener, Net, Runtime};
 use testbed_sim::{Host, LinkConfig, Sim, SimConfig};
