@@ -7,10 +7,16 @@ use testbed_model::{Listener, Net, Runtime};
 use testbed_sim::{Host, LinkConfig, Sim, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A few deterministic proptest cases, no regression files.
+/// `n` proptest cases from a fixed seed, so every run explores the same inputs and a failure
+/// replays; `PROPTEST_RNG_SEED=<n>` explores others. No regression files.
 pub fn cases(n: u32) -> Config {
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x07E5_7BED);
     Config {
         cases: n,
+        rng_seed: RngSeed::Fixed(seed),
         failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
         ..Config::default()
     }
