@@ -101,3 +101,14 @@ fn check_seeds_reports_the_failing_seed() {
         "{msg}"
     );
 }
+
+#[test]
+fn handles_are_send_and_sync_as_quinn_requires() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<testbed_sim::Host>();
+    send_sync::<testbed_sim::Control>();
+    send_sync::<testbed_sim::Sleep>();
+    send_sync::<testbed_sim::SimStream>();
+    send_sync::<testbed_sim::SimListener>();
+    send_sync::<testbed_sim::SimDatagram>();
+}
