@@ -96,6 +96,20 @@ pub enum ParamError {
     /// `--set` without `=`.
     #[error("expected key=value, got {0:?}")]
     Malformed(String),
+    /// Values that are fine alone but not together.
+    #[error("{0}")]
+    Constraint(String),
+}
+
+/// Fails when `a * b` exceeds `max`: a bound on what a run holds in memory.
+pub fn check_product(p: &Params, a: &str, b: &str, max: u64) -> Result<(), ParamError> {
+    let (x, y) = (p.int(a), p.int(b));
+    match x.checked_mul(y) {
+        Some(v) if v <= max => Ok(()),
+        _ => Err(ParamError::Constraint(format!(
+            "{a} × {b} = {x} × {y} exceeds the limit of {max} per run"
+        ))),
+    }
 }
 
 /// Parses `1ms`, `250us`, `2s`, `1.5s`, `100ns`, `3m`.

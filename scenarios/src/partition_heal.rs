@@ -347,6 +347,7 @@ impl Scenario for PartitionHeal {
         &[Backend::Sim]
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
+        crate::params::check_product(&ctx.params, "clients", "requests", 1_000_000)?;
         let mut out = Outcome {
             scenario: self.name().into(),
             backend: ctx.backend.name().into(),
