@@ -184,7 +184,9 @@ impl Control {
         })
     }
 
-    /// Queues everything between `a` and `b` (both ways) until [`Control::release`].
+    /// Queues traffic between `a` and `b` (both ways) until [`Control::release`]: datagrams and
+    /// stream segments wait and are delivered on release, in order. Connection attempts
+    /// (SYN, SYN-ACK, RST) are lost instead, and the client's SYN timer retries them.
     pub fn hold(&self, a: &str, b: &str) {
         self.with(|w| {
             let (a, b) = (id(w, a), id(w, b));

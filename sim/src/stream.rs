@@ -7,20 +7,16 @@
 //! plus bytes unread, so a stalled reader backpressures the writer. A handshake costs one RTT;
 //! a full accept backlog or a missing listener answers RST.
 
-use crate::host::{lock, Shared};
 use crate::slab::Key;
 use crate::trace::{DropReason, Kind};
 use crate::world::{Ev, HostId, LinkState, Transit, World};
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use testbed_model::{AcceptError, ConnectError, Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-const TCP_HEADER_BYTES: usize = 40;
+use testbed_model::{ConnectError, Duration, Instant};
+use tokio::io::ReadBuf;
+pub(crate) const TCP_HEADER_BYTES: usize = 40;
 const MAX_RETRANSMITS: u32 = 16;
 
 pub(crate) struct End {
@@ -38,28 +34,28 @@ pub(crate) enum ConnState {
 }
 
 #[derive(Clone, Copy)]
-struct Seg {
-    len: u32,
-    fin: bool,
+pub(crate) struct Seg {
+    pub(crate) len: u32,
+    pub(crate) fin: bool,
     /// The client's final handshake ACK: on arrival the server moves the connection from
     /// its half-open list to the accept queue.
-    handshake: bool,
+    pub(crate) handshake: bool,
 }
 
 #[derive(Default)]
 pub(crate) struct Pipe {
     /// Bytes written and not yet read: the first `readable` have arrived, the rest are in flight.
-    buf: VecDeque<u8>,
-    readable: usize,
-    segs: VecDeque<Seg>,
-    last_arrival: Instant,
-    epoch: u32,
-    stalled: bool,
-    fin_sent: bool,
-    fin_received: bool,
-    reset: bool,
-    reader: Option<Waker>,
-    writer: Option<Waker>,
+    pub(crate) buf: VecDeque<u8>,
+    pub(crate) readable: usize,
+    pub(crate) segs: VecDeque<Seg>,
+    pub(crate) last_arrival: Instant,
+    pub(crate) epoch: u32,
+    pub(crate) stalled: bool,
+    pub(crate) fin_sent: bool,
+    pub(crate) fin_received: bool,
+    pub(crate) reset: bool,
+    pub(crate) reader: Option<Waker>,
+    pub(crate) writer: Option<Waker>,
 }
 
 impl Pipe {
@@ -79,7 +75,7 @@ impl Pipe {
     }
 }
 
-fn store_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+pub(crate) fn store_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
     match slot {
         Some(w) if w.will_wake(cx.waker()) => {}
         _ => *slot = Some(cx.waker().clone()),
@@ -88,12 +84,12 @@ fn store_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
 
 pub(crate) struct Conn {
     pub(crate) ends: [End; 2],
-    server_known: bool,
+    pub(crate) server_known: bool,
     /// The listener that answered the SYN.
-    listener: Option<Key>,
-    pipes: [Pipe; 2],
+    pub(crate) listener: Option<Key>,
+    pub(crate) pipes: [Pipe; 2],
     pub(crate) state: ConnState,
-    connect_waker: Option<Waker>,
+    pub(crate) connect_waker: Option<Waker>,
 }
 
 pub(crate) struct ListenerState {
@@ -119,254 +115,10 @@ impl World {
             .max(self.link(from, to).cfg.latency.floor() * 4)
     }
 
-    // ---- handshake -------------------------------------------------------------------
-
-    pub(crate) fn connect_start(
-        &mut self,
-        host: HostId,
-        target: SocketAddr,
-    ) -> Result<Key, ConnectError> {
-        let dst = self
-            .resolve(host, target.ip())
-            .ok_or(ConnectError::Unreachable)?;
-        let h = &mut self.hosts[host as usize];
-        let port = h.ephemeral_port().ok_or(ConnectError::AddrNotAvailable)?;
-        h.ports_in_use.insert(port);
-        let local = SocketAddr::new(
-            if target.ip().is_loopback() {
-                target.ip()
-            } else {
-                h.ip
-            },
-            port,
-        );
-        let conn = Conn {
-            ends: [
-                End {
-                    host,
-                    incarnation: h.incarnation,
-                    addr: local,
-                    open: true,
-                },
-                End {
-                    host: dst,
-                    incarnation: 0,
-                    addr: target,
-                    open: false,
-                },
-            ],
-            server_known: false,
-            listener: None,
-            pipes: [Pipe::default(), Pipe::default()],
-            state: ConnState::SynSent,
-            connect_waker: None,
-        };
-        let key = self.conns.insert(conn);
-        self.send_syn(key, 0);
-        Ok(key)
-    }
-
-    fn send_syn(&mut self, key: Key, attempt: u32) {
-        let Some(c) = self.conns.get(key) else { return };
-        let (src, dst) = (c.ends[0].host, c.ends[1].host);
-        let (cport, sport) = (c.ends[0].addr.port() as u64, c.ends[1].addr.port() as u64);
-        self.record(Kind::Syn, DropReason::None, src, dst, cport, sport);
-        let now = self.now;
-        match self.link_mut(src, dst).transit(now, TCP_HEADER_BYTES + 20) {
-            Transit::Arrive(t) => self.schedule(t, Ev::Syn { conn: key, attempt }),
-            Transit::Dropped(r) => self.record(Kind::Drop, r, src, dst, cport, sport),
-            Transit::Blocked(_) => {
-                self.record(Kind::Drop, DropReason::Partition, src, dst, cport, sport)
-            }
-        }
-        let timeout = self.cfg.syn_rto * (1u32 << attempt.min(16));
-        self.schedule(now + timeout, Ev::SynTimeout { conn: key, attempt });
-    }
-
-    pub(crate) fn on_syn(&mut self, key: Key, _attempt: u32) {
-        let Some(c) = self.conns.get(key) else { return };
-        let (src, dst, sport) = (c.ends[0].host, c.ends[1].host, c.ends[1].addr.port());
-        if c.state != ConnState::SynSent {
-            return;
-        }
-        if !self.hosts[dst as usize].up {
-            self.record(Kind::Drop, DropReason::HostDown, src, dst, key.as_u64(), 0);
-            return;
-        }
-        if c.server_known {
-            // A retransmitted SYN whose SYN-ACK was lost: answer again.
-            self.send_syn_ack(key);
-            return;
-        }
-        let cap = self.cfg.accept_backlog;
-        let listener = self.hosts[dst as usize].listeners.get(&sport).copied();
-        if let Some(l) = listener {
-            self.purge_half_open(l);
-        }
-        let Some(lkey) = listener.filter(|l| {
-            self.listeners
-                .get(*l)
-                .is_some_and(|l| l.backlog.len() + l.half_open.len() < cap)
-        }) else {
-            self.send_rst(key, 1);
-            return;
-        };
-        let inc = self.hosts[dst as usize].incarnation;
-        let c = self.conns.get_mut(key).expect("checked above");
-        c.server_known = true;
-        c.listener = Some(lkey);
-        c.ends[1].incarnation = inc;
-        c.ends[1].open = true;
-        let l = self.listeners.get_mut(lkey).expect("checked above");
-        // Accepted connections carry the listener's concrete address (not 0.0.0.0).
-        c.ends[1].addr = SocketAddr::new(self.hosts[dst as usize].ip, sport);
-        if c.ends[0].addr.ip().is_loopback() {
-            c.ends[1].addr = SocketAddr::new(c.ends[0].addr.ip(), sport);
-        }
-        l.half_open.push(key);
-        self.send_syn_ack(key);
-    }
-
-    /// Forgets half-open connections whose client gave up (its connect timed out).
-    fn purge_half_open(&mut self, lkey: Key) {
-        let Some(l) = self.listeners.get(lkey) else {
-            return;
-        };
-        let conns = &self.conns;
-        let (keep, dead): (Vec<Key>, Vec<Key>) = l.half_open.iter().partition(|k| {
-            conns
-                .get(**k)
-                .is_some_and(|c| !matches!(c.state, ConnState::Failed(_)))
-        });
-        if dead.is_empty() {
-            return;
-        }
-        self.listeners.get_mut(lkey).expect("checked").half_open = keep;
-        for k in dead {
-            if let Some(c) = self.conns.get_mut(k) {
-                c.ends[1].open = false;
-            }
-            self.maybe_gc(k);
-        }
-    }
-
-    /// The client's handshake ACK arrived: the connection is ready for `accept`.
-    fn complete_handshake(&mut self, key: Key) {
-        let lkey = self.conns.get(key).and_then(|c| c.listener);
-        let Some(l) = lkey.and_then(|l| self.listeners.get_mut(l)) else {
-            // The listener closed meanwhile.
-            if let Some(c) = self.conns.get_mut(key) {
-                c.ends[1].open = false;
-            }
-            return self.send_rst(key, 1);
-        };
-        l.half_open.retain(|k| *k != key);
-        l.backlog.push_back(key);
-        if let Some(w) = l.waker.take() {
-            w.wake();
-        }
-    }
-
-    fn send_syn_ack(&mut self, key: Key) {
-        let Some(c) = self.conns.get(key) else { return };
-        let (client, server) = (c.ends[0].host, c.ends[1].host);
-        let now = self.now;
-        match self
-            .link_mut(server, client)
-            .transit(now, TCP_HEADER_BYTES + 20)
-        {
-            Transit::Arrive(t) => self.schedule(t, Ev::SynAck { conn: key }),
-            Transit::Dropped(r) => self.record(Kind::Drop, r, server, client, key.as_u64(), 0),
-            Transit::Blocked(_) => self.record(
-                Kind::Drop,
-                DropReason::Partition,
-                server,
-                client,
-                key.as_u64(),
-                0,
-            ),
-        }
-    }
-
-    pub(crate) fn on_syn_ack(&mut self, key: Key) {
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
-        if c.state != ConnState::SynSent {
-            return;
-        }
-        c.state = ConnState::Established;
-        if let Some(w) = c.connect_waker.take() {
-            w.wake();
-        }
-        let (a, b) = (c.ends[0].host, c.ends[1].host);
-        self.record(Kind::Established, DropReason::None, a, b, key.as_u64(), 0);
-        // The final ACK travels like data: in order, retransmitted if lost.
-        let ack = Seg {
-            len: 0,
-            fin: false,
-            handshake: true,
-        };
-        self.send_segment(key, 0, ack);
-    }
-
-    pub(crate) fn on_syn_timeout(&mut self, key: Key, attempt: u32) {
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
-        if c.state != ConnState::SynSent {
-            return;
-        }
-        if attempt < self.cfg.syn_retries {
-            self.send_syn(key, attempt + 1);
-        } else {
-            c.state = ConnState::Failed(ConnectError::TimedOut);
-            if let Some(w) = c.connect_waker.take() {
-                w.wake();
-            }
-        }
-    }
-
-    pub(crate) fn poll_connect(
-        &mut self,
-        key: Key,
-        cx: &Context<'_>,
-    ) -> Poll<Result<(), ConnectError>> {
-        let Some(c) = self.conns.get_mut(key) else {
-            return Poll::Ready(Err(ConnectError::Reset));
-        };
-        match &c.state {
-            ConnState::Established => Poll::Ready(Ok(())),
-            ConnState::Failed(e) => {
-                let e = e.clone();
-                c.ends[0].open = false;
-                self.maybe_gc(key);
-                Poll::Ready(Err(e))
-            }
-            ConnState::SynSent => {
-                store_waker(&mut c.connect_waker, cx);
-                Poll::Pending
-            }
-        }
-    }
-
-    /// The connecting future was dropped before it finished.
-    pub(crate) fn abandon_connect(&mut self, key: Key) {
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
-        if c.state == ConnState::SynSent {
-            c.state = ConnState::Failed(ConnectError::TimedOut);
-        }
-        if c.ends[0].open {
-            self.close_end(key, 0);
-        }
-    }
-
     // ---- resets ------------------------------------------------------------------------
 
     /// Sends RST from `from_end` to the other end over the link (lost if the link is down).
-    fn send_rst(&mut self, key: Key, from_end: usize) {
+    pub(crate) fn send_rst(&mut self, key: Key, from_end: usize) {
         let Some(c) = self.conns.get(key) else { return };
         let (src, dst) = (c.ends[from_end].host, c.ends[1 - from_end].host);
         self.record(
@@ -415,7 +167,7 @@ impl World {
     // ---- data --------------------------------------------------------------------------
 
     /// Puts one segment of pipe `dir` on the wire (or parks it behind a blocked link).
-    fn send_segment(&mut self, key: Key, dir: usize, seg: Seg) {
+    pub(crate) fn send_segment(&mut self, key: Key, dir: usize, seg: Seg) {
         let len = seg.len;
         let c = self
             .conns
@@ -757,151 +509,5 @@ impl World {
                 h.ports_in_use.remove(&c.ends[0].addr.port());
             }
         }
-    }
-
-    // ---- listeners ---------------------------------------------------------------------
-
-    pub(crate) fn poll_accept(
-        &mut self,
-        lkey: Key,
-        cx: &Context<'_>,
-    ) -> Poll<Result<(Key, SocketAddr, SocketAddr), AcceptError>> {
-        let Some(l) = self.listeners.get(lkey) else {
-            return Poll::Ready(Err(AcceptError::Closed));
-        };
-        let h = &self.hosts[l.host as usize];
-        if !h.up || h.incarnation != l.incarnation {
-            return Poll::Ready(Err(AcceptError::Closed));
-        }
-        let l = self.listeners.get_mut(lkey).expect("checked");
-        while let Some(ck) = l.backlog.pop_front() {
-            if let Some(c) = self.conns.get(ck) {
-                return Poll::Ready(Ok((ck, c.ends[1].addr, c.ends[0].addr)));
-            }
-        }
-        store_waker(&mut l.waker, cx);
-        Poll::Pending
-    }
-
-    pub(crate) fn close_listener(&mut self, lkey: Key) {
-        let Some(l) = self.listeners.remove(lkey) else {
-            return;
-        };
-        let h = &mut self.hosts[l.host as usize];
-        if h.incarnation == l.incarnation && h.listeners.get(&l.addr.port()) == Some(&lkey) {
-            h.listeners.remove(&l.addr.port());
-        }
-        for ck in l.backlog.into_iter().chain(l.half_open) {
-            self.close_end(ck, 1);
-        }
-    }
-}
-
-/// A simulated TCP connection (one end). Implements tokio's `AsyncRead + AsyncWrite`.
-pub struct SimStream {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) conn: Key,
-    pub(crate) end: usize,
-    pub(crate) local: SocketAddr,
-    pub(crate) peer: SocketAddr,
-}
-
-impl std::fmt::Debug for SimStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimStream")
-            .field("local", &self.local)
-            .field("peer", &self.peer)
-            .finish()
-    }
-}
-
-impl AsyncRead for SimStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        lock(&self.shared).stream_read(self.conn, self.end, cx, buf)
-    }
-}
-
-impl AsyncWrite for SimStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        lock(&self.shared).stream_write(self.conn, self.end, cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(lock(&self.shared).stream_shutdown(self.conn, self.end))
-    }
-}
-
-impl testbed_model::Stream for SimStream {
-    fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-    fn peer_addr(&self) -> SocketAddr {
-        self.peer
-    }
-}
-
-impl Drop for SimStream {
-    fn drop(&mut self) {
-        lock(&self.shared).close_end(self.conn, self.end);
-    }
-}
-
-/// A simulated listening socket.
-pub struct SimListener {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) key: Key,
-    pub(crate) addr: SocketAddr,
-}
-
-impl std::fmt::Debug for SimListener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimListener")
-            .field("addr", &self.addr)
-            .finish()
-    }
-}
-
-impl testbed_model::Listener for SimListener {
-    type Stream = SimStream;
-
-    fn poll_accept(
-        &self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(SimStream, SocketAddr), AcceptError>> {
-        let r = lock(&self.shared).poll_accept(self.key, cx);
-        r.map(|r| {
-            r.map(|(conn, local, peer)| {
-                (
-                    SimStream {
-                        shared: self.shared.clone(),
-                        conn,
-                        end: 1,
-                        local,
-                        peer,
-                    },
-                    peer,
-                )
-            })
-        })
-    }
-
-    fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-impl Drop for SimListener {
-    fn drop(&mut self) {
-        lock(&self.shared).close_listener(self.key);
     }
 }
