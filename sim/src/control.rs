@@ -227,7 +227,14 @@ impl Control {
 
     /// Sets `host`'s clock to read `offset_ns` ahead of global time (negative: behind), plus a
     /// drift of `drift_ppm` parts per million from now on.
+    ///
+    /// # Panics
+    /// If `drift_ppm` is -1,000,000 or less (a clock that stops or runs backwards).
     pub fn clock_skew(&self, host: &str, offset_ns: i64, drift_ppm: i64) {
+        assert!(
+            drift_ppm > -1_000_000,
+            "clock_skew: drift_ppm {drift_ppm} would stop the clock or run it backwards"
+        );
         self.with(|w| {
             let h = id(w, host);
             let now = w.now;
