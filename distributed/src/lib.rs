@@ -6,5 +6,6 @@
 #![warn(missing_docs)]
 
 pub mod balance;
+pub mod breaker;
 pub mod hash;
 pub mod limit;
