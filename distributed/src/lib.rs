@@ -7,5 +7,6 @@
 
 pub mod balance;
 pub mod breaker;
+pub mod concurrency;
 pub mod hash;
 pub mod limit;
