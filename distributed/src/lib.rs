@@ -10,3 +10,4 @@ pub mod breaker;
 pub mod concurrency;
 pub mod hash;
 pub mod limit;
+pub mod retry;
