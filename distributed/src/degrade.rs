@@ -46,7 +46,10 @@ pub struct Thresholds {
 
 impl Thresholds {
     fn reached(&self, s: &Signals) -> bool {
-        s.error_rate_milli >= self.error_rate_milli || s.latency >= self.latency || s.in_flight >= self.in_flight || s.open_breakers >= self.open_breakers
+        s.error_rate_milli >= self.error_rate_milli
+            || s.latency >= self.latency
+            || s.in_flight >= self.in_flight
+            || s.open_breakers >= self.open_breakers
     }
     fn clear(&self, s: &Signals, ratio_milli: u32) -> bool {
         let scale = |v: u64| v * ratio_milli as u64 / 1000;
@@ -71,8 +74,20 @@ pub struct Degrader {
 impl Degrader {
     /// Enter degraded at `degraded`, critical at `critical`; step down only when signals fall
     /// below `exit_ratio_milli`/1000 of the thresholds and the level was held `min_hold`.
-    pub fn new(degraded: Thresholds, critical: Thresholds, exit_ratio_milli: u32, min_hold: Duration) -> Degrader {
-        Degrader { degraded, critical, exit_ratio_milli, min_hold, level: Level::Normal, since: Instant::ZERO }
+    pub fn new(
+        degraded: Thresholds,
+        critical: Thresholds,
+        exit_ratio_milli: u32,
+        min_hold: Duration,
+    ) -> Degrader {
+        Degrader {
+            degraded,
+            critical,
+            exit_ratio_milli,
+            min_hold,
+            level: Level::Normal,
+            since: Instant::ZERO,
+        }
     }
 
     /// Updates the level from `signals` observed at `now`; returns the new level.
@@ -89,8 +104,12 @@ impl Degrader {
             self.since = now;
         } else if now >= self.since + self.min_hold {
             let down = match self.level {
-                Level::Critical if self.critical.clear(signals, self.exit_ratio_milli) => Some(Level::Degraded),
-                Level::Degraded if self.degraded.clear(signals, self.exit_ratio_milli) => Some(Level::Normal),
+                Level::Critical if self.critical.clear(signals, self.exit_ratio_milli) => {
+                    Some(Level::Degraded)
+                }
+                Level::Degraded if self.degraded.clear(signals, self.exit_ratio_milli) => {
+                    Some(Level::Normal)
+                }
                 _ => None,
             };
             if let Some(l) = down {
@@ -129,7 +148,10 @@ pub struct Fallbacks<T> {
 impl<T> Fallbacks<T> {
     /// Empty.
     pub fn new() -> Self {
-        Fallbacks { core: BTreeMap::new(), optional: BTreeMap::new() }
+        Fallbacks {
+            core: BTreeMap::new(),
+            optional: BTreeMap::new(),
+        }
     }
     /// Registers a core feature (never degraded).
     pub fn core(&mut self, feature: &str) {
@@ -154,20 +176,50 @@ mod tests {
     use super::*;
 
     fn th(err: u32, ms: u64) -> Thresholds {
-        Thresholds { error_rate_milli: err, latency: Duration::from_millis(ms), in_flight: 1000, open_breakers: 3 }
+        Thresholds {
+            error_rate_milli: err,
+            latency: Duration::from_millis(ms),
+            in_flight: 1000,
+            open_breakers: 3,
+        }
     }
 
     #[test]
     fn levels_rise_at_once_and_fall_with_hysteresis() {
         let mut d = Degrader::new(th(50, 200), th(200, 1000), 500, Duration::from_secs(10));
-        let s = |err, ms| Signals { error_rate_milli: err, latency: Duration::from_millis(ms), ..Signals::default() };
+        let s = |err, ms| Signals {
+            error_rate_milli: err,
+            latency: Duration::from_millis(ms),
+            ..Signals::default()
+        };
         assert_eq!(d.observe(Instant::from_secs(0), &s(10, 50)), Level::Normal);
-        assert_eq!(d.observe(Instant::from_secs(1), &s(60, 50)), Level::Degraded);
-        assert_eq!(d.observe(Instant::from_secs(2), &s(300, 50)), Level::Critical);
-        assert_eq!(d.observe(Instant::from_secs(5), &s(10, 50)), Level::Critical, "held for min_hold");
-        assert_eq!(d.observe(Instant::from_secs(12), &s(150, 50)), Level::Critical, "150 is not below half of 200");
-        assert_eq!(d.observe(Instant::from_secs(13), &s(40, 50)), Level::Degraded);
-        assert_eq!(d.observe(Instant::from_secs(20), &s(30, 50)), Level::Degraded, "30 is not below half of 50");
+        assert_eq!(
+            d.observe(Instant::from_secs(1), &s(60, 50)),
+            Level::Degraded
+        );
+        assert_eq!(
+            d.observe(Instant::from_secs(2), &s(300, 50)),
+            Level::Critical
+        );
+        assert_eq!(
+            d.observe(Instant::from_secs(5), &s(10, 50)),
+            Level::Critical,
+            "held for min_hold"
+        );
+        assert_eq!(
+            d.observe(Instant::from_secs(12), &s(150, 50)),
+            Level::Critical,
+            "150 is not below half of 200"
+        );
+        assert_eq!(
+            d.observe(Instant::from_secs(13), &s(40, 50)),
+            Level::Degraded
+        );
+        assert_eq!(
+            d.observe(Instant::from_secs(20), &s(30, 50)),
+            Level::Degraded,
+            "30 is not below half of 50"
+        );
         assert_eq!(d.observe(Instant::from_secs(24), &s(20, 50)), Level::Normal);
     }
 
@@ -179,7 +231,10 @@ mod tests {
         f.optional("reviews", None);
         assert_eq!(f.decide(Level::Critical, "checkout"), Serve::Full);
         assert_eq!(f.decide(Level::Normal, "recommendations"), Serve::Full);
-        assert_eq!(f.decide(Level::Degraded, "recommendations"), Serve::Fallback(&"top sellers"));
+        assert_eq!(
+            f.decide(Level::Degraded, "recommendations"),
+            Serve::Fallback(&"top sellers")
+        );
         assert_eq!(f.decide(Level::Degraded, "reviews"), Serve::Shed);
         assert_eq!(f.decide(Level::Critical, "recommendations"), Serve::Shed);
     }

@@ -43,8 +43,10 @@ proptest! {
     ) {
         let (mut g, mut tb, mut lb) = (Gcra::new(q), TokenBucket::new(q), LeakyBucket::new(q));
         let atomic = testbed_distributed::limit::AtomicGcra::new(q);
+        let mut fast = Gcra::new(q);
         for (now, cost) in timeline(&gaps) {
             let d = g.check(now, cost);
+            prop_assert_eq!(fast.allow(now, cost), d.allowed, "allow() agrees with check()");
             prop_assert_eq!(d, tb.check(now, cost), "token bucket at {:?} cost {}", now, cost);
             prop_assert_eq!(d, lb.check(now, cost), "leaky bucket at {:?} cost {}", now, cost);
             prop_assert_eq!(d, atomic.check(now, cost));

@@ -4,16 +4,33 @@ use super::{Decision, Quota, RateLimiter};
 use std::sync::atomic::{AtomicU64, Ordering};
 use testbed_model::{Duration, Instant};
 
+/// A quota's constants in nanoseconds, computed once (the division is the costly part).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Params {
+    t: u64,
+    capacity: u64,
+    burst: u64,
+}
+
+impl Params {
+    fn of(q: &Quota) -> Params {
+        let t = q.emission_interval_ns();
+        Params {
+            t,
+            capacity: t.saturating_mul(q.burst),
+            burst: q.burst,
+        }
+    }
+}
+
 /// The decision for a state `tat` (theoretical arrival time, ns) at `now`; returns the new
 /// `tat` when admitted.
 #[inline]
-fn decide(q: &Quota, tat: u64, now: u64, cost: u64) -> (Decision, Option<u64>) {
-    let t = q.emission_interval_ns();
-    let capacity = t.saturating_mul(q.burst); // burst · T
+fn decide(p: &Params, tat: u64, now: u64, cost: u64) -> (Decision, Option<u64>) {
+    let (t, capacity, limit) = (p.t, p.capacity, p.burst);
     let base = tat.max(now);
     let used = base - now; // credit already spent, in ns
     let need = t.saturating_mul(cost);
-    let limit = q.burst;
     if cost == 0 {
         let remaining = (capacity.saturating_sub(used)) / t;
         let d = Decision {
@@ -61,20 +78,38 @@ fn decide(q: &Quota, tat: u64, now: u64, cost: u64) -> (Decision, Option<u64>) {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Gcra {
     quota: Quota,
+    params: Params,
     tat: u64,
 }
 
 impl Gcra {
     /// A full limiter.
     pub fn new(quota: Quota) -> Gcra {
-        Gcra { quota, tat: 0 }
+        Gcra {
+            quota,
+            params: Params::of(&quota),
+            tat: 0,
+        }
+    }
+
+    /// The admission decision alone (no header values): the fast path.
+    #[inline]
+    pub fn allow(&mut self, now: Instant, cost: u64) -> bool {
+        let now = now.as_nanos();
+        let used = self.tat.max(now) - now + self.params.t.saturating_mul(cost);
+        if cost > 0 && used <= self.params.capacity {
+            self.tat = now + used;
+            true
+        } else {
+            cost == 0
+        }
     }
 }
 
 impl RateLimiter for Gcra {
     #[inline]
     fn check(&mut self, now: Instant, cost: u64) -> Decision {
-        let (d, tat) = decide(&self.quota, self.tat, now.as_nanos(), cost);
+        let (d, tat) = decide(&self.params, self.tat, now.as_nanos(), cost);
         if let Some(t) = tat {
             self.tat = t;
         }
@@ -90,6 +125,7 @@ impl RateLimiter for Gcra {
         let cap = quota.emission_interval_ns().saturating_mul(quota.burst);
         self.tat = now + used.min(cap);
         self.quota = quota;
+        self.params = Params::of(&quota);
     }
     fn is_idle(&self, now: Instant) -> bool {
         self.tat <= now.as_nanos()
@@ -101,6 +137,7 @@ impl RateLimiter for Gcra {
 #[derive(Debug)]
 pub struct AtomicGcra {
     quota: Quota,
+    params: Params,
     tat: AtomicU64,
 }
 
@@ -109,6 +146,7 @@ impl AtomicGcra {
     pub fn new(quota: Quota) -> AtomicGcra {
         AtomicGcra {
             quota,
+            params: Params::of(&quota),
             tat: AtomicU64::new(0),
         }
     }
@@ -118,7 +156,7 @@ impl AtomicGcra {
         let now = now.as_nanos();
         let mut tat = self.tat.load(Ordering::Acquire);
         loop {
-            let (d, new) = decide(&self.quota, tat, now, cost);
+            let (d, new) = decide(&self.params, tat, now, cost);
             let Some(new) = new else { return d };
             match self
                 .tat
