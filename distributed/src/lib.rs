@@ -12,3 +12,5 @@ pub mod degrade;
 pub mod hash;
 pub mod limit;
 pub mod retry;
+#[cfg(feature = "tower")]
+pub mod tower;
