@@ -17,6 +17,23 @@ fn too_costly(limit: u64, remaining: u64, reset: u64) -> Decision {
     }
 }
 
+/// A peek (cost 0: allowed, nothing charged) or a denial that may pass in `wait_ns`.
+fn not_charged(cost: u64, limit: u64, remaining: u64, wait_ns: u64, reset_ns: u64) -> Decision {
+    let allowed = cost == 0;
+    let retry_after = if allowed {
+        Duration::ZERO
+    } else {
+        Duration::from_nanos(wait_ns)
+    };
+    Decision {
+        allowed,
+        limit,
+        remaining,
+        retry_after,
+        reset_after: Duration::from_nanos(reset_ns),
+    }
+}
+
 /// Fixed windows aligned to the epoch: `[k·period, (k+1)·period)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FixedWindow {
@@ -60,18 +77,7 @@ impl RateLimiter for FixedWindow {
                 reset_after: Duration::from_nanos(until_next),
             };
         }
-        let allowed = cost == 0;
-        Decision {
-            allowed,
-            limit,
-            remaining: limit - self.count,
-            retry_after: if allowed {
-                Duration::ZERO
-            } else {
-                Duration::from_nanos(until_next)
-            },
-            reset_after: Duration::from_nanos(reset),
-        }
+        not_charged(cost, limit, limit - self.count, until_next, reset)
     }
     fn quota(&self) -> Quota {
         self.quota
@@ -246,19 +252,8 @@ impl RateLimiter for SlidingCounter {
                 reset_after: Duration::from_nanos(until_next + p),
             };
         }
-        let allowed = cost == 0;
-        Decision {
-            allowed,
-            limit,
-            remaining: limit.saturating_sub(est),
-            // The estimate only falls as the previous window slides out; a conservative hint.
-            retry_after: if allowed {
-                Duration::ZERO
-            } else {
-                Duration::from_nanos(until_next)
-            },
-            reset_after: Duration::from_nanos(reset),
-        }
+        // The estimate only falls as the previous window slides out: a conservative wait.
+        not_charged(cost, limit, limit.saturating_sub(est), until_next, reset)
     }
     fn quota(&self) -> Quota {
         self.quota
