@@ -254,10 +254,10 @@ fn version(buf: &[u8], i: &mut usize) -> Result<Need<Version>, ParseError> {
 }
 
 /// Parses header fields from `*i` up to and including the empty line.
-fn fields<'h, 'a>(
+fn fields<'a>(
     buf: &'a [u8],
     i: &mut usize,
-    out: &'h mut [Header<'a>],
+    out: &mut [Header<'a>],
     max: usize,
 ) -> Result<Need<usize>, ParseError> {
     let max = max.min(out.len());
