@@ -21,9 +21,10 @@ const L: Limits = Limits {
     chunk_ext: 64,
 };
 
-fn req(
-    raw: &[u8],
-) -> Result<Status<(String, String, Version, Vec<(String, Vec<u8>)>, usize)>, ParseError> {
+/// An owned copy of a parsed request head: method, target, version, headers, head length.
+type Owned = (String, String, Version, Vec<(String, Vec<u8>)>, usize);
+
+fn req(raw: &[u8]) -> Result<Status<Owned>, ParseError> {
     let mut h = [Header::default(); 32];
     Ok(match parse_request(raw, &mut h, &L)? {
         Status::Complete(r) => Status::Complete((
