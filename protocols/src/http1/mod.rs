@@ -1,6 +1,7 @@
 //! HTTP/1.1 (RFC 9110 / RFC 9112): incremental zero-copy parsers for request and response
 //! heads, message framing with request-smuggling defences, a chunked decoder, and head
-//! serialisation.
+//! serialisation; an async server (handler trait, router, keep-alive, pipelining, timeouts)
+//! and a pooling client over any `model::Net`.
 //!
 //! Strict by design: CRLF line endings, tokens where the grammar says token, no whitespace
 //! before a header's colon, no obs-fold, no control characters in values, one unambiguous
@@ -8,17 +9,24 @@
 //! [`ParseError`] that names the broken rule and the status code to answer with.
 
 mod chunked;
+mod client;
 mod error;
 mod framing;
 mod head;
+mod io;
+mod message;
+mod server;
 mod write;
 
 pub use chunked::{ChunkedDecoder, Decoded};
+pub use client::{Client, ClientError};
 pub use error::ParseError;
 pub use framing::{request_body, response_body, BodyKind};
 pub use head::{
     parse_request, parse_response, Header, Headers, Request, Response, Status, Version,
 };
+pub use message::{reason, Request as OwnedRequest, Response as OwnedResponse};
+pub use server::{connection, serve, ConnEnd, Handler, Router, ServerConfig};
 pub use write::{write_chunk, write_last_chunk, write_request_head, write_response_head};
 
 /// Bounds on what a parser accepts.

@@ -1,0 +1,363 @@
+//! The HTTP/1.1 server over any `model::Net`: keep-alive, pipelining (requests answered in
+//! order), `Expect: 100-continue`, Content-Length and chunked request bodies, no body for
+//! HEAD/1xx/204/304, header-read (slowloris) and idle timeouts on the injected clock, and the
+//! right 4xx + close for every malformed or ambiguous request.
+
+use super::io::{ReadBuf, ReadStop};
+use super::message::{reason, Request, Response};
+use super::{
+    parse_request, request_body, write_response_head, BodyKind, ChunkedDecoder, Header, Limits,
+    ParseError, Status, Version,
+};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use testbed_model::{AcceptError, Duration, Listener, Net, Runtime, Stream};
+use tokio::io::AsyncWriteExt;
+
+/// Answers requests.
+pub trait Handler: 'static {
+    /// The response to `req`.
+    fn handle(&self, req: Request) -> impl Future<Output = Response>;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(Request) -> Fut + 'static,
+    Fut: Future<Output = Response>,
+{
+    fn handle(&self, req: Request) -> impl Future<Output = Response> {
+        self(req)
+    }
+}
+
+type Route = Box<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response>>>>;
+
+/// Routes by exact path and method; 404 for unknown paths, 405 (with `Allow`) for known paths
+/// with another method.
+#[derive(Default)]
+pub struct Router {
+    routes: Vec<(String, String, Route)>,
+}
+
+impl Router {
+    /// No routes.
+    pub fn new() -> Router {
+        Router::default()
+    }
+    /// Adds `method path → f`.
+    pub fn route<F, Fut>(mut self, method: &str, path: &str, f: F) -> Router
+    where
+        F: Fn(Request) -> Fut + 'static,
+        Fut: Future<Output = Response> + 'static,
+    {
+        self.routes.push((
+            method.to_string(),
+            path.to_string(),
+            Box::new(move |r| Box::pin(f(r))),
+        ));
+        self
+    }
+}
+
+impl Handler for Router {
+    async fn handle(&self, req: Request) -> Response {
+        let path = req.path().to_string();
+        let method = if req.method == "HEAD" {
+            "GET"
+        } else {
+            req.method.as_str()
+        };
+        if let Some((_, _, f)) = self
+            .routes
+            .iter()
+            .find(|(m, p, _)| *p == path && m == method)
+        {
+            return f(req).await;
+        }
+        let allowed: Vec<&str> = self
+            .routes
+            .iter()
+            .filter(|(_, p, _)| *p == path)
+            .map(|(m, _, _)| m.as_str())
+            .collect();
+        if allowed.is_empty() {
+            Response::text(404, "not found\n")
+        } else {
+            let mut r = Response::text(405, "method not allowed\n");
+            r.headers
+                .push(("Allow".into(), allowed.join(", ").into_bytes()));
+            r
+        }
+    }
+}
+
+/// Server settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Parser limits.
+    pub limits: Limits,
+    /// From a request's first byte to its complete head (slowloris defence): 408 and close.
+    pub header_timeout: Duration,
+    /// Waiting for the next request on a kept-alive connection: silent close.
+    pub idle_timeout: Duration,
+    /// Reading a request body, per read.
+    pub body_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How a connection ended (for tests and metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnEnd {
+    /// The client closed it, or asked to with `Connection: close`.
+    Closed,
+    /// No new request within the idle timeout.
+    Idle,
+    /// The head did not complete within the header timeout (408 sent).
+    HeaderTimeout,
+    /// A malformed request (its status sent).
+    Rejected(ParseError),
+    /// A read or write failed.
+    Io,
+}
+
+/// Accepts connections until the listener closes, serving each on its own task.
+pub async fn serve<H, Hd>(host: H, listener: H::Listener, handler: Rc<Hd>, cfg: ServerConfig)
+where
+    H: Net + Runtime,
+    Hd: Handler,
+{
+    loop {
+        match listener.accept().await {
+            Ok((s, _)) => {
+                let (h, hd) = (host.clone(), handler.clone());
+                drop(host.spawn(async move { connection(&h, s, &*hd, &cfg).await }));
+            }
+            Err(AcceptError::Closed) => return,
+            Err(_) => continue,
+        }
+    }
+}
+
+async fn send_error<S: Stream>(s: &mut S, status: u16) {
+    let body = format!("{} {}\n", status, reason(status));
+    let mut out = Vec::new();
+    let len = body.len().to_string();
+    write_response_head(
+        &mut out,
+        Version::Http11,
+        status,
+        reason(status),
+        &[
+            Header {
+                name: "Content-Length",
+                value: len.as_bytes(),
+            },
+            Header {
+                name: "Connection",
+                value: b"close",
+            },
+        ],
+    );
+    out.extend_from_slice(body.as_bytes());
+    let _ = s.write_all(&out).await;
+    let _ = s.shutdown().await;
+}
+
+/// Serves one connection until it ends.
+pub async fn connection<R: Runtime, S: Stream, Hd: Handler>(
+    rt: &R,
+    mut s: S,
+    handler: &Hd,
+    cfg: &ServerConfig,
+) -> ConnEnd {
+    let mut buf = ReadBuf::default();
+    let limits = cfg.limits;
+    loop {
+        // Wait for the next request's first byte, then for its whole head.
+        if buf.pending().is_empty() {
+            match buf
+                .fill(rt, &mut s, Some(rt.now() + cfg.idle_timeout))
+                .await
+            {
+                Ok(_) => {}
+                Err(ReadStop::Timeout) => return ConnEnd::Idle,
+                Err(ReadStop::Eof) => return ConnEnd::Closed,
+                Err(ReadStop::Io(_)) => return ConnEnd::Io,
+            }
+        }
+        let head_deadline = rt.now() + cfg.header_timeout;
+        let (mut req, kind, keep_alive, expect, head_len) = loop {
+            let mut hs = [Header::default(); 128];
+            match parse_request(buf.pending(), &mut hs, &limits) {
+                Ok(Status::Complete(r)) => {
+                    let kind = match request_body(&r, &limits) {
+                        Ok(k) => k,
+                        Err(e) => {
+                            send_error(&mut s, e.status()).await;
+                            return ConnEnd::Rejected(e);
+                        }
+                    };
+                    let req = Request {
+                        method: r.method.to_string(),
+                        target: r.target.to_string(),
+                        version: r.version,
+                        headers: r
+                            .headers
+                            .0
+                            .iter()
+                            .map(|h| (h.name.to_string(), h.value.to_vec()))
+                            .collect(),
+                        body: Vec::new(),
+                    };
+                    break (req, kind, r.keep_alive(), r.expects_continue(), r.head_len);
+                }
+                Ok(Status::Partial) => match buf.fill(rt, &mut s, Some(head_deadline)).await {
+                    Ok(_) => {}
+                    Err(ReadStop::Timeout) => {
+                        send_error(&mut s, 408).await;
+                        return ConnEnd::HeaderTimeout;
+                    }
+                    Err(ReadStop::Eof) => return ConnEnd::Closed,
+                    Err(ReadStop::Io(_)) => return ConnEnd::Io,
+                },
+                Err(e) => {
+                    send_error(&mut s, e.status()).await;
+                    return ConnEnd::Rejected(e);
+                }
+            }
+        };
+        buf.consume(head_len);
+        if expect
+            && kind != BodyKind::None
+            && buf.pending().is_empty()
+            && s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err()
+        {
+            return ConnEnd::Io;
+        }
+        match read_body(rt, &mut s, &mut buf, kind, cfg).await {
+            Ok(body) => req.body = body,
+            Err(end) => return end,
+        }
+        let is_head = req.method == "HEAD";
+        let version = req.version;
+        let resp = handler.handle(req).await;
+        if write_response(&mut s, version, is_head, keep_alive, &resp)
+            .await
+            .is_err()
+        {
+            return ConnEnd::Io;
+        }
+        if !keep_alive {
+            let _ = s.shutdown().await;
+            return ConnEnd::Closed;
+        }
+    }
+}
+
+async fn read_body<R: Runtime, S: Stream>(
+    rt: &R,
+    s: &mut S,
+    buf: &mut ReadBuf,
+    kind: BodyKind,
+    cfg: &ServerConfig,
+) -> Result<Vec<u8>, ConnEnd> {
+    let more = |stop: ReadStop| match stop {
+        ReadStop::Io(_) => ConnEnd::Io,
+        _ => ConnEnd::Closed,
+    };
+    match kind {
+        BodyKind::None | BodyKind::UntilClose => Ok(Vec::new()),
+        BodyKind::Length(n) => {
+            let n = n as usize;
+            while buf.pending().len() < n {
+                buf.fill(rt, s, Some(rt.now() + cfg.body_timeout))
+                    .await
+                    .map_err(more)?;
+            }
+            let body = buf.pending()[..n].to_vec();
+            buf.consume(n);
+            Ok(body)
+        }
+        BodyKind::Chunked => {
+            let mut d = ChunkedDecoder::new(cfg.limits);
+            let mut body = Vec::new();
+            loop {
+                let r = match d.decode(buf.pending()) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        send_error(s, e.status()).await;
+                        return Err(ConnEnd::Rejected(e));
+                    }
+                };
+                body.extend_from_slice(r.data);
+                let (consumed, done) = (r.consumed, r.done);
+                buf.consume(consumed);
+                if done {
+                    return Ok(body);
+                }
+                if buf.pending().is_empty() {
+                    buf.fill(rt, s, Some(rt.now() + cfg.body_timeout))
+                        .await
+                        .map_err(more)?;
+                }
+            }
+        }
+    }
+}
+
+async fn write_response<S: Stream>(
+    s: &mut S,
+    version: Version,
+    is_head: bool,
+    keep_alive: bool,
+    resp: &Response,
+) -> std::io::Result<()> {
+    let no_body =
+        is_head || (100..200).contains(&resp.status) || resp.status == 204 || resp.status == 304;
+    let len = resp.body.len().to_string();
+    let mut headers: Vec<Header<'_>> = resp
+        .headers
+        .iter()
+        .map(|(n, v)| Header { name: n, value: v })
+        .collect();
+    if !(100..200).contains(&resp.status) && resp.status != 204 {
+        headers.push(Header {
+            name: "Content-Length",
+            value: len.as_bytes(),
+        });
+    }
+    if !keep_alive {
+        headers.push(Header {
+            name: "Connection",
+            value: b"close",
+        });
+    } else if version == Version::Http10 {
+        headers.push(Header {
+            name: "Connection",
+            value: b"keep-alive",
+        });
+    }
+    let mut out = Vec::with_capacity(128 + if no_body { 0 } else { resp.body.len() });
+    write_response_head(
+        &mut out,
+        Version::Http11,
+        resp.status,
+        reason(resp.status),
+        &headers,
+    );
+    if !no_body {
+        out.extend_from_slice(&resp.body);
+    }
+    s.write_all(&out).await
+}
