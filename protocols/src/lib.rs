@@ -5,3 +5,4 @@
 #![warn(missing_docs)]
 
 pub mod http1;
+pub mod ws;

@@ -13,7 +13,7 @@ mod client;
 mod error;
 mod framing;
 mod head;
-mod io;
+pub(crate) mod io;
 mod message;
 mod server;
 mod write;
