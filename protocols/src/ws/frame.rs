@@ -237,13 +237,12 @@ mod tests {
             (true, OpCode::Text, Some([0x37, 0xfa, 0x21, 0x3d]), 5, 6)
         );
         // Fragmented unmasked text "Hel" + "lo".
-        assert_eq!(
-            decode_frame(&[0x01, 0x03, 0x48, 0x65, 0x6c], 99, false)
+        assert!(
+            !decode_frame(&[0x01, 0x03, 0x48, 0x65, 0x6c], 99, false)
                 .unwrap()
                 .unwrap()
                 .0
-                .fin,
-            false
+                .fin
         );
         assert_eq!(
             decode_frame(&[0x80, 0x02, 0x6c, 0x6f], 99, false)
