@@ -45,6 +45,23 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run a protocol server on its own for real clients (curl, wrk, browsers, Autobahn).
+    Serve {
+        /// http1 or ws.
+        protocol: String,
+        /// kernel (uring and dpdk in later releases).
+        #[arg(long, default_value = "kernel")]
+        backend: String,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Serve static files from this directory (http1).
+        #[arg(long)]
+        root: Option<std::path::PathBuf>,
+        /// Worker threads sharing the port (SO_REUSEPORT).
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
     /// Run a scenario twice per seed and compare the traces event by event.
     CheckDeterminism {
         /// Scenario name.
@@ -242,6 +259,34 @@ fn check_determinism(scenario: &str, seeds: &str, sets: &[String], json: bool) -
     }
 }
 
+fn serve(
+    protocol: &str,
+    backend: &str,
+    listen: std::net::SocketAddr,
+    root: Option<std::path::PathBuf>,
+    workers: usize,
+) -> ExitCode {
+    if backend != "kernel" {
+        return usage(format!(
+            "serve runs on a real backend; available: kernel (got {backend:?})"
+        ));
+    }
+    let proto = match protocol.parse::<testbed_scenarios::serve::Protocol>() {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    let shutdown = || async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match testbed_scenarios::serve::serve(proto, listen, workers.max(1), root, shutdown) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("testbed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
@@ -260,6 +305,13 @@ fn main() -> ExitCode {
             sets,
             json,
         } => check_determinism(&scenario, &seeds, &sets, json),
+        Cmd::Serve {
+            protocol,
+            backend,
+            listen,
+            root,
+            workers,
+        } => serve(&protocol, &backend, listen, root, workers),
     }
 }
 

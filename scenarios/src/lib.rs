@@ -12,6 +12,7 @@ pub mod outcome;
 pub mod params;
 pub mod partition_heal;
 pub mod scenario;
+pub mod serve;
 
 pub use outcome::{Invariant, Outcome};
 pub use params::{ParamError, ParamSpec, Params};
