@@ -5,4 +5,5 @@
 #![warn(missing_docs)]
 
 pub mod http1;
+pub mod rpc;
 pub mod ws;

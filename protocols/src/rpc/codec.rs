@@ -13,7 +13,9 @@ pub struct DecodeError(pub String);
 pub fn encode<T: Serialize>(codec: CodecId, v: &T) -> Vec<u8> {
     match codec {
         CodecId::Json => serde_json::to_vec(v).expect("serialising plain data to JSON cannot fail"),
-        CodecId::Binary => postcard::to_stdvec(v).expect("serialising plain data to postcard cannot fail"),
+        CodecId::Binary => {
+            postcard::to_stdvec(v).expect("serialising plain data to postcard cannot fail")
+        }
     }
 }
 

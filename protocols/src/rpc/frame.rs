@@ -217,5 +217,8 @@ pub fn parse_error_payload(p: &[u8]) -> (ErrorCode, String) {
     if p.len() < 2 {
         return (ErrorCode::Other(0), String::new());
     }
-    (ErrorCode::from_u16(u16::from_be_bytes([p[0], p[1]])), String::from_utf8_lossy(&p[2..]).into_owned())
+    (
+        ErrorCode::from_u16(u16::from_be_bytes([p[0], p[1]])),
+        String::from_utf8_lossy(&p[2..]).into_owned(),
+    )
 }

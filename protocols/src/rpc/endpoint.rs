@@ -1,0 +1,454 @@
+//! The RPC server and client over any `model::Net` stream.
+
+use super::codec::{decode, encode};
+use super::frame::{
+    decode_header, encode as encode_frame, error_payload, parse_error_payload, CodecId, ErrorCode,
+    FrameError, FrameHeader, Kind, HEADER_LEN,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use testbed_model::runtime::timeout_at;
+use testbed_model::{
+    AcceptError, ConnectError, Duration, Instant, JoinHandle, Listener, Net, Runtime, Stream,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+
+/// Largest payload either side accepts.
+pub const MAX_PAYLOAD: u32 = 4 << 20;
+
+/// A method: its id, name and typed request and response.
+pub trait Method: 'static {
+    /// Wire id (unique per server).
+    const ID: u32;
+    /// Human name.
+    const NAME: &'static str;
+    /// Request type.
+    type Req: Serialize + DeserializeOwned + 'static;
+    /// Response type.
+    type Resp: Serialize + DeserializeOwned + 'static;
+}
+
+/// A handler's failure, sent back as an error frame.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ServerError {
+    /// Code.
+    pub code: ErrorCode,
+    /// Message.
+    pub message: String,
+}
+
+/// Why a call failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The server answered with an error frame.
+    #[error("remote error {code:?}: {message}")]
+    Remote {
+        /// Code.
+        code: ErrorCode,
+        /// Message.
+        message: String,
+    },
+    /// No answer before the deadline (a Cancel was sent).
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
+    /// The connection is gone.
+    #[error("disconnected")]
+    Disconnected,
+    /// The response did not decode as the method's response type.
+    #[error("response does not decode: {0}")]
+    Decode(String),
+}
+
+/// Bytes waiting to be written by a connection's writer task.
+#[derive(Default)]
+struct Outbox {
+    buf: RefCell<Vec<u8>>,
+    waker: RefCell<Option<Waker>>,
+    closed: Cell<bool>,
+}
+
+impl Outbox {
+    fn push(&self, h: &FrameHeader, payload: &[u8]) {
+        if self.closed.get() {
+            return;
+        }
+        encode_frame(&mut self.buf.borrow_mut(), h, payload);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+    fn close(&self) {
+        self.closed.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+async fn writer<S: AsyncWrite>(mut w: WriteHalf<S>, out: Rc<Outbox>) {
+    loop {
+        let batch = std::future::poll_fn(|cx| {
+            let mut b = out.buf.borrow_mut();
+            if !b.is_empty() {
+                return Poll::Ready(Some(std::mem::take(&mut *b)));
+            }
+            if out.closed.get() {
+                return Poll::Ready(None);
+            }
+            *out.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        match batch {
+            Some(b) => {
+                if w.write_all(&b).await.is_err() {
+                    out.close();
+                    return;
+                }
+            }
+            None => {
+                let _ = w.shutdown().await;
+                return;
+            }
+        }
+    }
+}
+
+/// Reads one frame: `Ok(None)` on a clean EOF between frames.
+async fn read_frame<S: AsyncRead>(
+    r: &mut ReadHalf<S>,
+    max: u32,
+) -> Result<Option<(FrameHeader, Vec<u8>)>, FrameError> {
+    let mut head = [0u8; HEADER_LEN];
+    let mut got = 0;
+    while got < HEADER_LEN {
+        match r.read(&mut head[got..]).await {
+            Ok(0) | Err(_) if got == 0 => return Ok(None),
+            Ok(0) | Err(_) => return Err(FrameError::BadMagic),
+            Ok(n) => got += n,
+        }
+        decode_header(&head[..got], max)?;
+    }
+    let h = decode_header(&head, max)?.expect("whole header");
+    let mut payload = vec![0u8; h.payload_len as usize];
+    if r.read_exact(&mut payload).await.is_err() {
+        return Ok(None);
+    }
+    Ok(Some((h, payload)))
+}
+
+type Handler =
+    Rc<dyn Fn(CodecId, Vec<u8>) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, ServerError>>>>>;
+
+/// Methods registered by id.
+#[derive(Default)]
+pub struct RpcServer {
+    methods: BTreeMap<u32, Handler>,
+}
+
+impl RpcServer {
+    /// No methods.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers method `M` served by `f`.
+    ///
+    /// # Panics
+    /// If a method with the same id is already registered.
+    pub fn register<M, F, Fut>(mut self, f: F) -> Self
+    where
+        M: Method,
+        F: Fn(M::Req) -> Fut + 'static,
+        Fut: Future<Output = Result<M::Resp, ServerError>> + 'static,
+    {
+        let f = Rc::new(f);
+        let h: Handler = Rc::new(move |codec, payload| {
+            let f = f.clone();
+            Box::pin(async move {
+                let req: M::Req = decode(codec, &payload).map_err(|e| ServerError {
+                    code: ErrorCode::BadRequest,
+                    message: e.0,
+                })?;
+                Ok(encode(codec, &f(req).await?))
+            })
+        });
+        assert!(
+            self.methods.insert(M::ID, h).is_none(),
+            "method id {} registered twice",
+            M::ID
+        );
+        self
+    }
+
+    /// Serves one connection until it closes or sends an invalid frame.
+    pub async fn serve_conn<R: Runtime, S: Stream>(self: Rc<Self>, rt: R, stream: S) {
+        let (mut r, w) = tokio::io::split(stream);
+        let out = Rc::new(Outbox::default());
+        let writer_task = rt.spawn(writer(w, out.clone()));
+        let calls: Rc<RefCell<BTreeMap<u64, JoinHandle<()>>>> = Rc::default();
+        while let Ok(Some((h, payload))) = read_frame(&mut r, MAX_PAYLOAD).await {
+            match h.kind {
+                Kind::Heartbeat => out.push(&h, &[]),
+                Kind::Cancel => {
+                    if let Some(t) = calls.borrow_mut().remove(&h.message_id) {
+                        t.abort();
+                    }
+                }
+                Kind::Request => {
+                    let reply = move |kind, payload: &[u8]| {
+                        (
+                            FrameHeader {
+                                kind,
+                                payload_len: payload.len() as u32,
+                                deadline_ms: 0,
+                                ..h
+                            },
+                            payload.to_vec(),
+                        )
+                    };
+                    let Some(handler) = self.methods.get(&h.method_id).cloned() else {
+                        let (rh, p) = reply(
+                            Kind::Error,
+                            &error_payload(ErrorCode::UnknownMethod, "unknown method"),
+                        );
+                        out.push(&rh, &p);
+                        continue;
+                    };
+                    let deadline = (h.deadline_ms > 0)
+                        .then(|| rt.now() + Duration::from_millis(h.deadline_ms as u64));
+                    let (out2, calls2, rt2) = (out.clone(), calls.clone(), rt.clone());
+                    let task = rt.spawn(async move {
+                        let fut = handler(h.codec, payload);
+                        let result = match deadline {
+                            Some(d) => timeout_at(&rt2, d, fut).await.unwrap_or(Err(ServerError {
+                                code: ErrorCode::DeadlineExceeded,
+                                message: "deadline exceeded".into(),
+                            })),
+                            None => fut.await,
+                        };
+                        let (kind, p) = match result {
+                            Ok(p) => (Kind::Response, p),
+                            Err(e) => (Kind::Error, error_payload(e.code, &e.message)),
+                        };
+                        let (rh, p) = reply(kind, &p);
+                        out2.push(&rh, &p);
+                        calls2.borrow_mut().remove(&h.message_id);
+                    });
+                    calls.borrow_mut().insert(h.message_id, task);
+                }
+                Kind::Response | Kind::Error => break, // a client does not send these
+            }
+        }
+        for (_, t) in std::mem::take(&mut *calls.borrow_mut()) {
+            t.abort();
+        }
+        out.close();
+        let _ = writer_task.await;
+    }
+}
+
+/// Accepts connections until the listener closes.
+pub async fn serve<H: Net + Runtime>(host: H, listener: H::Listener, server: Rc<RpcServer>) {
+    loop {
+        match listener.accept().await {
+            Ok((s, _)) => drop(host.spawn(server.clone().serve_conn(host.clone(), s))),
+            Err(AcceptError::Closed) => return,
+            Err(_) => continue,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    result: Option<Result<(Kind, Vec<u8>), CallError>>,
+    waker: Option<Waker>,
+}
+
+type Pending = Rc<RefCell<BTreeMap<u64, Rc<RefCell<Slot>>>>>;
+
+/// A client multiplexing calls over one connection.
+pub struct RpcClient {
+    out: Rc<Outbox>,
+    pending: Pending,
+    next_id: Cell<u64>,
+    codec: CodecId,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn fail_all(pending: &Pending, e: CallError) {
+    for (_, slot) in std::mem::take(&mut *pending.borrow_mut()) {
+        let mut s = slot.borrow_mut();
+        s.result = Some(Err(e.clone()));
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+struct CancelOnDrop<'a> {
+    client: &'a RpcClient,
+    id: u64,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.client.pending.borrow_mut().remove(&self.id).is_some() {
+            let h = FrameHeader {
+                kind: Kind::Cancel,
+                codec: self.client.codec,
+                flags: 0,
+                message_id: self.id,
+                method_id: 0,
+                deadline_ms: 0,
+                payload_len: 0,
+            };
+            self.client.out.push(&h, &[]);
+        }
+    }
+}
+
+impl RpcClient {
+    /// Connects to `addr` and starts the connection's reader and writer tasks on `net`.
+    pub async fn connect<N: Net + Runtime>(
+        net: &N,
+        addr: SocketAddr,
+        codec: CodecId,
+    ) -> Result<RpcClient, ConnectError> {
+        let stream = net.connect(addr).await?;
+        let (mut r, w) = tokio::io::split(stream);
+        let out = Rc::new(Outbox::default());
+        let pending: Pending = Rc::default();
+        let writer_task = net.spawn(writer(w, out.clone()));
+        let (p2, out2) = (pending.clone(), out.clone());
+        let reader_task = net.spawn(async move {
+            while let Ok(Some((h, payload))) = read_frame(&mut r, MAX_PAYLOAD).await {
+                if let Some(slot) = p2.borrow_mut().remove(&h.message_id) {
+                    let mut s = slot.borrow_mut();
+                    s.result = Some(Ok((h.kind, payload)));
+                    if let Some(w) = s.waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+            out2.close();
+            fail_all(&p2, CallError::Disconnected);
+        });
+        Ok(RpcClient {
+            out,
+            pending,
+            next_id: Cell::new(1),
+            codec,
+            tasks: vec![writer_task, reader_task],
+        })
+    }
+
+    fn send(
+        &self,
+        kind: Kind,
+        method_id: u32,
+        timeout: Duration,
+        payload: &[u8],
+    ) -> (u64, Rc<RefCell<Slot>>) {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let slot: Rc<RefCell<Slot>> = Rc::default();
+        if self.out.closed.get() {
+            slot.borrow_mut().result = Some(Err(CallError::Disconnected));
+            return (id, slot);
+        }
+        self.pending.borrow_mut().insert(id, slot.clone());
+        let deadline_ms = u32::try_from(timeout.as_millis())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let h = FrameHeader {
+            kind,
+            codec: self.codec,
+            flags: 0,
+            message_id: id,
+            method_id,
+            deadline_ms,
+            payload_len: payload.len() as u32,
+        };
+        self.out.push(&h, payload);
+        (id, slot)
+    }
+
+    async fn wait<R: Runtime>(
+        &self,
+        rt: &R,
+        id: u64,
+        slot: Rc<RefCell<Slot>>,
+        deadline: Instant,
+    ) -> Result<(Kind, Vec<u8>), CallError> {
+        let _cancel = CancelOnDrop { client: self, id };
+        let wait = std::future::poll_fn(|cx| {
+            let mut s = slot.borrow_mut();
+            match s.result.take() {
+                Some(r) => Poll::Ready(r),
+                None => {
+                    s.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        });
+        timeout_at(rt, deadline, wait)
+            .await
+            .map_err(|_| CallError::DeadlineExceeded)?
+    }
+
+    /// Calls method `M` with `req`, waiting at most `timeout` (which the server also sees).
+    /// Dropping the returned future cancels the call on the server.
+    pub async fn call<M: Method, R: Runtime>(
+        &self,
+        rt: &R,
+        req: &M::Req,
+        timeout: Duration,
+    ) -> Result<M::Resp, CallError> {
+        let deadline = rt.now() + timeout;
+        let (id, slot) = self.send(Kind::Request, M::ID, timeout, &encode(self.codec, req));
+        match self.wait(rt, id, slot, deadline).await? {
+            (Kind::Response, p) => decode(self.codec, &p).map_err(|e| CallError::Decode(e.0)),
+            (Kind::Error, p) => {
+                let (code, message) = parse_error_payload(&p);
+                Err(CallError::Remote { code, message })
+            }
+            _ => Err(CallError::Decode("unexpected frame kind".into())),
+        }
+    }
+
+    /// Sends a heartbeat and returns the round-trip time.
+    pub async fn heartbeat<R: Runtime>(
+        &self,
+        rt: &R,
+        timeout: Duration,
+    ) -> Result<Duration, CallError> {
+        let t0 = rt.now();
+        let (id, slot) = self.send(Kind::Heartbeat, 0, timeout, &[]);
+        self.wait(rt, id, slot, t0 + timeout).await?;
+        Ok(rt.now() - t0)
+    }
+
+    /// Calls still waiting for an answer.
+    pub fn in_flight(&self) -> usize {
+        self.pending.borrow().len()
+    }
+}
+
+impl Drop for RpcClient {
+    fn drop(&mut self) {
+        self.out.close();
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
