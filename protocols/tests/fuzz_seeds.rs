@@ -49,8 +49,15 @@ fn chunked_seeds() {
 #[test]
 fn websocket_and_rpc_seeds() {
     for data in seeds("ws_frame") {
-        for role in [testbed_protocols::ws::Role::Server, testbed_protocols::ws::Role::Client] {
-            let mut m = testbed_protocols::ws::MessageLayer::new(role, testbed_protocols::ws::WsLimits::default(), None);
+        for role in [
+            testbed_protocols::ws::Role::Server,
+            testbed_protocols::ws::Role::Client,
+        ] {
+            let mut m = testbed_protocols::ws::MessageLayer::new(
+                role,
+                testbed_protocols::ws::WsLimits::default(),
+                None,
+            );
             let mut at = 0;
             while let Ok(Some((_, n))) = m.handle(&data[at..]) {
                 at += n;
@@ -59,11 +66,15 @@ fn websocket_and_rpc_seeds() {
     }
     for data in seeds("ws_handshake") {
         let mut h = [Header::default(); 32];
-        let Ok(Status::Complete(r)) = parse_request(&data, &mut h, &Limits::default()) else { panic!("seed is a complete request") };
+        let Ok(Status::Complete(r)) = parse_request(&data, &mut h, &Limits::default()) else {
+            panic!("seed is a complete request")
+        };
         assert!(testbed_protocols::ws::validate_client_request(&r).is_ok());
     }
     for data in seeds("rpc_frame") {
-        let h = testbed_protocols::rpc::frame::decode_header(&data, 1 << 20).unwrap().expect("seed is a whole header");
+        let h = testbed_protocols::rpc::frame::decode_header(&data, 1 << 20)
+            .unwrap()
+            .expect("seed is a whole header");
         assert_eq!(h.kind, testbed_protocols::rpc::Kind::Request);
     }
 }
