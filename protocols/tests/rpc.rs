@@ -334,3 +334,26 @@ fn same_seed_same_trace() {
     };
     assert_eq!(run(5), run(5));
 }
+
+#[test]
+fn rpc_over_real_sockets() {
+    testbed_kernel::block_on(7, |w| async move {
+        let l = w.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = testbed_model::Listener::local_addr(&l);
+        let srv = w.spawn(serve(w.clone(), l, Rc::new(example::server())));
+        for codec in [CodecId::Json, CodecId::Binary] {
+            let c = RpcClient::connect(&w, addr, codec).await.unwrap();
+            let mut results = Vec::new();
+            for i in 0..50 {
+                results.push(
+                    c.call::<Add, _>(&w, &Pair { a: i, b: 1 }, Duration::from_secs(5))
+                        .await
+                        .unwrap(),
+                );
+            }
+            assert_eq!(results, (1..=50).collect::<Vec<i64>>());
+            assert!(c.heartbeat(&w, Duration::from_secs(5)).await.is_ok());
+        }
+        srv.abort();
+    });
+}

@@ -11,6 +11,7 @@ mod kernel_echo;
 pub mod outcome;
 pub mod params;
 pub mod partition_heal;
+pub mod rpc;
 pub mod scenario;
 pub mod serve;
 

@@ -125,7 +125,11 @@ pub trait Scenario: Sync {
 
 /// Every scenario, in listing order.
 pub fn catalogue() -> Vec<&'static dyn Scenario> {
-    vec![&crate::echo::Echo, &crate::partition_heal::PartitionHeal]
+    vec![
+        &crate::echo::Echo,
+        &crate::partition_heal::PartitionHeal,
+        &crate::rpc::Rpc,
+    ]
 }
 
 /// The scenario named `name`.

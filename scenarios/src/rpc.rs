@@ -1,0 +1,269 @@
+//! `rpc`: clients × calls against the example RPC service over lossy, slow links while the
+//! server crashes and restarts. Invariant: every call completes — with the right response or
+//! a typed error — no later than its deadline.
+
+use crate::outcome::{quantile, Invariant, Outcome};
+use crate::params::{Kind, ParamSpec, Params};
+use crate::scenario::{Backend, RunCtx, RunError, Scenario};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use testbed_model::rng::derive_seed;
+use testbed_model::{Duration, Instant, Net, Rng, Runtime, SeededRng};
+use testbed_protocols::rpc::example::{self, Add, KvGet, KvPut, Pair, Sub};
+use testbed_protocols::rpc::{serve, CallError, CodecId, RpcClient};
+use testbed_sim::{Latency, LinkConfig, Sim, SimConfig};
+
+/// The scenario.
+pub struct Rpc;
+
+const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "clients",
+        default: "4",
+        kind: Kind::Int { min: 1, max: 1000 },
+        help: "client hosts, one connection each",
+    },
+    ParamSpec {
+        name: "calls",
+        default: "200",
+        kind: Kind::Int {
+            min: 1,
+            max: 100_000,
+        },
+        help: "calls per client",
+    },
+    ParamSpec {
+        name: "timeout",
+        default: "300ms",
+        kind: Kind::Duration,
+        help: "per-call deadline",
+    },
+    ParamSpec {
+        name: "latency",
+        default: "2ms",
+        kind: Kind::Duration,
+        help: "one-way link latency",
+    },
+    ParamSpec {
+        name: "loss",
+        default: "0.01",
+        kind: Kind::Real { min: 0.0, max: 0.5 },
+        help: "packet loss (costs retransmission delay)",
+    },
+    ParamSpec {
+        name: "crash",
+        default: "1",
+        kind: Kind::Int { min: 0, max: 1 },
+        help: "crash and restart the server once (1) or not (0)",
+    },
+];
+
+#[derive(Default)]
+struct Tally {
+    ok: u64,
+    typed_errors: BTreeMap<String, u64>,
+    late: Vec<String>,
+    wrong: Vec<String>,
+    latencies: Vec<u64>,
+}
+
+async fn client<H: Net + Runtime>(
+    h: H,
+    server: SocketAddr,
+    id: u64,
+    calls: u64,
+    timeout: Duration,
+    tally: Rc<RefCell<Tally>>,
+) {
+    let mut rng = h.rng();
+    let mut conn: Option<RpcClient> = None;
+    for i in 0..calls {
+        if conn.is_none() {
+            conn = testbed_model::timeout(
+                &h,
+                timeout,
+                RpcClient::connect(
+                    &h,
+                    server,
+                    if id % 2 == 0 {
+                        CodecId::Binary
+                    } else {
+                        CodecId::Json
+                    },
+                ),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok);
+        }
+        let t0 = h.now();
+        let (a, b) = (rng.below(1000) as i64, rng.below(1000) as i64);
+        let result: Result<(), CallError> = match &conn {
+            None => Err(CallError::Disconnected),
+            Some(c) => match i % 4 {
+                0 => c
+                    .call::<Add, _>(&h, &Pair { a, b }, timeout)
+                    .await
+                    .map(|r| check(&tally, r == a + b, "add")),
+                1 => c
+                    .call::<Sub, _>(&h, &Pair { a, b }, timeout)
+                    .await
+                    .map(|r| check(&tally, r == a - b, "sub")),
+                2 => c
+                    .call::<KvPut, _>(&h, &(format!("c{id}"), format!("{i}")), timeout)
+                    .await
+                    .map(|_| ()),
+                _ => c
+                    .call::<KvGet, _>(&h, &format!("c{id}"), timeout)
+                    .await
+                    .map(|_| ()),
+            },
+        };
+        let took = h.now() - t0;
+        let mut t = tally.borrow_mut();
+        t.latencies.push(took.as_nanos() as u64);
+        if took > timeout {
+            t.late
+                .push(format!("client {id} call {i} took {took:?} > {timeout:?}"));
+        }
+        match result {
+            Ok(()) => t.ok += 1,
+            Err(e) => {
+                *t.typed_errors
+                    .entry(
+                        format!("{e:?}")
+                            .split([' ', '{', '('])
+                            .next()
+                            .unwrap_or("")
+                            .to_string(),
+                    )
+                    .or_default() += 1;
+                if matches!(e, CallError::Disconnected) {
+                    conn = None;
+                    drop(t);
+                    h.sleep(Duration::from_millis(20)).await; // back off before reconnecting
+                }
+            }
+        }
+    }
+}
+
+fn check(tally: &Rc<RefCell<Tally>>, ok: bool, what: &str) {
+    if !ok {
+        tally
+            .borrow_mut()
+            .wrong
+            .push(format!("{what} returned a wrong result"));
+    }
+}
+
+impl Rpc {
+    fn run_sim(&self, ctx: &RunCtx<'_>, out: &mut Outcome) {
+        let p: &Params = &ctx.params;
+        let (clients, calls, timeout) = (p.int("clients"), p.int("calls"), p.duration("timeout"));
+        let link = LinkConfig {
+            latency: Latency::Fixed(p.duration("latency")),
+            loss: p.real("loss"),
+            ..LinkConfig::default()
+        };
+        let cfg = SimConfig {
+            seed: ctx.seed,
+            default_link: link,
+            record_trace: ctx.record_trace,
+            replay_hint: Some(ctx.replay.clone()),
+            time_limit: Duration::from_secs(3600),
+            ..SimConfig::default()
+        };
+        let mut sim = Sim::new(cfg);
+        sim.host("server", |h| async move {
+            let l = h
+                .listen("0.0.0.0:7000".parse().expect("literal"))
+                .expect("fresh host");
+            serve(h, l, Rc::new(example::server())).await
+        });
+        let tally = Rc::new(RefCell::new(Tally::default()));
+        for id in 0..clients {
+            let tally = tally.clone();
+            sim.client(&format!("client-{id}"), move |h| async move {
+                let server = SocketAddr::new(h.lookup("server").expect("server host"), 7000);
+                client(h, server, id, calls, timeout, tally).await;
+                Ok(())
+            });
+        }
+        let mut plan = SeededRng::new(derive_seed(ctx.seed, "rpc:faults"));
+        let crash_at = Duration::from_millis(plan.range_inclusive(100, 1500));
+        let down_for = Duration::from_millis(plan.range_inclusive(100, 1000));
+        if p.int("crash") == 1 {
+            sim.at(Instant::ZERO + crash_at, |c| c.crash("server"));
+            sim.at(Instant::ZERO + crash_at + down_for, |c| c.restart("server"));
+            out.metric("crash_at_s", crash_at.as_secs_f64());
+            out.metric("down_for_s", down_for.as_secs_f64());
+        }
+        let run = sim.run();
+        out.sim_run(&run, sim.trace_hash());
+        let t = std::mem::take(&mut *tally.borrow_mut());
+        let errors: u64 = t.typed_errors.values().sum();
+        out.invariants.push(Invariant::count(
+            "every_call_completed",
+            t.ok + errors,
+            clients * calls,
+            "calls completed with a response or a typed error",
+        ));
+        out.invariants.push(Invariant::no_errors(
+            "no_call_outlived_its_deadline",
+            &t.late,
+            "every call returned by its deadline",
+        ));
+        out.invariants.push(Invariant::no_errors(
+            "responses_correct",
+            &t.wrong,
+            "every add/sub result was right",
+        ));
+        let mut lat = t.latencies;
+        lat.sort_unstable();
+        out.metric("ok", t.ok);
+        out.metric(
+            "typed_errors",
+            serde_json::to_value(&t.typed_errors).unwrap_or_default(),
+        );
+        out.metric(
+            "latency_p50_ms",
+            quantile(&lat, 0.5).map(|v| v as f64 / 1e6),
+        );
+        out.metric(
+            "latency_p99_ms",
+            quantile(&lat, 0.99).map(|v| v as f64 / 1e6),
+        );
+        out.metric("end_s", sim.now().since_epoch().as_secs_f64());
+    }
+}
+
+impl Scenario for Rpc {
+    fn name(&self) -> &'static str {
+        "rpc"
+    }
+    fn summary(&self) -> &'static str {
+        "clients × calls to the example RPC service over lossy links with a server crash; every call answered or typed-failed by its deadline"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        PARAMS
+    }
+    fn backends(&self) -> &'static [Backend] {
+        &[Backend::Sim]
+    }
+    fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
+        crate::params::check_product(&ctx.params, "clients", "calls", 5_000_000)?;
+        let mut out = Outcome {
+            scenario: self.name().into(),
+            backend: ctx.backend.name().into(),
+            seed: ctx.seed,
+            params: ctx.params.to_json(),
+            replay: ctx.replay.clone(),
+            ..Outcome::default()
+        };
+        self.run_sim(ctx, &mut out);
+        Ok(out)
+    }
+}
