@@ -122,30 +122,41 @@ async fn client<H: Net + Runtime>(
             },
         };
         let took = h.now() - t0;
-        let mut t = tally.borrow_mut();
-        t.latencies.push(took.as_nanos() as u64);
-        if took > timeout {
-            t.late
-                .push(format!("client {id} call {i} took {took:?} > {timeout:?}"));
+        if record(&tally, id, i, took, timeout, result) {
+            conn = None;
+            h.sleep(Duration::from_millis(20)).await; // back off before reconnecting
         }
-        match result {
-            Ok(()) => t.ok += 1,
-            Err(e) => {
-                *t.typed_errors
-                    .entry(
-                        format!("{e:?}")
-                            .split([' ', '{', '('])
-                            .next()
-                            .unwrap_or("")
-                            .to_string(),
-                    )
-                    .or_default() += 1;
-                if matches!(e, CallError::Disconnected) {
-                    conn = None;
-                    drop(t);
-                    h.sleep(Duration::from_millis(20)).await; // back off before reconnecting
-                }
-            }
+    }
+}
+
+/// Records one call's outcome; returns whether the connection is gone.
+fn record(
+    tally: &Rc<RefCell<Tally>>,
+    id: u64,
+    i: u64,
+    took: Duration,
+    timeout: Duration,
+    result: Result<(), CallError>,
+) -> bool {
+    let mut t = tally.borrow_mut();
+    t.latencies.push(took.as_nanos() as u64);
+    if took > timeout {
+        t.late
+            .push(format!("client {id} call {i} took {took:?} > {timeout:?}"));
+    }
+    match result {
+        Ok(()) => {
+            t.ok += 1;
+            false
+        }
+        Err(e) => {
+            let name = format!("{e:?}")
+                .split([' ', '{', '('])
+                .next()
+                .unwrap_or("")
+                .to_string();
+            *t.typed_errors.entry(name).or_default() += 1;
+            matches!(e, CallError::Disconnected)
         }
     }
 }
