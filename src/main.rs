@@ -47,7 +47,7 @@ enum Cmd {
     },
     /// Run a protocol server on its own for real clients (curl, wrk, browsers, Autobahn).
     Serve {
-        /// http1 or ws.
+        /// http1, ws or rpc.
         protocol: String,
         /// kernel (uring and dpdk in later releases).
         #[arg(long, default_value = "kernel")]

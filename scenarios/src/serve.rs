@@ -1,6 +1,6 @@
 //! `testbed serve`: a protocol server on its own, on a real backend, for real clients
 //! (curl, wrk, browsers, Autobahn). HTTP/1.1 serves `/hello`, `POST /echo` and static files
-//! from a root directory; WebSocket echoes every message.
+//! from a root directory; WebSocket echoes every message; RPC serves the example service.
 
 use crate::scenario::RunError;
 use std::future::Future;
@@ -21,6 +21,8 @@ pub enum Protocol {
     Http1,
     /// WebSocket echo.
     Ws,
+    /// The example RPC service (add, sub, kv).
+    Rpc,
 }
 
 impl std::str::FromStr for Protocol {
@@ -29,7 +31,8 @@ impl std::str::FromStr for Protocol {
         match s {
             "http1" => Ok(Protocol::Http1),
             "ws" => Ok(Protocol::Ws),
-            other => Err(RunError::Setup(format!("unknown protocol {other:?}; protocols: http1, ws (rpc comes with the RPC framework)"))),
+            "rpc" => Ok(Protocol::Rpc),
+            other => Err(RunError::Setup(format!("unknown protocol {other:?}; protocols: http1, ws, rpc"))),
         }
     }
 }
@@ -129,6 +132,7 @@ where
                     Rc::new(http_app(root)),
                     ServerConfig::default(),
                 )),
+                Protocol::Rpc => w.spawn(testbed_protocols::rpc::serve(w2, l, Rc::new(testbed_protocols::rpc::example::server()))),
                 Protocol::Ws => w.spawn(async move {
                     while let Ok((s, _)) = l.accept().await {
                         drop(w2.spawn(ws_echo(w2.clone(), s)));
