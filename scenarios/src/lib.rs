@@ -14,6 +14,7 @@ pub mod partition_heal;
 pub mod rpc;
 pub mod scenario;
 pub mod serve;
+pub mod ws_echo;
 
 pub use outcome::{Invariant, Outcome};
 pub use params::{ParamError, ParamSpec, Params};

@@ -129,6 +129,7 @@ pub fn catalogue() -> Vec<&'static dyn Scenario> {
         &crate::echo::Echo,
         &crate::partition_heal::PartitionHeal,
         &crate::rpc::Rpc,
+        &crate::ws_echo::WsEcho,
     ]
 }
 

@@ -32,7 +32,9 @@ impl std::str::FromStr for Protocol {
             "http1" => Ok(Protocol::Http1),
             "ws" => Ok(Protocol::Ws),
             "rpc" => Ok(Protocol::Rpc),
-            other => Err(RunError::Setup(format!("unknown protocol {other:?}; protocols: http1, ws, rpc"))),
+            other => Err(RunError::Setup(format!(
+                "unknown protocol {other:?}; protocols: http1, ws, rpc"
+            ))),
         }
     }
 }
@@ -132,7 +134,11 @@ where
                     Rc::new(http_app(root)),
                     ServerConfig::default(),
                 )),
-                Protocol::Rpc => w.spawn(testbed_protocols::rpc::serve(w2, l, Rc::new(testbed_protocols::rpc::example::server()))),
+                Protocol::Rpc => w.spawn(testbed_protocols::rpc::serve(
+                    w2,
+                    l,
+                    Rc::new(testbed_protocols::rpc::example::server()),
+                )),
                 Protocol::Ws => w.spawn(async move {
                     while let Ok((s, _)) = l.accept().await {
                         drop(w2.spawn(ws_echo(w2.clone(), s)));
