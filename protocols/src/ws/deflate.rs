@@ -32,22 +32,23 @@ impl Deflate {
 
     /// Compresses one message payload.
     pub fn compress(&mut self, data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(data.len() / 2 + 16);
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
         let mut input = data;
+        // Feed all input, then keep flushing until the sync marker is out: a flush that ran
+        // out of room leaves bytes inside the compressor, which would otherwise end up at the
+        // start of the next message (Autobahn 12.2.9 caught exactly that).
         loop {
-            out.reserve(4096);
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(4096));
+            }
             let before_in = self.comp.total_in();
-            self.comp
-                .compress_vec(input, &mut out, FlushCompress::Sync)
-                .expect("in-memory deflate cannot fail");
+            self.comp.compress_vec(input, &mut out, FlushCompress::Sync).expect("in-memory deflate cannot fail");
             input = &input[(self.comp.total_in() - before_in) as usize..];
-            if input.is_empty() && out.len() < out.capacity() {
+            if input.is_empty() && out.len() < out.capacity() && out.ends_with(&[0, 0, 0xff, 0xff]) {
                 break;
             }
         }
-        if out.ends_with(&[0, 0, 0xff, 0xff]) {
-            out.truncate(out.len() - 4);
-        }
+        out.truncate(out.len() - 4);
         if self.reset_comp {
             self.comp.reset();
         }
@@ -59,23 +60,24 @@ impl Deflate {
         let mut out = Vec::with_capacity((data.len() * 3).min(max) + 64);
         for input in [data, &[0, 0, 0xff, 0xff][..]] {
             let mut input = input;
+            // Call until a call neither consumes input nor produces output: the inflater may
+            // hold decoded bytes back even with room in `out`, and they belong to this message.
             loop {
-                if out.len() == out.capacity() {
+                if out.capacity() - out.len() < 1024 {
                     if out.len() >= max {
                         return None;
                     }
-                    out.reserve(out.len().min(max - out.len()).max(1024));
+                    let room = (max + 1).saturating_sub(out.len()).max(1);
+                    out.reserve(out.capacity().max(4096).min(room));
                 }
-                let before = self.decomp.total_in();
-                let st = self
-                    .decomp
-                    .decompress_vec(input, &mut out, FlushDecompress::Sync)
-                    .ok()?;
-                input = &input[(self.decomp.total_in() - before) as usize..];
+                let (in0, out0) = (self.decomp.total_in(), self.decomp.total_out());
+                let st = self.decomp.decompress_vec(input, &mut out, FlushDecompress::Sync).ok()?;
+                input = &input[(self.decomp.total_in() - in0) as usize..];
                 if out.len() > max {
                     return None;
                 }
-                if st == Status::StreamEnd || (input.is_empty() && out.len() < out.capacity()) {
+                let progressed = self.decomp.total_in() != in0 || self.decomp.total_out() != out0;
+                if st == Status::StreamEnd || (input.is_empty() && !progressed) {
                     break;
                 }
             }
@@ -108,6 +110,23 @@ mod tests {
         let second = d.compress(b"Hello");
         assert!(second.len() < 7, "{second:x?}");
         assert_eq!(i.decompress(&second, 100).unwrap(), b"Hello");
+    }
+
+    #[test]
+    fn large_messages_flush_completely_with_context_takeover() {
+        // Incompressible and compressible 64 KiB messages, back to back on one context.
+        let mut rng = testbed_model::SeededRng::new(9);
+        let (mut c, mut d) = (Deflate::new(false, false), Deflate::new(false, false));
+        for i in 0..50u64 {
+            let mut msg = vec![0u8; 65536];
+            if i % 2 == 0 {
+                testbed_model::Rng::fill_bytes(&mut rng, &mut msg);
+            } else {
+                msg.iter_mut().enumerate().for_each(|(j, b)| *b = (j % 251) as u8);
+            }
+            let z = c.compress(&msg);
+            assert_eq!(d.decompress(&z, 1 << 20).unwrap(), msg, "message {i}");
+        }
     }
 
     #[test]
