@@ -42,9 +42,12 @@ impl Deflate {
                 out.reserve(out.capacity().max(4096));
             }
             let before_in = self.comp.total_in();
-            self.comp.compress_vec(input, &mut out, FlushCompress::Sync).expect("in-memory deflate cannot fail");
+            self.comp
+                .compress_vec(input, &mut out, FlushCompress::Sync)
+                .expect("in-memory deflate cannot fail");
             input = &input[(self.comp.total_in() - before_in) as usize..];
-            if input.is_empty() && out.len() < out.capacity() && out.ends_with(&[0, 0, 0xff, 0xff]) {
+            if input.is_empty() && out.len() < out.capacity() && out.ends_with(&[0, 0, 0xff, 0xff])
+            {
                 break;
             }
         }
@@ -71,7 +74,10 @@ impl Deflate {
                     out.reserve(out.capacity().max(4096).min(room));
                 }
                 let (in0, out0) = (self.decomp.total_in(), self.decomp.total_out());
-                let st = self.decomp.decompress_vec(input, &mut out, FlushDecompress::Sync).ok()?;
+                let st = self
+                    .decomp
+                    .decompress_vec(input, &mut out, FlushDecompress::Sync)
+                    .ok()?;
                 input = &input[(self.decomp.total_in() - in0) as usize..];
                 if out.len() > max {
                     return None;
@@ -122,7 +128,9 @@ mod tests {
             if i % 2 == 0 {
                 testbed_model::Rng::fill_bytes(&mut rng, &mut msg);
             } else {
-                msg.iter_mut().enumerate().for_each(|(j, b)| *b = (j % 251) as u8);
+                msg.iter_mut()
+                    .enumerate()
+                    .for_each(|(j, b)| *b = (j % 251) as u8);
             }
             let z = c.compress(&msg);
             assert_eq!(d.decompress(&z, 1 << 20).unwrap(), msg, "message {i}");
