@@ -301,14 +301,7 @@ impl Scenario for Echo {
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         // Every round trip's latency is kept for exact percentiles: 8 bytes each.
         crate::params::check_product(&ctx.params, "clients", "round_trips", 20_000_000)?;
-        let mut out = Outcome {
-            scenario: self.name().into(),
-            backend: ctx.backend.name().into(),
-            seed: ctx.seed,
-            params: ctx.params.to_json(),
-            replay: ctx.replay.clone(),
-            ..Outcome::default()
-        };
+        let mut out = Outcome::start(self.name(), ctx);
         match ctx.backend {
             Backend::Sim => self.run_sim(ctx, &mut out),
             Backend::Kernel => self.run_kernel(ctx, &mut out)?,

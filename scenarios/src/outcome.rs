@@ -69,6 +69,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// An empty outcome for a run of `scenario` described by `ctx`.
+    pub fn start(scenario: &str, ctx: &crate::scenario::RunCtx<'_>) -> Outcome {
+        Outcome {
+            scenario: scenario.into(),
+            backend: ctx.backend.name().into(),
+            seed: ctx.seed,
+            params: ctx.params.to_json(),
+            replay: ctx.replay.clone(),
+            ..Outcome::default()
+        }
+    }
+
     /// Whether every invariant held.
     pub fn passed(&self) -> bool {
         self.invariants.iter().all(|i| i.passed)

@@ -348,14 +348,7 @@ impl Scenario for PartitionHeal {
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         crate::params::check_product(&ctx.params, "clients", "requests", 1_000_000)?;
-        let mut out = Outcome {
-            scenario: self.name().into(),
-            backend: ctx.backend.name().into(),
-            seed: ctx.seed,
-            params: ctx.params.to_json(),
-            replay: ctx.replay.clone(),
-            ..Outcome::default()
-        };
+        let mut out = Outcome::start(self.name(), ctx);
         self.run_sim(ctx, &mut out);
         Ok(out)
     }

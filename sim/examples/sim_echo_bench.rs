@@ -18,7 +18,7 @@ fn run(clients: usize, round_trips: usize) -> (f64, u64) {
         },
         ..SimConfig::default()
     };
-    let start = WallInstant::now();
+    let start = WallInstant::now(); // allow-nondeterminism: a benchmark measures wall time
     let mut sim = Sim::new(cfg);
     sim.host("server", |h| async move {
         let l = h.listen("0.0.0.0:7000".parse().unwrap()).unwrap();
