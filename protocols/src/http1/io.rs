@@ -42,17 +42,19 @@ impl ReadBuf {
             self.start = 0;
         }
     }
-    /// Reads once (at most 16 KiB) into the buffer, before `deadline` if one is given.
+    /// Reads once into the buffer's spare capacity (growing it by up to 16 KiB when full;
+    /// nothing is zero-filled), before `deadline` if one is given.
     pub(crate) async fn fill<R: Runtime, S: AsyncRead + Unpin>(
         &mut self,
         rt: &R,
         s: &mut S,
         deadline: Option<Instant>,
     ) -> Result<usize, ReadStop> {
-        self.compact();
-        let len = self.data.len();
-        self.data.resize(len + 16 * 1024, 0);
-        let read = s.read(&mut self.data[len..]);
+        if self.data.capacity() - self.data.len() < 4096 {
+            self.compact();
+            self.data.reserve(16 * 1024);
+        }
+        let read = s.read_buf(&mut self.data);
         let r = match deadline {
             Some(d) => timeout_at(rt, d, read)
                 .await
@@ -60,18 +62,9 @@ impl ReadBuf {
             None => read.await,
         };
         match r {
-            Ok(0) => {
-                self.data.truncate(len);
-                Err(ReadStop::Eof)
-            }
-            Ok(n) => {
-                self.data.truncate(len + n);
-                Ok(n)
-            }
-            Err(e) => {
-                self.data.truncate(len);
-                Err(ReadStop::Io(e))
-            }
+            Ok(0) => Err(ReadStop::Eof),
+            Ok(n) => Ok(n),
+            Err(e) => Err(ReadStop::Io(e)),
         }
     }
 }

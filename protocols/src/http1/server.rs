@@ -198,7 +198,7 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler>(
         }
         let head_deadline = rt.now() + cfg.header_timeout;
         let (mut req, kind, keep_alive, expect, head_len) = loop {
-            let mut hs = [Header::default(); 128];
+            let mut hs = [Header::default(); 100]; // Limits::default().headers
             match parse_request(buf.pending(), &mut hs, &limits) {
                 Ok(Status::Complete(r)) => {
                     let kind = match request_body(&r, &limits) {
