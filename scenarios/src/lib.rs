@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod chat_room;
 pub mod determinism;
 pub mod echo;
 mod kernel_echo;

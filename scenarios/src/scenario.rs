@@ -130,6 +130,7 @@ pub fn catalogue() -> Vec<&'static dyn Scenario> {
         &crate::partition_heal::PartitionHeal,
         &crate::rpc::Rpc,
         &crate::ws_echo::WsEcho,
+        &crate::chat_room::ChatRoom,
     ]
 }
 

@@ -7,8 +7,11 @@ use super::handshake::{client_request, server_response, validate_client_request,
 use super::message::{CloseCode, Event, MessageLayer, Role, WsLimits};
 use crate::http1::io::{ReadBuf, ReadStop};
 use crate::http1::{parse_request, parse_response, Header, Limits, ParseError, Status};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::Poll;
 use testbed_model::{ConnectError, Net, Rng, Runtime, SeededRng, Stream};
 use tokio::io::AsyncWriteExt;
 
@@ -34,6 +37,15 @@ pub enum WsError {
     /// The peer broke the protocol; we sent a close frame with this code.
     #[error("protocol violation (close code {code}): {why}", code = .0 .0, why = .1)]
     Protocol(CloseCode, &'static str),
+}
+
+/// What [`WsStream::recv_or`] returned first.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next<T> {
+    /// Something arrived on the socket.
+    Event(Event),
+    /// The other future completed first.
+    Other(T),
 }
 
 /// One end of a WebSocket connection.
@@ -91,6 +103,23 @@ impl<S: Stream> WsStream<S> {
     /// The next message or control event. Pings are answered automatically (and still
     /// reported); a close frame is answered and reported as [`Event::Close`].
     pub async fn recv<R: Runtime>(&mut self, rt: &R) -> Result<Event, WsError> {
+        match self
+            .recv_or(rt, std::pin::pin!(std::future::pending::<()>()))
+            .await?
+        {
+            Next::Event(e) => Ok(e),
+            Next::Other(()) => unreachable!("pending never completes"),
+        }
+    }
+
+    /// Like [`WsStream::recv`], but returns early with `other`'s output if it completes while
+    /// the socket has nothing to read (e.g. a message to send arrived from elsewhere). Nothing
+    /// is lost when `other` wins: the race only covers waiting for bytes, never a write.
+    pub async fn recv_or<R: Runtime, F: Future>(
+        &mut self,
+        rt: &R,
+        mut other: Pin<&mut F>,
+    ) -> Result<Next<F::Output>, WsError> {
         loop {
             match self.layer.handle(self.buf.pending()) {
                 Ok(Some((ev, n))) => {
@@ -101,7 +130,7 @@ impl<S: Stream> WsStream<S> {
                             if !self.close_sent {
                                 self.send_frame(true, false, OpCode::Pong, &p).await?;
                             }
-                            return Ok(Event::Ping(p));
+                            return Ok(Next::Event(Event::Ping(p)));
                         }
                         Some(Event::Close(c)) => {
                             if !self.close_sent {
@@ -113,16 +142,29 @@ impl<S: Stream> WsStream<S> {
                                 self.send_frame(true, false, OpCode::Close, &echo).await?;
                             }
                             let _ = self.stream.shutdown().await;
-                            return Ok(Event::Close(c));
+                            return Ok(Next::Event(Event::Close(c)));
                         }
-                        Some(e) => return Ok(e),
+                        Some(e) => return Ok(Next::Event(e)),
                     }
                 }
-                Ok(None) => match self.buf.fill(rt, &mut self.stream, None).await {
-                    Ok(_) => {}
-                    Err(ReadStop::Eof) | Err(ReadStop::Timeout) => return Err(WsError::Closed),
-                    Err(ReadStop::Io(e)) => return Err(e.into()),
-                },
+                Ok(None) => {
+                    let mut fill = std::pin::pin!(self.buf.fill(rt, &mut self.stream, None));
+                    let raced = std::future::poll_fn(|cx| {
+                        if let Poll::Ready(v) = other.as_mut().poll(cx) {
+                            return Poll::Ready(Err(v));
+                        }
+                        fill.as_mut().poll(cx).map(Ok)
+                    })
+                    .await;
+                    match raced {
+                        Err(v) => return Ok(Next::Other(v)),
+                        Ok(Ok(_)) => {}
+                        Ok(Err(ReadStop::Eof)) | Ok(Err(ReadStop::Timeout)) => {
+                            return Err(WsError::Closed)
+                        }
+                        Ok(Err(ReadStop::Io(e))) => return Err(e.into()),
+                    }
+                }
                 Err((code, why)) => {
                     let _ = self.close(code, "").await;
                     let _ = self.stream.shutdown().await;
