@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
-use testbed_model::{Duration, Instant, Listener, Net, Runtime};
+use testbed_model::{Duration, Listener, Net, Runtime};
 use testbed_protocols::ws::{accept, connect, CloseCode, Event, Next, WsLimits};
 use testbed_sim::{Latency, LinkConfig, Sim, SimConfig};
 
@@ -139,13 +139,17 @@ impl ChatRoom {
             }
         });
         let tally = Rc::new(RefCell::new(Tally::default()));
+        let joined = Rc::new(std::cell::Cell::new(0u64));
         for c in 0..clients {
-            let tally = tally.clone();
+            let (tally, joined) = (tally.clone(), joined.clone());
             sim.client(&format!("member-{c}"), move |h| async move {
                 let server = SocketAddr::new(h.lookup("server").expect("server"), 80);
                 let mut ws = connect(&h, server, "/room", false, WsLimits::default()).await?;
-                // Everyone joins before anyone speaks.
-                h.sleep_until(Instant::from_secs(2)).await;
+                // Everyone joins before anyone speaks (a lost SYN can delay a join by seconds).
+                joined.set(joined.get() + 1);
+                while joined.get() < clients {
+                    h.sleep(Duration::from_millis(10)).await;
+                }
                 for i in 0..messages {
                     ws.send_text(&format!("{c}:{i}")).await?;
                 }
