@@ -214,3 +214,65 @@ fn the_same_seed_gives_the_same_trace() {
     };
     assert_eq!(run(9), run(9));
 }
+
+/// A file hook that "sends" files made of the byte `b'f'` (no file system in the simulator).
+struct PatternFiles;
+
+impl testbed_protocols::http1::FileSender for PatternFiles {
+    async fn send_file<S: testbed_model::Stream>(
+        &self,
+        s: &mut S,
+        file: &testbed_protocols::http1::FileBody,
+    ) -> std::io::Result<()> {
+        s.write_all(&vec![b'f'; file.len as usize]).await
+    }
+}
+
+#[test]
+fn file_bodies_go_through_the_file_hook_and_keep_alive_continues() {
+    let mut sim = Sim::new(SimConfig {
+        seed: 8,
+        ..SimConfig::default()
+    });
+    sim.host("server", |h| async move {
+        let l = h.listen("0.0.0.0:80".parse().unwrap()).unwrap();
+        let app = Router::new()
+            .route("GET", "/file", |_r| async {
+                Response::file("/virtual/file".into(), 100_000)
+            })
+            .route("GET", "/hello", |_r| async {
+                Response::text(200, "hello\n")
+            });
+        testbed_protocols::http1::serve_files(
+            h,
+            l,
+            Rc::new(app),
+            ServerConfig::default(),
+            Rc::new(PatternFiles),
+        )
+        .await
+    });
+    sim.client("client", |h| async move {
+        let c = Client::new(h.clone());
+        let r = c.request(server_addr(&h), &Request::get("/file")).await?;
+        assert_eq!((r.status, r.body.len()), (200, 100_000));
+        assert!(r.body.iter().all(|b| *b == b'f'));
+        let mut head = Request::get("/file");
+        head.method = "HEAD".into();
+        let r = c.request(server_addr(&h), &head).await?;
+        assert_eq!(
+            (r.header("content-length"), r.body.len()),
+            (Some(&b"100000"[..]), 0),
+            "HEAD: length, no file"
+        );
+        assert_eq!(
+            c.request(server_addr(&h), &Request::get("/hello"))
+                .await?
+                .body,
+            b"hello\n"
+        );
+        assert_eq!(c.connects(), 1);
+        Ok(())
+    });
+    sim.run().unwrap();
+}

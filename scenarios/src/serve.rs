@@ -64,22 +64,42 @@ fn http_app(root: Option<PathBuf>) -> impl http1::Handler {
         async move {
             if let (Some(root), "GET" | "HEAD") = (&root, req.method.as_str()) {
                 if let Some(file) = resolve_static(root, req.path()) {
-                    // The copy path; the zero-copy issue wires this hook to sendfile.
-                    return match std::fs::read(&file) {
-                        Ok(body) => Response {
-                            status: 200,
-                            headers: vec![(
-                                "Content-Type".into(),
-                                b"application/octet-stream".to_vec(),
-                            )],
-                            body,
-                        },
-                        Err(_) => Response::text(500, "read failed\n"),
+                    return match std::fs::metadata(&file) {
+                        Ok(m) => Response::file(file, m.len()),
+                        Err(_) => Response::text(500, "stat failed\n"),
                     };
                 }
             }
             http1::Handler::handle(&*router, req).await
         }
+    }
+}
+
+/// The file hook of `testbed serve`: a read/write copy loop (the zero-copy issue replaces it
+/// with sendfile on the kernel backend). Sends exactly `len` bytes, or fails.
+struct CopyFiles;
+
+impl http1::FileSender for CopyFiles {
+    async fn send_file<S: testbed_model::Stream>(
+        &self,
+        stream: &mut S,
+        file: &http1::FileBody,
+    ) -> std::io::Result<()> {
+        use std::io::Read;
+        use tokio::io::AsyncWriteExt;
+        let mut f = std::fs::File::open(&file.path)?;
+        let mut left = file.len;
+        let mut buf = vec![0u8; 64 * 1024];
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            let n = f.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into()); // the file shrank
+            }
+            stream.write_all(&buf[..n]).await?;
+            left -= n as u64;
+        }
+        Ok(())
     }
 }
 
@@ -128,11 +148,12 @@ where
             let l = w.listen(addr).map_err(|e| e.to_string())?;
             let w2 = w.clone();
             let server = match proto {
-                Protocol::Http1 => w.spawn(http1::serve(
+                Protocol::Http1 => w.spawn(http1::serve_files(
                     w2,
                     l,
                     Rc::new(http_app(root)),
                     ServerConfig::default(),
+                    Rc::new(CopyFiles),
                 )),
                 Protocol::Rpc => w.spawn(testbed_protocols::rpc::serve(
                     w2,

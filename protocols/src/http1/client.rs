@@ -169,6 +169,7 @@ impl<N: Net + Runtime> Client<N> {
                             .map(|h| (h.name.to_string(), h.value.to_vec()))
                             .collect(),
                         body: Vec::new(),
+                        file: None,
                     };
                     Some((head, kind, keep, r.head_len, (100..200).contains(&r.status)))
                 }

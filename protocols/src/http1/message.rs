@@ -50,6 +50,20 @@ pub struct Response {
     pub headers: Vec<(String, Vec<u8>)>,
     /// Body.
     pub body: Vec<u8>,
+    /// A file to send as the body instead of `body` (through the server's [`FileSender`]
+    /// hook: a plain copy loop, or sendfile on the kernel backend).
+    ///
+    /// [`FileSender`]: super::FileSender
+    pub file: Option<FileBody>,
+}
+
+/// A file body: its path and length (sent as Content-Length before the file is streamed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileBody {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Its length in bytes.
+    pub len: u64,
 }
 
 impl Response {
@@ -59,6 +73,7 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), b"text/plain; charset=utf-8".to_vec())],
             body: body.into(),
+            file: None,
         }
     }
     /// An empty response with `status`.
@@ -67,6 +82,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            file: None,
         }
     }
     /// The first value of header `name` (case-insensitive).
@@ -75,6 +91,16 @@ impl Response {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_slice())
+    }
+    /// A 200 whose body is the file at `path` (`len` bytes), sent through the server's file
+    /// hook.
+    pub fn file(path: std::path::PathBuf, len: u64) -> Response {
+        Response {
+            status: 200,
+            headers: vec![("Content-Type".into(), b"application/octet-stream".to_vec())],
+            body: Vec::new(),
+            file: Some(FileBody { path, len }),
+        }
     }
 }
 

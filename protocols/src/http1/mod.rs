@@ -25,8 +25,10 @@ pub use framing::{request_body, response_body, BodyKind};
 pub use head::{
     parse_request, parse_response, Header, Headers, Request, Response, Status, Version,
 };
-pub use message::{reason, Request as OwnedRequest, Response as OwnedResponse};
-pub use server::{connection, serve, ConnEnd, Handler, Router, ServerConfig};
+pub use message::{reason, FileBody, Request as OwnedRequest, Response as OwnedResponse};
+pub use server::{
+    connection, serve, serve_files, ConnEnd, FileSender, Handler, NoFiles, Router, ServerConfig,
+};
 pub use write::{write_chunk, write_last_chunk, write_request_head, write_response_head};
 
 /// Bounds on what a parser accepts.

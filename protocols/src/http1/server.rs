@@ -4,7 +4,7 @@
 //! right 4xx + close for every malformed or ambiguous request.
 
 use super::io::{ReadBuf, ReadStop};
-use super::message::{reason, Request, Response};
+use super::message::{reason, FileBody, Request, Response};
 use super::{
     parse_request, request_body, write_response_head, BodyKind, ChunkedDecoder, Header, Limits,
     ParseError, Status, Version,
@@ -131,17 +131,56 @@ pub enum ConnEnd {
     Io,
 }
 
+/// Sends file bodies ([`Response::file`]): the hook where a backend plugs in sendfile.
+/// Protocol code never touches files itself.
+pub trait FileSender: 'static {
+    /// Writes the `file.len` bytes of `file` to `stream`.
+    fn send_file<S: Stream>(
+        &self,
+        stream: &mut S,
+        file: &FileBody,
+    ) -> impl Future<Output = std::io::Result<()>>;
+}
+
+/// The file hook of a server that serves no files: every file response fails the connection.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoFiles;
+
+impl FileSender for NoFiles {
+    async fn send_file<S: Stream>(&self, _stream: &mut S, _file: &FileBody) -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this server has no file hook",
+        ))
+    }
+}
+
 /// Accepts connections until the listener closes, serving each on its own task.
 pub async fn serve<H, Hd>(host: H, listener: H::Listener, handler: Rc<Hd>, cfg: ServerConfig)
 where
     H: Net + Runtime,
     Hd: Handler,
 {
+    serve_files(host, listener, handler, cfg, Rc::new(NoFiles)).await
+}
+
+/// Like [`serve`], sending file bodies through `files`.
+pub async fn serve_files<H, Hd, F>(
+    host: H,
+    listener: H::Listener,
+    handler: Rc<Hd>,
+    cfg: ServerConfig,
+    files: Rc<F>,
+) where
+    H: Net + Runtime,
+    Hd: Handler,
+    F: FileSender,
+{
     loop {
         match listener.accept().await {
             Ok((s, _)) => {
-                let (h, hd) = (host.clone(), handler.clone());
-                drop(host.spawn(async move { connection(&h, s, &*hd, &cfg).await }));
+                let (h, hd, f) = (host.clone(), handler.clone(), files.clone());
+                drop(host.spawn(async move { connection(&h, s, &*hd, &cfg, &*f).await }));
             }
             Err(AcceptError::Closed) => return,
             Err(_) => continue,
@@ -175,11 +214,12 @@ async fn send_error<S: Stream>(s: &mut S, status: u16) {
 }
 
 /// Serves one connection until it ends.
-pub async fn connection<R: Runtime, S: Stream, Hd: Handler>(
+pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
     rt: &R,
     mut s: S,
     handler: &Hd,
     cfg: &ServerConfig,
+    files: &F,
 ) -> ConnEnd {
     let mut buf = ReadBuf::default();
     let limits = cfg.limits;
@@ -258,6 +298,11 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler>(
         {
             return ConnEnd::Io;
         }
+        if let (Some(file), false) = (&resp.file, is_head) {
+            if files.send_file(&mut s, file).await.is_err() {
+                return ConnEnd::Io;
+            }
+        }
         if !keep_alive {
             let _ = s.shutdown().await;
             return ConnEnd::Closed;
@@ -325,7 +370,11 @@ async fn write_response<S: Stream>(
 ) -> std::io::Result<()> {
     let no_body =
         is_head || (100..200).contains(&resp.status) || resp.status == 204 || resp.status == 304;
-    let len = resp.body.len().to_string();
+    let len = resp
+        .file
+        .as_ref()
+        .map_or(resp.body.len() as u64, |f| f.len)
+        .to_string();
     let mut headers: Vec<Header<'_>> = resp
         .headers
         .iter()
