@@ -380,16 +380,17 @@ fn request_line_and_fields<'h, 'a>(
 ) -> Result<Need<(Request<'h, 'a>, usize)>, ParseError> {
     // method SP
     let m0 = i;
-    loop {
-        match buf.get(i) {
-            None => return Ok(More),
-            Some(b' ') => break,
-            Some(&b) if TCHAR[b as usize] => i += 1,
-            Some(_) => return Err(ParseError::InvalidMethod),
-        }
-        if i - line_start > limits.request_line {
-            return Err(ParseError::RequestLineTooLong);
-        }
+    i += buf[i..]
+        .iter()
+        .position(|b| !TCHAR[*b as usize])
+        .unwrap_or(buf.len() - i);
+    if i - line_start > limits.request_line {
+        return Err(ParseError::RequestLineTooLong);
+    }
+    match buf.get(i) {
+        None => return Ok(More),
+        Some(b' ') => {}
+        Some(_) => return Err(ParseError::InvalidMethod),
     }
     if i == m0 {
         return Err(ParseError::InvalidMethod);
@@ -399,16 +400,17 @@ fn request_line_and_fields<'h, 'a>(
     // target SP
     let t0 = i;
     i = skip_visible(buf, i);
-    loop {
-        match buf.get(i) {
-            None => return Ok(More),
-            Some(b' ') => break,
-            Some(&b) if (0x21..0x7F).contains(&b) => i += 1,
-            Some(_) => return Err(ParseError::InvalidTarget),
-        }
-        if i - line_start > limits.request_line {
-            return Err(ParseError::RequestLineTooLong);
-        }
+    i += buf[i..]
+        .iter()
+        .position(|b| !(0x21..0x7F).contains(b))
+        .unwrap_or(buf.len() - i);
+    if i - line_start > limits.request_line {
+        return Err(ParseError::RequestLineTooLong);
+    }
+    match buf.get(i) {
+        None => return Ok(More),
+        Some(b' ') => {}
+        Some(_) => return Err(ParseError::InvalidTarget),
     }
     if i == t0 {
         return Err(ParseError::InvalidTarget);
