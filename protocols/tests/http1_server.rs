@@ -197,6 +197,41 @@ fn slowloris_gets_408_and_idle_connections_close() {
 }
 
 #[test]
+fn idle_timeout_counts_from_the_last_request_not_the_first() {
+    // The server re-arms one idle timer lazily: a timer armed for the first wait fires at
+    // 5 s, finds the connection active since, and must re-arm for the remainder.
+    let cfg = ServerConfig {
+        idle_timeout: Duration::from_secs(5),
+        ..ServerConfig::default()
+    };
+    let mut sim = server_sim(6, cfg);
+    sim.client("client", |h| async move {
+        let mut s = h.connect(server_addr(&h)).await?;
+        let mut buf = vec![0u8; 4096];
+        for _ in 0..3 {
+            s.write_all(b"GET /hello HTTP/1.1\r\nHost: s\r\n\r\n")
+                .await?;
+            let n = s.read(&mut buf).await?;
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200 "));
+            h.sleep(Duration::from_secs(3)).await; // < idle timeout, > half of it
+        }
+        let t0 = h.now();
+        s.write_all(b"GET /hello HTTP/1.1\r\nHost: s\r\n\r\n")
+            .await?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await?;
+        assert!(out.starts_with(b"HTTP/1.1 200 "));
+        let idle = h.now() - t0;
+        assert!(
+            idle >= Duration::from_secs(5) && idle < Duration::from_millis(5100),
+            "{idle:?}"
+        );
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
 fn the_same_seed_gives_the_same_trace() {
     let run = |seed| {
         let mut sim = server_sim(seed, ServerConfig::default());

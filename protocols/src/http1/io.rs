@@ -1,7 +1,10 @@
 //! Buffered reading for the async server and client: a read buffer with a consumed offset,
 //! filled from any `AsyncRead` with an optional deadline on the injected clock.
 
+use std::future::Future;
 use std::io;
+use std::pin::{pin, Pin};
+use std::task::Poll;
 use testbed_model::runtime::timeout_at;
 use testbed_model::{Instant, Runtime};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -61,6 +64,78 @@ impl ReadBuf {
                 .map_err(|_| ReadStop::Timeout)?,
             None => read.await,
         };
+        match r {
+            Ok(0) => Err(ReadStop::Eof),
+            Ok(n) => Ok(n),
+            Err(e) => Err(ReadStop::Io(e)),
+        }
+    }
+}
+
+/// A deadline timer that is re-armed lazily: one timer lives across many waits, and when it
+/// fires before the current deadline (the deadline moved on since it was armed) it is armed
+/// again for the remainder. A keep-alive connection thus arms one timer per idle period
+/// instead of one per request.
+pub(crate) struct LazyTimer<R: Runtime> {
+    sleep: Option<(Instant, Pin<Box<R::Sleep>>)>,
+}
+
+impl<R: Runtime> Default for LazyTimer<R> {
+    fn default() -> Self {
+        LazyTimer { sleep: None }
+    }
+}
+
+impl<R: Runtime> LazyTimer<R> {
+    /// Ready once `deadline` has passed.
+    fn poll_expired(
+        &mut self,
+        rt: &R,
+        deadline: Instant,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<()> {
+        loop {
+            match &mut self.sleep {
+                Some((armed, sleep)) if *armed <= deadline => {
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    if *armed == deadline {
+                        self.sleep = None;
+                        return Poll::Ready(());
+                    }
+                    self.sleep = None; // fired for an older deadline: arm for the rest
+                }
+                _ => self.sleep = Some((deadline, Box::pin(rt.sleep_until(deadline)))),
+            }
+        }
+    }
+}
+
+impl ReadBuf {
+    /// Like [`ReadBuf::fill`] with a deadline, waiting on `timer` (armed only if the read
+    /// does not complete at once, and reused across calls).
+    pub(crate) async fn fill_by<R: Runtime, S: AsyncRead + Unpin>(
+        &mut self,
+        rt: &R,
+        s: &mut S,
+        deadline: Instant,
+        timer: &mut LazyTimer<R>,
+    ) -> Result<usize, ReadStop> {
+        if self.data.capacity() - self.data.len() < 4096 {
+            self.compact();
+            self.data.reserve(16 * 1024);
+        }
+        let mut read = pin!(s.read_buf(&mut self.data));
+        let r = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = read.as_mut().poll(cx) {
+                return Poll::Ready(Ok(r));
+            }
+            timer
+                .poll_expired(rt, deadline, cx)
+                .map(|()| Err(ReadStop::Timeout))
+        })
+        .await?;
         match r {
             Ok(0) => Err(ReadStop::Eof),
             Ok(n) => Ok(n),

@@ -3,7 +3,7 @@
 //! HEAD/1xx/204/304, header-read (slowloris) and idle timeouts on the injected clock, and the
 //! right 4xx + close for every malformed or ambiguous request.
 
-use super::io::{ReadBuf, ReadStop};
+use super::io::{LazyTimer, ReadBuf, ReadStop};
 use super::message::{reason, FileBody, Request, Response};
 use super::{
     parse_request, request_body, write_response_head, BodyKind, ChunkedDecoder, Header, Limits,
@@ -62,23 +62,23 @@ impl Router {
 
 impl Handler for Router {
     async fn handle(&self, req: Request) -> Response {
-        let path = req.path().to_string();
         let method = if req.method == "HEAD" {
             "GET"
         } else {
             req.method.as_str()
         };
+        let path = req.path();
         if let Some((_, _, f)) = self
             .routes
             .iter()
-            .find(|(m, p, _)| *p == path && m == method)
+            .find(|(m, p, _)| p == path && m == method)
         {
             return f(req).await;
         }
         let allowed: Vec<&str> = self
             .routes
             .iter()
-            .filter(|(_, p, _)| *p == path)
+            .filter(|(_, p, _)| p == path)
             .map(|(m, _, _)| m.as_str())
             .collect();
         if allowed.is_empty() {
@@ -222,21 +222,21 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
     files: &F,
 ) -> ConnEnd {
     let mut buf = ReadBuf::default();
+    let mut out = Vec::new();
+    let mut idle = LazyTimer::default();
     let limits = cfg.limits;
     loop {
         // Wait for the next request's first byte, then for its whole head.
         if buf.pending().is_empty() {
-            match buf
-                .fill(rt, &mut s, Some(rt.now() + cfg.idle_timeout))
-                .await
-            {
+            let deadline = rt.now() + cfg.idle_timeout;
+            match buf.fill_by(rt, &mut s, deadline, &mut idle).await {
                 Ok(_) => {}
                 Err(ReadStop::Timeout) => return ConnEnd::Idle,
                 Err(ReadStop::Eof) => return ConnEnd::Closed,
                 Err(ReadStop::Io(_)) => return ConnEnd::Io,
             }
         }
-        let head_deadline = rt.now() + cfg.header_timeout;
+        let mut head_deadline = None;
         let (mut req, kind, keep_alive, expect, head_len) = loop {
             let mut hs = [Header::default(); 100]; // Limits::default().headers
             match parse_request(buf.pending(), &mut hs, &limits) {
@@ -262,15 +262,18 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
                     };
                     break (req, kind, r.keep_alive(), r.expects_continue(), r.head_len);
                 }
-                Ok(Status::Partial) => match buf.fill(rt, &mut s, Some(head_deadline)).await {
-                    Ok(_) => {}
-                    Err(ReadStop::Timeout) => {
-                        send_error(&mut s, 408).await;
-                        return ConnEnd::HeaderTimeout;
+                Ok(Status::Partial) => {
+                    let d = *head_deadline.get_or_insert_with(|| rt.now() + cfg.header_timeout);
+                    match buf.fill(rt, &mut s, Some(d)).await {
+                        Ok(_) => {}
+                        Err(ReadStop::Timeout) => {
+                            send_error(&mut s, 408).await;
+                            return ConnEnd::HeaderTimeout;
+                        }
+                        Err(ReadStop::Eof) => return ConnEnd::Closed,
+                        Err(ReadStop::Io(_)) => return ConnEnd::Io,
                     }
-                    Err(ReadStop::Eof) => return ConnEnd::Closed,
-                    Err(ReadStop::Io(_)) => return ConnEnd::Io,
-                },
+                }
                 Err(e) => {
                     send_error(&mut s, e.status()).await;
                     return ConnEnd::Rejected(e);
@@ -292,10 +295,9 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
         let is_head = req.method == "HEAD";
         let version = req.version;
         let resp = handler.handle(req).await;
-        if write_response(&mut s, version, is_head, keep_alive, &resp)
-            .await
-            .is_err()
-        {
+        out.clear();
+        response_bytes(&mut out, version, is_head, keep_alive, &resp);
+        if s.write_all(&out).await.is_err() {
             return ConnEnd::Io;
         }
         if let (Some(file), false) = (&resp.file, is_head) {
@@ -361,52 +363,54 @@ async fn read_body<R: Runtime, S: Stream>(
     }
 }
 
-async fn write_response<S: Stream>(
-    s: &mut S,
+/// Serialises `resp`'s head (plus Content-Length and the keep-alive fields) and its in-memory
+/// body into `out`.
+fn response_bytes(
+    out: &mut Vec<u8>,
     version: Version,
     is_head: bool,
     keep_alive: bool,
     resp: &Response,
-) -> std::io::Result<()> {
-    let no_body =
-        is_head || (100..200).contains(&resp.status) || resp.status == 204 || resp.status == 304;
-    let len = resp
-        .file
-        .as_ref()
-        .map_or(resp.body.len() as u64, |f| f.len)
-        .to_string();
-    let mut headers: Vec<Header<'_>> = resp
-        .headers
-        .iter()
-        .map(|(n, v)| Header { name: n, value: v })
-        .collect();
-    if !(100..200).contains(&resp.status) && resp.status != 204 {
-        headers.push(Header {
-            name: "Content-Length",
-            value: len.as_bytes(),
-        });
+) {
+    let informational = (100..200).contains(&resp.status);
+    let no_body = is_head || informational || resp.status == 204 || resp.status == 304;
+    write_response_head(out, Version::Http11, resp.status, reason(resp.status), &[]);
+    out.truncate(out.len() - 2); // reopen the field section
+    for (n, v) in &resp.headers {
+        field(out, n.as_bytes(), v);
+    }
+    if !informational && resp.status != 204 {
+        let len = resp.file.as_ref().map_or(resp.body.len() as u64, |f| f.len);
+        let mut digits = [0u8; 20];
+        field(out, b"Content-Length", decimal(len, &mut digits));
     }
     if !keep_alive {
-        headers.push(Header {
-            name: "Connection",
-            value: b"close",
-        });
+        field(out, b"Connection", b"close");
     } else if version == Version::Http10 {
-        headers.push(Header {
-            name: "Connection",
-            value: b"keep-alive",
-        });
+        field(out, b"Connection", b"keep-alive");
     }
-    let mut out = Vec::with_capacity(128 + if no_body { 0 } else { resp.body.len() });
-    write_response_head(
-        &mut out,
-        Version::Http11,
-        resp.status,
-        reason(resp.status),
-        &headers,
-    );
+    out.extend_from_slice(b"\r\n");
     if !no_body {
         out.extend_from_slice(&resp.body);
     }
-    s.write_all(&out).await
+}
+
+fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `n` in decimal, written into the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }
