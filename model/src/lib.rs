@@ -1,6 +1,6 @@
 //! testbed-model: the contracts every Testbed component is written against — virtual time
 //! ([`Instant`]), seeded randomness ([`rng`]), the async [`Runtime`] and [`Net`] traits, packet
-//! filters and ports ([`packet`]) and cost counters ([`cost`]).
+//! filters and ports ([`packet`]), frame views ([`wire`]) and cost counters ([`cost`]).
 //! It never reads a real clock, never touches OS entropy and never performs I/O: time and
 //! randomness always come in as arguments, so the simulator and real backends can both drive it.
 #![forbid(unsafe_code)]
@@ -12,6 +12,7 @@ pub mod packet;
 pub mod rng;
 pub mod runtime;
 pub mod time;
+pub mod wire;
 
 pub use cost::CostCounters;
 pub use net::{AcceptError, BindError, ConnectError, DatagramSocket, Listener, Net, Stream};

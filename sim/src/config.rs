@@ -133,6 +133,18 @@ pub struct SimConfig {
     pub record_trace: bool,
     /// Printed with the seed when a run fails: the command that replays it.
     pub replay_hint: Option<String>,
+    /// How streams are simulated: byte streams (fast) or smoltcp TCP over packets.
+    pub fidelity: crate::Fidelity,
+    /// Packet fidelity: receive and send buffer of each TCP socket (the window).
+    pub tcp_buffer_bytes: usize,
+    /// Packet fidelity: how long a half-open (SYN-RECEIVED) connection waits for the last
+    /// ACK of the handshake (Linux: 5 SYN-ACK retries, about 63 s).
+    pub half_open_timeout: Duration,
+    /// Packet fidelity: how long a connection with unacknowledged data waits for its peer
+    /// before it is reset (a stand-in for Linux's tcp_retries2).
+    pub tcp_user_timeout: Duration,
+    /// Packet fidelity: write one pcap per host into this directory.
+    pub pcap_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -149,6 +161,11 @@ impl Default for SimConfig {
             time_limit: Duration::from_secs(3600),
             record_trace: false,
             replay_hint: None,
+            fidelity: crate::Fidelity::Stream,
+            tcp_buffer_bytes: 64 * 1024,
+            half_open_timeout: Duration::from_secs(63),
+            tcp_user_timeout: Duration::from_secs(120),
+            pcap_dir: None,
         }
     }
 }

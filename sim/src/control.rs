@@ -62,16 +62,26 @@ impl World {
         if state == LinkState::Up && old != LinkState::Up {
             let stalled = std::mem::take(&mut link.stalled);
             let held = std::mem::take(&mut link.held);
+            let frames = std::mem::take(&mut link.held_frames);
             for (conn, dir) in stalled {
                 self.unstall_pipe(conn, dir);
             }
             for d in held {
                 self.release_datagram(d);
             }
+            for f in frames {
+                self.release_frame(f);
+            }
         } else if state == LinkState::Partitioned && old == LinkState::Held {
             let held = std::mem::take(&mut link.held);
+            let frames = std::mem::take(&mut link.held_frames);
             for d in held {
                 if self.dgrams_in_flight.remove(d).is_some() {
+                    self.record(Kind::Drop, DropReason::Partition, from, to, 0, 0);
+                }
+            }
+            for f in frames {
+                if self.frames.remove(f).is_some() {
                     self.record(Kind::Drop, DropReason::Partition, from, to, 0, 0);
                 }
             }
@@ -96,6 +106,7 @@ impl World {
         host.listeners.clear();
         host.datagrams.clear();
         host.ports_in_use.clear();
+        host.stack = None; // every socket gone: peers learn it from RSTs after the restart
         self.pending_kills.push(h);
         self.executor_work = true;
     }
@@ -113,6 +124,7 @@ impl World {
             0,
         );
         self.hosts[h as usize].up = true;
+        self.boot_stack(h);
         if self.hosts[h as usize].has_init {
             self.pending_starts.push(h);
             self.executor_work = true;

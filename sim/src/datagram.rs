@@ -112,6 +112,22 @@ impl World {
             data.len() as u64,
             target.port() as u64,
         );
+        if self.cfg.fidelity == crate::Fidelity::Packet {
+            // As a frame: filters, pcap and the link act on it like on any packet (the link
+            // draws duplication itself).
+            let (SocketAddr::V4(s4), SocketAddr::V4(t4)) = (src, target) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "packet fidelity carries IPv4 only",
+                ));
+            };
+            let frame = testbed_model::wire::build_udp(s4, t4, data);
+            let costs = &mut self.hosts[src_host as usize].costs;
+            costs.syscall(1);
+            costs.cpu_copy(data.len() as u64);
+            self.send_frame(src_host, frame, true);
+            return Ok(data.len());
+        }
         let copies = if self.link_mut(src_host, dst_host).duplicates() {
             self.record(
                 Kind::Duplicate,
@@ -186,19 +202,43 @@ impl World {
             }
         }
         let d = self.dgrams_in_flight.remove(dk).expect("checked");
-        let len = d.data.len() as u64;
+        self.deliver_datagram(src, dst, d.src, d.dst_port, d.data);
+    }
+
+    /// Packet fidelity: a UDP frame reached `host`.
+    pub(crate) fn udp_frame_arrived(
+        &mut self,
+        host: HostId,
+        frame: &[u8],
+        ip: &testbed_model::wire::Ipv4View,
+        u: &testbed_model::wire::UdpView,
+    ) {
+        let from = SocketAddr::new(ip.src.into(), u.src_port);
+        let data = frame[u.payload..u.payload + u.payload_len].to_vec();
+        self.deliver_datagram(NO_HOST, host, from, u.dst_port, data);
+    }
+
+    fn deliver_datagram(
+        &mut self,
+        src: HostId,
+        dst: HostId,
+        from: SocketAddr,
+        dst_port: u16,
+        data: Vec<u8>,
+    ) {
+        let len = data.len() as u64;
         let h = &self.hosts[dst as usize];
         if !h.up {
             return self.record(Kind::Drop, DropReason::HostDown, src, dst, len, 0);
         }
-        let Some(sk) = h.datagrams.get(&d.dst_port).copied() else {
+        let Some(sk) = h.datagrams.get(&dst_port).copied() else {
             return self.record(
                 Kind::Drop,
                 DropReason::NoSocket,
                 src,
                 dst,
                 len,
-                d.dst_port as u64,
+                dst_port as u64,
             );
         };
         let cap = self.cfg.datagram_queue;
@@ -206,7 +246,7 @@ impl World {
         if s.queue.len() >= cap {
             return self.record(Kind::Drop, DropReason::ReceiveQueueFull, src, dst, len, 0);
         }
-        s.queue.push_back((d.data, d.src));
+        s.queue.push_back((data, from));
         if let Some(w) = s.waker.take() {
             w.wake();
         }
@@ -216,7 +256,7 @@ impl World {
             src,
             dst,
             len,
-            d.dst_port as u64,
+            dst_port as u64,
         );
     }
 

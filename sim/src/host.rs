@@ -5,9 +5,10 @@
 use crate::control::Control;
 use crate::datagram::SimDatagram;
 use crate::executor;
+use crate::packet::{Fidelity, Hook, PSock, PacketStats, VerdictCounts};
 use crate::slab::Key;
 use crate::stream::ListenerState;
-use crate::stream_handles::{SimListener, SimStream};
+use crate::stream_handles::{ListenVia, SimListener, SimStream, Via};
 use crate::world::{HostId, TimerSlot, World};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -15,6 +16,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use testbed_model::packet::PacketFilter;
 use testbed_model::runtime::join_pair;
 use testbed_model::{BindError, ConnectError, Instant, JoinHandle, Net, Runtime, SeededRng};
 
@@ -80,6 +82,60 @@ impl Host {
     /// The simulation's global (unskewed) time.
     pub fn global_now(&self) -> Instant {
         lock(&self.shared).now
+    }
+    /// How this simulation carries streams.
+    pub fn fidelity(&self) -> Fidelity {
+        lock(&self.shared).cfg.fidelity
+    }
+    /// Attaches a packet filter at `hook`, replacing any there. Filters see frames in packet
+    /// fidelity (TCP and UDP) and, in stream fidelity, nothing.
+    pub fn attach_filter(&self, hook: Hook, filter: impl PacketFilter + Send + 'static) {
+        let mut w = lock(&self.shared);
+        let f = &mut w.hosts[self.id as usize].filters;
+        let slot = match hook {
+            Hook::Ingress => &mut f.ingress,
+            Hook::Egress => &mut f.egress,
+        };
+        *slot = Some(Box::new(filter));
+    }
+    /// Removes the filter at `hook`.
+    pub fn detach_filter(&self, hook: Hook) {
+        let mut w = lock(&self.shared);
+        let f = &mut w.hosts[self.id as usize].filters;
+        match hook {
+            Hook::Ingress => f.ingress = None,
+            Hook::Egress => f.egress = None,
+        }
+    }
+    /// How often the filters at `hook` returned each verdict so far.
+    pub fn filter_counts(&self, hook: Hook) -> VerdictCounts {
+        lock(&self.shared).hosts[self.id as usize].filters.counts[hook as usize]
+    }
+    /// Packet fidelity: the counters of this host's stack (zero in stream fidelity or while
+    /// the host is down).
+    pub fn packet_stats(&self) -> PacketStats {
+        lock(&self.shared).hosts[self.id as usize]
+            .stack
+            .as_ref()
+            .map_or_else(PacketStats::default, |s| s.stats)
+    }
+    /// Packet fidelity: sends a raw Ethernet/IPv4 frame from this host, whatever its source
+    /// address says (a raw socket: how a flood scenario spoofs sources). It goes through the
+    /// host's egress filter and the links like any frame.
+    pub fn send_frame(&self, frame: Vec<u8>) -> Result<(), std::io::Error> {
+        let mut w = lock(&self.shared);
+        if w.cfg.fidelity != Fidelity::Packet {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "raw frames need packet fidelity",
+            ));
+        }
+        if !w.hosts[self.id as usize].up {
+            return Err(std::io::ErrorKind::NotConnected.into());
+        }
+        w.hosts[self.id as usize].costs.syscall(1);
+        w.send_frame(self.id, frame, true);
+        Ok(())
     }
 }
 
@@ -184,6 +240,41 @@ impl Drop for ConnectGuard<'_> {
     }
 }
 
+/// Closes a packet-fidelity socket whose connect did not complete (failed or abandoned).
+struct PktConnectGuard<'a> {
+    shared: &'a Shared,
+    sock: Option<PSock>,
+}
+
+impl Drop for PktConnectGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.sock.take() {
+            lock(self.shared).pkt_close(p);
+        }
+    }
+}
+
+async fn pkt_connect(
+    shared: Arc<Shared>,
+    id: HostId,
+    addr: SocketAddr,
+) -> Result<SimStream, ConnectError> {
+    let p = lock(&shared).pkt_connect_start(id, addr)?;
+    let mut guard = PktConnectGuard {
+        shared: &shared,
+        sock: Some(p),
+    };
+    let (local, peer) = std::future::poll_fn(|cx| lock(&shared).pkt_poll_connect(p, cx)).await?;
+    guard.sock = None;
+    drop(guard);
+    Ok(SimStream {
+        shared: shared.clone(),
+        via: Via::Packet(p),
+        local,
+        peer,
+    })
+}
+
 fn check_local_ip(w: &World, host: HostId, ip: IpAddr) -> Result<(), BindError> {
     if ip.is_unspecified() || ip.is_loopback() || ip == w.hosts[host as usize].ip {
         Ok(())
@@ -204,6 +295,19 @@ impl Net for Host {
     fn listen(&self, addr: SocketAddr) -> Result<SimListener, BindError> {
         let mut w = lock(&self.shared);
         check_local_ip(&w, self.id, addr.ip())?;
+        if w.cfg.fidelity == Fidelity::Packet {
+            let bound = w.pkt_listen(self.id, addr)?;
+            let incarnation = w.hosts[self.id as usize].incarnation;
+            return Ok(SimListener {
+                shared: self.shared.clone(),
+                via: ListenVia::Packet {
+                    host: self.id,
+                    incarnation,
+                    port: bound.port(),
+                },
+                addr: bound,
+            });
+        }
         let h = &mut w.hosts[self.id as usize];
         let port = match addr.port() {
             0 => h.ephemeral_port().ok_or(BindError::AddrNotAvailable)?,
@@ -223,7 +327,7 @@ impl Net for Host {
         w.hosts[self.id as usize].listeners.insert(port, key);
         Ok(SimListener {
             shared: self.shared.clone(),
-            key,
+            via: ListenVia::Stream(key),
             addr: bound,
         })
     }
@@ -232,6 +336,9 @@ impl Net for Host {
         let shared = self.shared.clone();
         let id = self.id;
         async move {
+            if lock(&shared).cfg.fidelity == Fidelity::Packet {
+                return pkt_connect(shared, id, addr).await;
+            }
             let key = lock(&shared).connect_start(id, addr)?;
             let mut guard = ConnectGuard {
                 shared: &shared,
@@ -246,8 +353,7 @@ impl Net for Host {
             drop(w);
             Ok(SimStream {
                 shared: shared.clone(),
-                conn: key,
-                end: 0,
+                via: Via::Stream { conn: key, end: 0 },
                 local,
                 peer,
             })

@@ -467,7 +467,10 @@ impl Sim {
     }
 
     fn report(&self) -> Report {
-        let w = lock(&self.shared);
+        let mut w = lock(&self.shared);
+        if let Err(e) = w.flush_pcaps() {
+            eprintln!("testbed-sim: pcap flush failed: {e}");
+        }
         Report {
             seed: self.seed,
             end_time: w.now,
@@ -478,6 +481,16 @@ impl Sim {
             hosts: w.hosts.iter().map(|h| h.name.clone()).collect(),
             costs: w.hosts.iter().map(|h| h.costs).collect(),
         }
+    }
+
+    /// The recorded trace events so far (empty unless `record_trace`; also valid after a
+    /// failed run).
+    pub fn trace_events(&self) -> Vec<Event> {
+        lock(&self.shared)
+            .trace
+            .events()
+            .map(<[Event]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// The trace hash so far (also valid after a failed run).

@@ -2,7 +2,9 @@
 //! [`SimListener`]; each call locks the world and runs the stream model.
 
 use crate::host::{lock, Shared};
+use crate::packet::PSock;
 use crate::slab::Key;
+use crate::world::HostId;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -14,10 +16,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// A simulated TCP connection (one end). Implements tokio's `AsyncRead + AsyncWrite`.
 pub struct SimStream {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) conn: Key,
-    pub(crate) end: usize,
+    pub(crate) via: Via,
     pub(crate) local: SocketAddr,
     pub(crate) peer: SocketAddr,
+}
+
+/// Which fidelity carries a stream.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Via {
+    /// Stream fidelity: end `end` of connection `conn`.
+    Stream { conn: Key, end: usize },
+    /// Packet fidelity: a smoltcp socket.
+    Packet(PSock),
 }
 
 impl std::fmt::Debug for SimStream {
@@ -35,7 +45,10 @@ impl AsyncRead for SimStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        lock(&self.shared).stream_read(self.conn, self.end, cx, buf)
+        match self.via {
+            Via::Stream { conn, end } => lock(&self.shared).stream_read(conn, end, cx, buf),
+            Via::Packet(p) => lock(&self.shared).pkt_read(p, cx, buf),
+        }
     }
 }
 
@@ -45,13 +58,19 @@ impl AsyncWrite for SimStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        lock(&self.shared).stream_write(self.conn, self.end, cx, buf)
+        match self.via {
+            Via::Stream { conn, end } => lock(&self.shared).stream_write(conn, end, cx, buf),
+            Via::Packet(p) => lock(&self.shared).pkt_write(p, cx, buf),
+        }
     }
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(lock(&self.shared).stream_shutdown(self.conn, self.end))
+        Poll::Ready(match self.via {
+            Via::Stream { conn, end } => lock(&self.shared).stream_shutdown(conn, end),
+            Via::Packet(p) => lock(&self.shared).pkt_shutdown(p),
+        })
     }
 }
 
@@ -66,15 +85,31 @@ impl testbed_model::Stream for SimStream {
 
 impl Drop for SimStream {
     fn drop(&mut self) {
-        lock(&self.shared).close_end(self.conn, self.end);
+        match self.via {
+            Via::Stream { conn, end } => lock(&self.shared).close_end(conn, end),
+            Via::Packet(p) => lock(&self.shared).pkt_close(p),
+        }
     }
 }
 
 /// A simulated listening socket.
 pub struct SimListener {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) key: Key,
+    pub(crate) via: ListenVia,
     pub(crate) addr: SocketAddr,
+}
+
+/// Which fidelity a listener belongs to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ListenVia {
+    /// Stream fidelity: listener `key`.
+    Stream(Key),
+    /// Packet fidelity: the listener on `port` of the host's stack.
+    Packet {
+        host: HostId,
+        incarnation: u64,
+        port: u16,
+    },
 }
 
 impl std::fmt::Debug for SimListener {
@@ -92,14 +127,26 @@ impl testbed_model::Listener for SimListener {
         &self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(SimStream, SocketAddr), AcceptError>> {
-        let r = lock(&self.shared).poll_accept(self.key, cx);
+        let mut w = lock(&self.shared);
+        let r = match self.via {
+            ListenVia::Stream(key) => w
+                .poll_accept(key, cx)
+                .map(|r| r.map(|(conn, local, peer)| (Via::Stream { conn, end: 1 }, local, peer))),
+            ListenVia::Packet {
+                host,
+                incarnation,
+                port,
+            } => w
+                .pkt_accept(host, incarnation, port, cx)
+                .map(|r| r.map(|(p, local, peer)| (Via::Packet(p), local, peer))),
+        };
+        drop(w);
         r.map(|r| {
-            r.map(|(conn, local, peer)| {
+            r.map(|(via, local, peer)| {
                 (
                     SimStream {
                         shared: self.shared.clone(),
-                        conn,
-                        end: 1,
+                        via,
                         local,
                         peer,
                     },
@@ -116,6 +163,13 @@ impl testbed_model::Listener for SimListener {
 
 impl Drop for SimListener {
     fn drop(&mut self) {
-        lock(&self.shared).close_listener(self.key);
+        match self.via {
+            ListenVia::Stream(key) => lock(&self.shared).close_listener(key),
+            ListenVia::Packet {
+                host,
+                incarnation,
+                port,
+            } => lock(&self.shared).pkt_close_listener(host, incarnation, port),
+        }
     }
 }

@@ -39,6 +39,15 @@ pub enum Kind {
     Fault,
     /// A timer fired. `a` = timer id.
     Timer,
+    /// Packet fidelity: a frame left a host (after its egress filter). `a` = frame bytes,
+    /// `b` = IP protocol << 8 | TCP flags.
+    FrameSend,
+    /// Packet fidelity: a frame reached a host's stack (after its ingress filter). `a`, `b` as
+    /// for `FrameSend`.
+    FrameDeliver,
+    /// Packet fidelity: a packet filter decided. `a` = hook (0 ingress, 1 egress), `b` =
+    /// verdict (0 drop, 1 pass, 2 tx, 3 redirect).
+    FilterVerdict,
 }
 
 /// Why a packet was dropped.
@@ -62,6 +71,14 @@ pub enum DropReason {
     ReceiveQueueFull,
     /// The destination connection no longer exists.
     ConnectionGone,
+    /// No host has the destination address (e.g. the reply to a spoofed source).
+    NoRoute,
+    /// A packet filter dropped it.
+    Filter,
+    /// A SYN found the listener's queue (half-open plus unaccepted) full.
+    ListenQueueFull,
+    /// Not a frame the host's stack handles (not IPv4 TCP/UDP, or malformed).
+    Unhandled,
 }
 
 /// One trace event.

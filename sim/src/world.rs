@@ -4,6 +4,7 @@
 
 use crate::config::{LinkConfig, SimConfig};
 use crate::datagram::{DatagramSock, InFlightDatagram};
+use crate::packet::{Filters, InFlightFrame, PacketStack, PcapWriter, StackParams};
 use crate::slab::{Key, Slab};
 use crate::stream::{Conn, ListenerState};
 use crate::trace::{DropReason, Event, Kind, Trace};
@@ -40,6 +41,12 @@ pub(crate) struct HostState {
     /// What this host's socket calls would have cost on a kernel: one syscall and one CPU
     /// copy per read or write call.
     pub(crate) costs: CostCounters,
+    /// Packet fidelity: the host's TCP/IP stack (none while the host is down).
+    pub(crate) stack: Option<Box<PacketStack>>,
+    /// Packet filters at ingress and egress.
+    pub(crate) filters: Filters,
+    /// Packet fidelity: the host's capture file.
+    pub(crate) pcap: Option<PcapWriter>,
 }
 
 pub(crate) const EPHEMERAL_FIRST: u16 = 49152;
@@ -61,6 +68,9 @@ impl HostState {
             rng_draws: 0,
             costs: CostCounters::default(),
             has_init,
+            stack: None,
+            filters: Filters::default(),
+            pcap: None,
         }
     }
 
@@ -103,6 +113,8 @@ pub(crate) struct Link {
     pub(crate) stalled: Vec<(Key, usize)>,
     /// Datagrams held on this link.
     pub(crate) held: Vec<Key>,
+    /// Frames (packet fidelity) held on this link.
+    pub(crate) held_frames: Vec<Key>,
 }
 
 /// Result of putting a packet on a link.
@@ -163,6 +175,8 @@ pub(crate) enum Ev {
     SynTimeout { conn: Key, attempt: u32 },
     Rst { conn: Key, to_end: usize },
     Datagram(Key),
+    Frame(Key),
+    StackPoll { host: HostId, gen: u64 },
     Fault(FaultFn),
 }
 
@@ -207,6 +221,7 @@ pub(crate) struct World {
     pub(crate) listeners: Slab<ListenerState>,
     pub(crate) dgram_socks: Slab<DatagramSock>,
     pub(crate) dgrams_in_flight: Slab<InFlightDatagram>,
+    pub(crate) frames: Slab<InFlightFrame>,
     pub(crate) trace: Trace,
     /// Hosts whose tasks the executor must drop (crashed).
     pub(crate) pending_kills: Vec<HostId>,
@@ -234,6 +249,7 @@ impl World {
             listeners: Slab::default(),
             dgram_socks: Slab::default(),
             dgrams_in_flight: Slab::default(),
+            frames: Slab::default(),
             trace: Trace::new(record),
             pending_kills: Vec::new(),
             pending_starts: Vec::new(),
@@ -344,10 +360,17 @@ impl World {
                     state: LinkState::Up,
                     stalled: Vec::new(),
                     held: Vec::new(),
+                    held_frames: Vec::new(),
                 });
             }
         }
+        if let Some(dir) = self.cfg.pcap_dir.clone() {
+            if let Err(e) = self.start_pcap(&dir) {
+                eprintln!("testbed-sim: cannot write pcaps to {}: {e}", dir.display());
+            }
+        }
         for id in 0..n as HostId {
+            self.boot_stack(id);
             if self.hosts[id as usize].has_init {
                 self.pending_starts.push(id);
                 self.executor_work = true;
@@ -411,6 +434,31 @@ impl World {
         g
     }
 
+    /// Packet fidelity: gives `host` a fresh TCP/IP stack (at start and restart).
+    pub(crate) fn boot_stack(&mut self, host: HostId) {
+        if self.cfg.fidelity != crate::Fidelity::Packet {
+            return;
+        }
+        let h = &self.hosts[host as usize];
+        let IpAddr::V4(ip) = h.ip else {
+            panic!(
+                "packet fidelity needs IPv4 host addresses; {} has {}",
+                h.name, h.ip
+            );
+        };
+        let seed =
+            derive_seed_indexed(self.cfg.seed, &format!("smoltcp:{}", h.name), h.incarnation);
+        let params = StackParams {
+            mtu: self.link(host, host).cfg.mtu.min(self.cfg.default_link.mtu),
+            buffer_bytes: self.cfg.tcp_buffer_bytes,
+            backlog: self.cfg.accept_backlog,
+            half_open_timeout: self.cfg.half_open_timeout,
+            user_timeout: self.cfg.tcp_user_timeout,
+        };
+        let local = self.local_time(host);
+        self.hosts[host as usize].stack = Some(Box::new(PacketStack::new(ip, seed, params, local)));
+    }
+
     /// A fresh rng stream for `host` (the n-th call on a host is the same stream per seed).
     pub(crate) fn host_rng(&mut self, host: HostId) -> SeededRng {
         let h = &mut self.hosts[host as usize];
@@ -446,6 +494,8 @@ impl World {
             Ev::SynTimeout { conn, attempt } => self.on_syn_timeout(conn, attempt),
             Ev::Rst { conn, to_end } => self.on_rst(conn, to_end),
             Ev::Datagram(key) => self.on_datagram(key),
+            Ev::Frame(key) => self.on_frame(key),
+            Ev::StackPoll { host, gen } => self.on_stack_poll(host, gen),
             Ev::Fault(f) => return Some(f),
         }
         None
