@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use testbed_scenarios::determinism::{check_seed, SeedVerdict};
 use testbed_scenarios::{catalogue, find, prepare, replay_command, Backend, RunCtx};
+use testbed_sim::Fidelity;
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +45,13 @@ enum Cmd {
         /// Print exactly one JSON object on stdout.
         #[arg(long)]
         json: bool,
+        /// Simulator: stream (reliable byte streams, fast) or packet (smoltcp TCP per host
+        /// over packet links). Scenarios about packets (floods) always use packet.
+        #[arg(long, default_value = "stream")]
+        fidelity: String,
+        /// Simulator: write one pcap per host into DIR (implies --fidelity packet).
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<std::path::PathBuf>,
     },
     /// Run a protocol server on its own for real clients (curl, wrk, browsers, Autobahn).
     Serve {
@@ -75,6 +83,9 @@ enum Cmd {
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
+        /// stream or packet (see `run --fidelity`).
+        #[arg(long, default_value = "stream")]
+        fidelity: String,
     },
 }
 
@@ -134,14 +145,30 @@ fn list(json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(
-    scenario: &str,
-    backend: &str,
-    seed: u64,
-    sets: &[String],
+/// The output and simulator options of `testbed run`.
+struct RunOpts {
     trace: Option<std::path::PathBuf>,
     json: bool,
-) -> ExitCode {
+    fidelity: String,
+    pcap: Option<std::path::PathBuf>,
+}
+
+fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts) -> ExitCode {
+    let RunOpts {
+        trace,
+        json,
+        fidelity,
+        pcap,
+    } = opts;
+    let fidelity = fidelity.as_str();
+    let fidelity = match (parse_fidelity(fidelity), &pcap) {
+        (Err(e), _) => return usage(e),
+        (Ok(Fidelity::Stream), Some(_)) if fidelity_given_explicitly() => {
+            return usage("--pcap needs packet fidelity (frames); drop --fidelity stream")
+        }
+        (Ok(_), Some(_)) => Fidelity::Packet,
+        (Ok(f), None) => f,
+    };
     let s = match find(scenario) {
         Ok(s) => s,
         Err(e) => return usage(e),
@@ -157,14 +184,23 @@ fn run(
     if trace.is_some() && backend != Backend::Sim {
         return usage("--trace needs --backend sim (real backends have no event trace)");
     }
+    if (pcap.is_some() || fidelity == Fidelity::Packet) && backend != Backend::Sim {
+        return usage("--fidelity and --pcap are simulator settings; use --backend sim");
+    }
     let wall = stopwatch();
+    let mut replay = replay_command(s, backend, seed, &params);
+    if fidelity == Fidelity::Packet {
+        replay.push_str(" --fidelity packet");
+    }
     let ctx = RunCtx {
         backend,
         seed,
-        replay: replay_command(s, backend, seed, &params),
+        replay,
         params,
         record_trace: trace.is_some(),
         wall: &wall,
+        fidelity,
+        pcap,
     };
     let outcome = match s.run(&ctx) {
         Ok(o) => o,
@@ -198,7 +234,32 @@ fn run(
     ExitCode::SUCCESS
 }
 
-fn check_determinism(scenario: &str, seeds: &str, sets: &[String], json: bool) -> ExitCode {
+fn parse_fidelity(s: &str) -> Result<Fidelity, String> {
+    match s {
+        "stream" => Ok(Fidelity::Stream),
+        "packet" => Ok(Fidelity::Packet),
+        other => Err(format!(
+            "unknown --fidelity {other:?}; use stream or packet"
+        )),
+    }
+}
+
+/// Whether `--fidelity` appeared on the command line (its default is stream).
+fn fidelity_given_explicitly() -> bool {
+    std::env::args().any(|a| a == "--fidelity" || a.starts_with("--fidelity="))
+}
+
+fn check_determinism(
+    scenario: &str,
+    seeds: &str,
+    sets: &[String],
+    json: bool,
+    fidelity: &str,
+) -> ExitCode {
+    let fidelity = match parse_fidelity(fidelity) {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
     let s = match find(scenario) {
         Ok(s) => s,
         Err(e) => return usage(e),
@@ -214,10 +275,15 @@ fn check_determinism(scenario: &str, seeds: &str, sets: &[String], json: bool) -
     let mut checked = 0u64;
     for seed in range.clone() {
         let replay = format!(
-            "cargo run --release -- check-determinism {} --seeds {seed}..={seed}",
-            s.name()
+            "cargo run --release -- check-determinism {} --seeds {seed}..={seed}{}",
+            s.name(),
+            if fidelity == Fidelity::Packet {
+                " --fidelity packet"
+            } else {
+                ""
+            }
         );
-        match check_seed(s, &params, seed, replay.clone()) {
+        match check_seed(s, &params, seed, fidelity, replay.clone()) {
             Ok(SeedVerdict::Same(_)) => checked += 1,
             Ok(SeedVerdict::Diverged { index, detail }) => {
                 checked += 1;
@@ -298,13 +364,27 @@ fn main() -> ExitCode {
             sets,
             trace,
             json,
-        } => run(&scenario, &backend, seed, &sets, trace, json),
+            fidelity,
+            pcap,
+        } => run(
+            &scenario,
+            &backend,
+            seed,
+            &sets,
+            RunOpts {
+                trace,
+                json,
+                fidelity,
+                pcap,
+            },
+        ),
         Cmd::CheckDeterminism {
             scenario,
             seeds,
             sets,
             json,
-        } => check_determinism(&scenario, &seeds, &sets, json),
+            fidelity,
+        } => check_determinism(&scenario, &seeds, &sets, json, &fidelity),
         Cmd::Serve {
             protocol,
             backend,

@@ -25,6 +25,7 @@ pub fn check_seed(
     scenario: &dyn Scenario,
     params: &Params,
     seed: u64,
+    fidelity: testbed_sim::Fidelity,
     replay: String,
 ) -> Result<SeedVerdict, RunError> {
     let wall = || Duration::ZERO;
@@ -35,6 +36,8 @@ pub fn check_seed(
         record_trace: true,
         wall: &wall,
         replay,
+        fidelity,
+        pcap: None,
     };
     let a = scenario.run(&ctx)?;
     let b = scenario.run(&ctx)?;

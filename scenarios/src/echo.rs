@@ -193,11 +193,8 @@ impl Echo {
             ..LinkConfig::default()
         };
         let cfg = SimConfig {
-            seed: ctx.seed,
             default_link: link,
-            record_trace: ctx.record_trace,
-            replay_hint: Some(ctx.replay.clone()),
-            ..SimConfig::default()
+            ..ctx.sim_config()
         };
         let (clients, rts, size) = (
             p.int("clients"),

@@ -222,15 +222,12 @@ impl PartitionHeal {
         let requests = p.int("requests");
         let plan = FaultPlan::draw(ctx.seed, clients);
         let cfg = SimConfig {
-            seed: ctx.seed,
             default_link: LinkConfig {
                 latency: Latency::Fixed(p.duration("latency")),
                 ..LinkConfig::default()
             },
-            record_trace: ctx.record_trace,
-            replay_hint: Some(ctx.replay.clone()),
             time_limit: Duration::from_secs(600),
-            ..SimConfig::default()
+            ..ctx.sim_config()
         };
         let mut sim = Sim::new(cfg);
         sim.host("server", |h| async move {

@@ -180,12 +180,9 @@ impl Rpc {
             ..LinkConfig::default()
         };
         let cfg = SimConfig {
-            seed: ctx.seed,
             default_link: link,
-            record_trace: ctx.record_trace,
-            replay_hint: Some(ctx.replay.clone()),
             time_limit: Duration::from_secs(3600),
-            ..SimConfig::default()
+            ..ctx.sim_config()
         };
         let mut sim = Sim::new(cfg);
         sim.host("server", |h| async move {

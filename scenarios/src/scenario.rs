@@ -3,8 +3,10 @@
 use crate::outcome::Outcome;
 use crate::params::{ParamError, ParamSpec, Params};
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use testbed_model::Duration;
+use testbed_sim::{Fidelity, SimConfig};
 
 /// Where a scenario runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,6 +64,25 @@ pub struct RunCtx<'a> {
     pub wall: &'a dyn Fn() -> Duration,
     /// The command that replays this run, printed on failure.
     pub replay: String,
+    /// Simulator only: how streams are simulated (`--fidelity stream|packet`).
+    pub fidelity: Fidelity,
+    /// Simulator, packet fidelity: write one pcap per host into this directory (`--pcap DIR`).
+    pub pcap: Option<PathBuf>,
+}
+
+impl RunCtx<'_> {
+    /// The simulator settings every sim run starts from: seed, trace recording, replay hint,
+    /// fidelity and pcap directory from the context; the rest default.
+    pub fn sim_config(&self) -> SimConfig {
+        SimConfig {
+            seed: self.seed,
+            record_trace: self.record_trace,
+            replay_hint: Some(self.replay.clone()),
+            fidelity: self.fidelity,
+            pcap_dir: self.pcap.clone(),
+            ..SimConfig::default()
+        }
+    }
 }
 
 /// Why a run could not happen at all (as opposed to running and failing an invariant).

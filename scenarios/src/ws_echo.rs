@@ -81,11 +81,8 @@ impl WsEcho {
             ..LinkConfig::default()
         };
         let cfg = SimConfig {
-            seed: ctx.seed,
             default_link: link,
-            record_trace: ctx.record_trace,
-            replay_hint: Some(ctx.replay.clone()),
-            ..SimConfig::default()
+            ..ctx.sim_config()
         };
         let mut sim = Sim::new(cfg);
         sim.host("server", |h| async move {

@@ -1,17 +1,19 @@
 //! The sim-echo benchmark workload (ours): 2 hosts, 16-byte request echoed over TCP with 1 ms
 //! one-way latency. Case A: 1 client × 100,000 round trips; case B: 100 clients × 1,000.
 //! Prints one JSON line: {"impl":"ours","case":..,"round_trips":..,"wall_s":..,"rt_s":..}.
+//! `--fidelity packet` runs the same workload over smoltcp TCP per host (impl "ours-packet").
 //! Driven by scripts/bench-sim-echo, which runs turmoil and madsim on the same workload.
 #![allow(clippy::disallowed_methods)] // a benchmark measures wall time
 
 use std::time::Instant as WallInstant;
 use testbed_model::{Listener, Net, Runtime};
-use testbed_sim::{Latency, LinkConfig, Sim, SimConfig};
+use testbed_sim::{Fidelity, Latency, LinkConfig, Sim, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn run(clients: usize, round_trips: usize) -> (f64, u64) {
+fn run(clients: usize, round_trips: usize, fidelity: Fidelity) -> (f64, u64) {
     let cfg = SimConfig {
         seed: 1,
+        fidelity,
         default_link: LinkConfig {
             latency: Latency::ms(1),
             ..LinkConfig::default()
@@ -70,7 +72,13 @@ fn main() {
         "B" => (100, 1_000),
         other => panic!("unknown case {other}; use A or B"),
     };
-    let (wall, sim_ns) = run(clients, rts);
+    let packet = std::env::args().any(|a| a == "packet");
+    let (fidelity, name) = if packet {
+        (Fidelity::Packet, "ours-packet")
+    } else {
+        (Fidelity::Stream, "ours")
+    };
+    let (wall, sim_ns) = run(clients, rts, fidelity);
     let total = clients * rts;
     eprintln!(
         "case {case}: sim time {:.3} s (expected ≈ {:.3} s)",
@@ -78,7 +86,7 @@ fn main() {
         (rts as f64 * 2e-3) + 2e-3
     );
     println!(
-        "{{\"impl\":\"ours\",\"case\":\"{case}\",\"round_trips\":{total},\"wall_s\":{wall:.6},\"rt_s\":{:.0}}}",
+        "{{\"impl\":\"{name}\",\"case\":\"{case}\",\"round_trips\":{total},\"wall_s\":{wall:.6},\"rt_s\":{:.0}}}",
         total as f64 / wall
     );
 }

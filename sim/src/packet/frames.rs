@@ -40,34 +40,19 @@ impl World {
             }
         }
         self.pcap_record(host, &frame);
+        let (len, sum) = (frame.len() as u64, summary(&frame));
+        let to = wire::ipv4(&frame).and_then(|ip| self.resolve(host, IpAddr::V4(ip.dst)));
         self.record(
             Kind::FrameSend,
             DropReason::None,
             host,
-            NO_HOST,
-            frame.len() as u64,
-            summary(&frame),
+            to.unwrap_or(NO_HOST),
+            len,
+            sum,
         );
-        let Some(ip) = wire::ipv4(&frame) else {
-            return self.record(
-                Kind::Drop,
-                DropReason::Unhandled,
-                host,
-                NO_HOST,
-                frame.len() as u64,
-                0,
-            );
-        };
-        match self.resolve(host, IpAddr::V4(ip.dst)) {
+        match to {
             Some(to) => self.transmit(host, to, frame),
-            None => self.record(
-                Kind::Drop,
-                DropReason::NoRoute,
-                host,
-                NO_HOST,
-                frame.len() as u64,
-                0,
-            ),
+            None => self.record(Kind::Drop, DropReason::NoRoute, host, NO_HOST, len, 0),
         }
     }
 
@@ -178,7 +163,7 @@ impl World {
             );
         }
         match self.run_filter(dst, Hook::Ingress, &mut frame) {
-            Verdict::Pass => self.deliver_local(dst, frame, true),
+            Verdict::Pass => self.deliver_local(dst, frame, false),
             Verdict::Tx => self.send_frame(dst, frame, false),
             Verdict::Redirect(to) => self.redirect(dst, to, frame),
             _ => {}

@@ -23,6 +23,8 @@ pub(crate) struct PListener {
     pub(crate) addr: SocketAddr,
     pub(crate) sockets: Vec<SocketHandle>,
     pub(crate) waker: Option<Waker>,
+    /// SYNs admitted since the last poll (each needs its own LISTEN socket).
+    pub(crate) pending_syns: usize,
 }
 
 /// A flow as the host sees it: (local port, remote address, remote port).

@@ -79,20 +79,22 @@ impl PacketStack {
         if !(ip.is_unspecified() || ip == IpAddr::V4(dst)) {
             return true;
         }
-        let (mut idle, mut busy) = (false, 0usize);
+        let (mut idle, mut busy) = (0usize, 0usize);
         for &h in &l.sockets {
             let s = self.sockets.get::<tcp::Socket>(h);
             match s.state() {
-                tcp::State::Listen => idle = true,
+                tcp::State::Listen => idle += 1,
                 tcp::State::SynReceived if flow_of(s) == Some(flow) => return true, // a retransmitted SYN
                 _ => busy += 1,
             }
         }
-        if busy >= self.backlog {
+        // SYNs admitted since the last poll each need their own LISTEN socket.
+        let pending = l.pending_syns;
+        if busy + pending >= self.backlog {
             self.stats.listen_queue_full += 1;
             return false;
         }
-        if !idle {
+        if idle <= pending {
             let (addr, t) = (l.addr, self.half_open_timeout);
             let h = self.listen_socket(addr, t);
             self.listeners
@@ -101,6 +103,7 @@ impl PacketStack {
                 .sockets
                 .push(h);
         }
+        self.listeners.get_mut(&port).expect("checked").pending_syns += 1;
         true
     }
 }
@@ -144,6 +147,7 @@ impl World {
                 addr: bound,
                 sockets: vec![first],
                 waker: None,
+                pending_syns: 0,
             },
         );
         Ok(bound)
