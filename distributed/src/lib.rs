@@ -8,6 +8,7 @@
 pub mod balance;
 pub mod breaker;
 pub mod concurrency;
+pub mod ddos;
 pub mod degrade;
 pub mod hash;
 pub mod limit;
