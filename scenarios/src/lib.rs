@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod chat_room;
+pub mod ddos_common;
 pub mod determinism;
 pub mod echo;
 mod kernel_echo;
@@ -15,6 +16,7 @@ pub mod partition_heal;
 pub mod rpc;
 pub mod scenario;
 pub mod serve;
+pub mod syn_flood;
 pub mod ws_echo;
 
 pub use outcome::{Invariant, Outcome};

@@ -24,6 +24,8 @@ pub enum Kind {
     },
     /// A duration such as `1ms`, `250us`, `2s`, `1.5s`.
     Duration,
+    /// One of a fixed set of words.
+    Choice(&'static [&'static str]),
 }
 
 impl fmt::Display for Kind {
@@ -32,6 +34,7 @@ impl fmt::Display for Kind {
             Kind::Int { min, max } => write!(f, "an integer in {min}..={max}"),
             Kind::Real { min, max } => write!(f, "a number in {min}..={max}"),
             Kind::Duration => f.write_str("a duration like 500us, 1ms, 2s"),
+            Kind::Choice(words) => write!(f, "one of {}", words.join(", ")),
         }
     }
 }
@@ -58,6 +61,8 @@ pub enum Value {
     Real(f64),
     /// From [`Kind::Duration`].
     Duration(Duration),
+    /// From [`Kind::Choice`].
+    Choice(&'static str),
 }
 
 impl Value {
@@ -67,6 +72,7 @@ impl Value {
             Value::Int(v) => v.into(),
             Value::Real(v) => v.into(),
             Value::Duration(d) => format_duration(d).into(),
+            Value::Choice(w) => w.into(),
         }
     }
 }
@@ -165,6 +171,11 @@ fn parse(spec: &ParamSpec, raw: &str) -> Result<Value, ParamError> {
                 .ok_or_else(bad)
         }
         Kind::Duration => parse_duration(raw).map(Value::Duration).ok_or_else(bad),
+        Kind::Choice(words) => words
+            .iter()
+            .find(|w| **w == raw.trim())
+            .map(|w| Value::Choice(w))
+            .ok_or_else(bad),
     }
 }
 
@@ -225,6 +236,13 @@ impl Params {
             other => panic!("parameter {name} is {other:?}, not a duration"),
         }
     }
+    /// A choice parameter.
+    pub fn choice(&self, name: &str) -> &'static str {
+        match self.get(name) {
+            Value::Choice(w) => w,
+            other => panic!("parameter {name} is {other:?}, not a choice"),
+        }
+    }
     /// All values as a JSON object.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Object(
@@ -244,6 +262,7 @@ impl Params {
                     Value::Int(v) => v.to_string(),
                     Value::Real(v) => v.to_string(),
                     Value::Duration(d) => format_duration(d),
+                    Value::Choice(w) => w.to_string(),
                 };
                 format!("{}={}", s.name, v)
             })

@@ -152,6 +152,7 @@ pub fn catalogue() -> Vec<&'static dyn Scenario> {
         &crate::rpc::Rpc,
         &crate::ws_echo::WsEcho,
         &crate::chat_room::ChatRoom,
+        &crate::syn_flood::SynFlood,
     ]
 }
 

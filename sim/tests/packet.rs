@@ -453,3 +453,52 @@ fn pcap_files_open_in_tshark() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_listener_serves_many_more_connections_than_its_backlog_and_drops_syns_when_full() {
+    let mut sim = Sim::new(SimConfig {
+        seed: 12,
+        fidelity: Fidelity::Packet,
+        accept_backlog: 4,
+        ..SimConfig::default()
+    });
+    echo_server(&mut sim, "server");
+    sim.client("client", |h| async move {
+        // 20 connections at once into a queue of 4: the SYNs beyond it are dropped (as Linux
+        // drops them), and the clients' SYN retransmissions (1 s, 2 s, 4 s, ... later) come
+        // back in waves until every one is served.
+        let t0 = h.now();
+        let tasks: Vec<_> = (0..20u8)
+            .map(|i| {
+                let h2 = h.clone();
+                h.spawn(async move {
+                    let mut s = h2.connect(addr(&h2, "server", 7)).await?;
+                    s.write_all(&[i]).await?;
+                    let mut b = [0u8; 1];
+                    s.read_exact(&mut b).await?;
+                    assert_eq!(b[0], i);
+                    Ok::<_, std::io::Error>(())
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            if let Ok(Ok(())) = t.await {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 20, "a full queue drops SYNs; clients retry and get in");
+        assert!(
+            h.now() - t0 >= Duration::from_secs(3),
+            "later waves waited for SYN retries"
+        );
+        Ok(())
+    });
+    sim.run().unwrap();
+    let st = sim.handle("server").unwrap().packet_stats();
+    assert_eq!(st.accepted, 20);
+    assert!(
+        st.listen_queue_full >= 16,
+        "the burst overflowed the queue of 4"
+    );
+}

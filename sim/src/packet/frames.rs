@@ -163,7 +163,14 @@ impl World {
             );
         }
         match self.run_filter(dst, Hook::Ingress, &mut frame) {
-            Verdict::Pass => self.deliver_local(dst, frame, false),
+            Verdict::Pass => {
+                // Frames are batched into one stack poll per instant, except on hosts with
+                // filters: there a filter's next decision may depend on the stack's answer
+                // to this frame (a SYN proxy), as in a kernel that runs the stack per packet.
+                let f = &self.hosts[dst as usize].filters;
+                let poll_now = f.ingress.is_some() || f.egress.is_some();
+                self.deliver_local(dst, frame, poll_now)
+            }
             Verdict::Tx => self.send_frame(dst, frame, false),
             Verdict::Redirect(to) => self.redirect(dst, to, frame),
             _ => {}

@@ -258,6 +258,9 @@ impl World {
         };
         let changed =
             st.iface.poll(ts, &mut st.dev, &mut st.sockets) == PollResult::SocketStateChanged;
+        for l in st.listeners.values_mut() {
+            l.pending_syns = 0; // the SYNs admitted before this poll each found a socket
+        }
         if changed {
             st.after_state_change();
         }
