@@ -9,6 +9,7 @@ pub mod chat_room;
 pub mod ddos_common;
 pub mod determinism;
 pub mod echo;
+pub mod http_flood;
 mod kernel_echo;
 pub mod outcome;
 pub mod params;
@@ -17,6 +18,7 @@ pub mod rpc;
 pub mod scenario;
 pub mod serve;
 pub mod syn_flood;
+pub mod udp_flood;
 pub mod ws_echo;
 
 pub use outcome::{Invariant, Outcome};

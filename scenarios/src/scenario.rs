@@ -153,6 +153,8 @@ pub fn catalogue() -> Vec<&'static dyn Scenario> {
         &crate::ws_echo::WsEcho,
         &crate::chat_room::ChatRoom,
         &crate::syn_flood::SynFlood,
+        &crate::udp_flood::UdpFlood,
+        &crate::http_flood::HttpFlood,
     ]
 }
 
