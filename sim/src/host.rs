@@ -83,6 +83,10 @@ impl Host {
     pub fn global_now(&self) -> Instant {
         lock(&self.shared).now
     }
+    /// The host's index in the simulation (what `Verdict::Redirect` takes).
+    pub fn index(&self) -> u32 {
+        self.id
+    }
     /// How this simulation carries streams.
     pub fn fidelity(&self) -> Fidelity {
         lock(&self.shared).cfg.fidelity

@@ -502,3 +502,71 @@ fn a_listener_serves_many_more_connections_than_its_backlog_and_drops_syns_when_
         "the burst overflowed the queue of 4"
     );
 }
+
+#[test]
+fn ingress_filters_can_bounce_and_redirect_frames() {
+    let mut sim = packet_sim(13, LinkConfig::default());
+    // "backend" answers; "front" never runs a socket: its ingress filter bounces pings (Tx)
+    // and redirects everything else to the backend (rewriting the destination).
+    sim.host("backend", |h| async move {
+        let s = h.bind_datagram("0.0.0.0:9000".parse().unwrap()).unwrap();
+        let mut buf = [0u8; 64];
+        while let Ok((n, from)) = s.recv_from(&mut buf).await {
+            let mut reply = b"backend:".to_vec();
+            reply.extend_from_slice(&buf[..n]);
+            let _ = s.send_to(&reply, from).await;
+        }
+    });
+    sim.host("front", |_h| async move {});
+    let backend = sim.handle("backend").unwrap();
+    let (b_idx, b_ip) = match backend.ip() {
+        std::net::IpAddr::V4(a) => (backend.index(), a),
+        _ => unreachable!(),
+    };
+    sim.handle("front")
+        .unwrap()
+        .attach_filter(Hook::Ingress, move |_now, f: &mut [u8]| {
+            let Some(ip) = wire::ipv4(f) else {
+                return Verdict::Drop;
+            };
+            let Some(u) = wire::udp(f, &ip) else {
+                return Verdict::Drop;
+            };
+            if &f[u.payload..u.payload + 4] == b"ping" {
+                for k in 0..4 {
+                    f.swap(26 + k, 30 + k);
+                }
+                for k in 0..2 {
+                    f.swap(ip.l4 + k, ip.l4 + 2 + k);
+                }
+                f[u.payload + 1] = b'o';
+                wire::fill_ethernet(f);
+                wire::fix_checksums(f);
+                return Verdict::Tx;
+            }
+            f[30..34].copy_from_slice(&b_ip.octets());
+            wire::fill_ethernet(f);
+            wire::fix_checksums(f);
+            Verdict::Redirect(b_idx)
+        });
+    sim.client("client", |h| async move {
+        let s = h.bind_datagram("0.0.0.0:0".parse().unwrap())?;
+        let front = addr(&h, "front", 9000);
+        let mut buf = [0u8; 64];
+        s.send_to(b"ping", front).await?;
+        let (n, from) = s.recv_from(&mut buf).await?;
+        assert_eq!((&buf[..n], from), (&b"pong"[..], front));
+        s.send_to(b"work", front).await?;
+        let (n, from) = s.recv_from(&mut buf).await?;
+        assert_eq!(&buf[..n], b"backend:work");
+        assert_eq!(
+            from,
+            addr(&h, "backend", 9000),
+            "direct server return from the backend"
+        );
+        Ok(())
+    });
+    sim.run().unwrap();
+    let c = sim.handle("front").unwrap().filter_counts(Hook::Ingress);
+    assert_eq!((c.tx, c.redirect, c.drop), (1, 1, 0));
+}

@@ -62,7 +62,13 @@ pub fn exercise_filters(data: &[u8]) {
     let proxy = synproxy::SynProxy::new(
         syncookie::SynCookies::new(&mut SeededRng::new(1)),
         synproxy::SynProxyConfig {
-            ports: vec![80, u16::from_be_bytes([data.get(36).copied().unwrap_or(0), data.get(37).copied().unwrap_or(0)])],
+            ports: vec![
+                80,
+                u16::from_be_bytes([
+                    data.get(36).copied().unwrap_or(0),
+                    data.get(37).copied().unwrap_or(0),
+                ]),
+            ],
             ..synproxy::SynProxyConfig::default()
         },
     );
@@ -71,7 +77,13 @@ pub fn exercise_filters(data: &[u8]) {
         Box::new(proxy.egress()),
         Box::new(udp_challenge::UdpChallenge::new(
             udp_challenge::UdpChallengeConfig {
-                ports: vec![53, u16::from_be_bytes([data.get(36).copied().unwrap_or(0), data.get(37).copied().unwrap_or(0)])],
+                ports: vec![
+                    53,
+                    u16::from_be_bytes([
+                        data.get(36).copied().unwrap_or(0),
+                        data.get(37).copied().unwrap_or(0),
+                    ]),
+                ],
                 ..udp_challenge::UdpChallengeConfig::default()
             },
             &mut SeededRng::new(2),
@@ -86,7 +98,10 @@ pub fn exercise_filters(data: &[u8]) {
         let v = f.on_packet(now, &mut frame);
         assert_eq!(frame.len(), data.len(), "a filter changed a frame's length");
         if frame != data && v != Verdict::Drop {
-            assert!(wire::checksums_valid(&frame), "a rewritten frame has bad checksums");
+            assert!(
+                wire::checksums_valid(&frame),
+                "a rewritten frame has bad checksums"
+            );
         }
     }
 }
