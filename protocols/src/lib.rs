@@ -1,9 +1,12 @@
-//! testbed-protocols: our own sans-IO protocol codecs — strict, bounded, zero-copy where it
-//! matters — and (in later steps) servers and clients over `model::Net`.
+//! testbed-protocols: our own sans-IO protocol codecs (HTTP/1.1, WebSocket, RPC) — strict,
+//! bounded, zero-copy where it matters — with servers and clients over `model::Net`, plus
+//! adapters running the well-kept crates over model streams: TLS (rustls) and HTTP/2 (h2).
 //! Codecs never perform I/O and never read a clock: bytes and `now` come in as arguments.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod h2;
 pub mod http1;
 pub mod rpc;
+pub mod tls;
 pub mod ws;

@@ -128,6 +128,7 @@ impl World {
             self.send_frame(src_host, frame, true);
             return Ok(data.len());
         }
+        self.trace.mix(crate::trace::content_hash(data));
         let copies = if self.link_mut(src_host, dst_host).duplicates() {
             self.record(
                 Kind::Duplicate,

@@ -427,6 +427,7 @@ impl World {
         }
         let n = room.min(data.len());
         p.buf.extend(&data[..n]);
+        self.trace.mix(crate::trace::content_hash(&data[..n]));
         let costs = &mut self.hosts[c.ends[end].host as usize].costs;
         costs.syscall(1);
         costs.cpu_copy(n as u64);

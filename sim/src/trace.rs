@@ -151,6 +151,13 @@ impl Trace {
         }
     }
 
+    /// Folds bytes' content hash into the running hash (no event): what applications write
+    /// and what frames carry count, not just their sizes and times.
+    #[inline]
+    pub(crate) fn mix(&mut self, content: u64) {
+        self.hash = splitmix64(self.hash ^ content);
+    }
+
     /// The running hash.
     pub fn hash(&self) -> u64 {
         self.hash
@@ -167,6 +174,20 @@ impl Trace {
     pub fn events(&self) -> Option<&[Event]> {
         self.events.as_deref()
     }
+}
+
+/// A fast 64-bit hash of `data` (for folding content into the trace hash; not cryptographic).
+pub fn content_hash(data: &[u8]) -> u64 {
+    let mut h = 0x243F_6A88_85A3_08D3u64 ^ data.len() as u64;
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let x = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        h = (h ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^ (h >> 32)
 }
 
 /// Writes events as JSON lines with host names resolved.

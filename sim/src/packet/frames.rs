@@ -40,6 +40,7 @@ impl World {
             }
         }
         self.pcap_record(host, &frame);
+        self.trace.mix(crate::trace::content_hash(&frame));
         let (len, sum) = (frame.len() as u64, summary(&frame));
         let to = wire::ipv4(&frame).and_then(|ip| self.resolve(host, IpAddr::V4(ip.dst)));
         self.record(

@@ -1,0 +1,11 @@
+//! HTTP/2 (the `h2` crate) over model streams: h2c with prior knowledge on any stream, and h2
+//! over TLS once ALPN chose "h2" ([`crate::tls`]). The server answers with the same
+//! [`Handler`](crate::http1::Handler)s as the HTTP/1.1 server (the router included), many
+//! streams concurrently per connection, and shuts down gracefully with GOAWAY.
+
+mod client;
+mod convert;
+mod server;
+
+pub use client::{handshake, H2Client, H2ClientError};
+pub use server::{serve, serve_connection, H2Config, Shutdown};
