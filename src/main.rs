@@ -55,7 +55,7 @@ enum Cmd {
     },
     /// Run a protocol server on its own for real clients (curl, wrk, browsers, Autobahn).
     Serve {
-        /// http1, ws or rpc.
+        /// http1, h2, ws or rpc.
         protocol: String,
         /// kernel (uring and dpdk in later releases).
         #[arg(long, default_value = "kernel")]
@@ -69,6 +69,22 @@ enum Cmd {
         /// Worker threads sharing the port (SO_REUSEPORT).
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        /// Serve over TLS with this certificate chain and key (PEM files; `testbed cert` makes
+        /// test ones). HTTP/1.1 and HTTP/2 then share the port by ALPN.
+        #[arg(long, num_args = 2, value_names = ["CERT", "KEY"])]
+        tls: Option<Vec<std::path::PathBuf>>,
+    },
+    /// Write a test CA and a leaf certificate (CA:FALSE, the names as SANs, Ed25519) as PEM:
+    /// DIR/ca.pem, DIR/cert.pem, DIR/key.pem. For tests only.
+    Cert {
+        /// Output directory.
+        dir: std::path::PathBuf,
+        /// DNS names or IP addresses for the leaf, repeatable.
+        #[arg(long = "name", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
+        names: Vec<String>,
+        /// Seed for the keys (default: from the OS; a fixed seed gives the same PKI every time).
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Run a scenario twice per seed and compare the traces event by event.
     CheckDeterminism {
@@ -325,12 +341,48 @@ fn check_determinism(
     }
 }
 
+fn cert(dir: &std::path::Path, names: &[String], seed: Option<u64>) -> ExitCode {
+    let seed = match seed.map_or_else(testbed_kernel::os_seed, Ok) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("testbed: reading /dev/urandom: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let pki =
+        match testbed_protocols::tls::test_pki(&names, &mut testbed_model::SeededRng::new(seed)) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("testbed: {e}");
+                return ExitCode::from(1);
+            }
+        };
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("ca.pem"), &pki.ca_pem)?;
+        std::fs::write(dir.join("cert.pem"), &pki.leaf_pem)?;
+        std::fs::write(dir.join("key.pem"), &pki.key_pem)
+    };
+    if let Err(e) = write() {
+        eprintln!("testbed: writing to {}: {e}", dir.display());
+        return ExitCode::from(1);
+    }
+    println!(
+        "wrote {0}/ca.pem, {0}/cert.pem, {0}/key.pem for {1}",
+        dir.display(),
+        names.join(", ")
+    );
+    ExitCode::SUCCESS
+}
+
 fn serve(
     protocol: &str,
     backend: &str,
     listen: std::net::SocketAddr,
     root: Option<std::path::PathBuf>,
     workers: usize,
+    tls: Option<Vec<std::path::PathBuf>>,
 ) -> ExitCode {
     if backend != "kernel" {
         return usage(format!(
@@ -344,7 +396,11 @@ fn serve(
     let shutdown = || async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    match testbed_scenarios::serve::serve(proto, listen, workers.max(1), root, shutdown) {
+    let tls = tls.map(|v| testbed_scenarios::serve::TlsFiles {
+        cert: v[0].clone(),
+        key: v[1].clone(),
+    });
+    match testbed_scenarios::serve::serve(proto, listen, workers.max(1), root, tls, shutdown) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("testbed: {e}");
@@ -391,7 +447,9 @@ fn main() -> ExitCode {
             listen,
             root,
             workers,
-        } => serve(&protocol, &backend, listen, root, workers),
+            tls,
+        } => serve(&protocol, &backend, listen, root, workers, tls),
+        Cmd::Cert { dir, names, seed } => cert(&dir, &names, seed),
     }
 }
 

@@ -1,24 +1,31 @@
 //! `testbed serve`: a protocol server on its own, on a real backend, for real clients
-//! (curl, wrk, browsers, Autobahn). HTTP/1.1 serves `/hello`, `POST /echo` and static files
-//! from a root directory; WebSocket echoes every message; RPC serves the example service.
+//! (curl, wrk, h2load, nghttp, openssl, browsers, Autobahn). HTTP/1.1 and HTTP/2 serve
+//! `/hello`, `POST /echo` and static files from a root directory; WebSocket echoes every
+//! message; RPC serves the example service. With TLS (`--tls CERT KEY`) HTTP/1.1 and HTTP/2
+//! share the port by ALPN, WebSocket becomes wss and RPC runs over TLS.
 
 use crate::scenario::RunError;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use testbed_kernel::{Kernel, PortReservation};
 use testbed_model::{Listener, Net, Runtime};
+use testbed_protocols::h2::{self, H2Config};
 use testbed_protocols::http1::{
     self, OwnedRequest as Request, OwnedResponse as Response, Router, ServerConfig,
 };
+use testbed_protocols::tls::{self, Clock, Entropy, ALPN_H2, ALPN_HTTP11};
 use testbed_protocols::ws::{self, Event, WsLimits};
 
 /// Which server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
-    /// HTTP/1.1.
+    /// HTTP/1.1 (and HTTP/2 by ALPN under TLS).
     Http1,
+    /// HTTP/2: h2c with prior knowledge, or h2 by ALPN under TLS (HTTP/1.1 as fallback).
+    H2,
     /// WebSocket echo.
     Ws,
     /// The example RPC service (add, sub, kv).
@@ -30,10 +37,11 @@ impl std::str::FromStr for Protocol {
     fn from_str(s: &str) -> Result<Self, RunError> {
         match s {
             "http1" => Ok(Protocol::Http1),
+            "h2" => Ok(Protocol::H2),
             "ws" => Ok(Protocol::Ws),
             "rpc" => Ok(Protocol::Rpc),
             other => Err(RunError::Setup(format!(
-                "unknown protocol {other:?}; protocols: http1, ws, rpc"
+                "unknown protocol {other:?}; protocols: http1, h2, ws, rpc"
             ))),
         }
     }
@@ -120,53 +128,154 @@ async fn ws_echo<R: Runtime, S: testbed_model::Stream>(rt: R, s: S) {
     }
 }
 
+/// A certificate chain and key in PEM files.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The certificate chain (leaf first).
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// The server's TLS config from PEM files, offering `alpn` (OS randomness, system clock).
+pub fn load_tls(files: &TlsFiles, alpn: &[&[u8]]) -> Result<Arc<rustls::ServerConfig>, RunError> {
+    let setup = |what: &str, e: &dyn std::fmt::Display| RunError::Setup(format!("{what}: {e}"));
+    let pem = |p: &Path| std::fs::read(p).map_err(|e| setup(&p.display().to_string(), &e));
+    let certs = rustls_pemfile::certs(&mut pem(&files.cert)?.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| setup("certificate PEM", &e))?;
+    if certs.is_empty() {
+        return Err(RunError::Setup(format!(
+            "no certificate in {}",
+            files.cert.display()
+        )));
+    }
+    let key = rustls_pemfile::private_key(&mut pem(&files.key)?.as_slice())
+        .map_err(|e| setup("key PEM", &e))?
+        .ok_or_else(|| RunError::Setup(format!("no private key in {}", files.key.display())))?;
+    tls::server_config(certs, key, alpn, Entropy::System, &Clock::System)
+        .map_err(|e| setup("TLS", &e))
+}
+
+/// Handshakes TLS on `s`, then serves HTTP/2 or HTTP/1.1 as ALPN chose.
+async fn https_conn<R: Runtime, S: testbed_model::Stream, Hd: http1::Handler>(
+    rt: R,
+    s: S,
+    cfg: Arc<rustls::ServerConfig>,
+    handler: Rc<Hd>,
+    shutdown: h2::Shutdown,
+) {
+    let Ok(t) = tls::accept(cfg, s).await else {
+        return;
+    };
+    if t.alpn() == Some(ALPN_H2) {
+        let _ = h2::serve_connection(&rt, t, handler, &H2Config::default(), shutdown).await;
+    } else {
+        http1::connection(&rt, t, &*handler, &ServerConfig::default(), &CopyFiles).await;
+    }
+}
+
 /// Serves `proto` on `listen` with `workers` threads (SO_REUSEPORT) until `shutdown`
-/// completes on every worker. Prints the bound address on stdout.
+/// completes on every worker; over TLS when `tls` is given. Prints the bound address on
+/// stdout.
 pub fn serve<F, Fut>(
     proto: Protocol,
     listen: SocketAddr,
     workers: usize,
     root: Option<PathBuf>,
+    tls: Option<TlsFiles>,
     shutdown: F,
 ) -> Result<(), RunError>
 where
     F: Fn() -> Fut + Sync,
     Fut: Future<Output = ()> + 'static,
 {
+    let tls_cfg = match (&tls, proto) {
+        (None, _) => None,
+        (Some(f), Protocol::Http1 | Protocol::H2) => Some(load_tls(f, &[ALPN_H2, ALPN_HTTP11])?),
+        (Some(f), Protocol::Ws) => Some(load_tls(f, &[ALPN_HTTP11])?),
+        (Some(f), Protocol::Rpc) => Some(load_tls(f, &[])?),
+    };
     let port =
         PortReservation::new(listen).map_err(|e| RunError::Setup(format!("bind {listen}: {e}")))?;
     let addr = port.addr();
     println!(
-        "serving {proto:?} on {addr} with {workers} worker(s); Ctrl-C stops",
+        "serving {proto:?}{} on {addr} with {workers} worker(s); Ctrl-C stops",
+        if tls_cfg.is_some() { " over TLS" } else { "" },
         proto = proto
     );
     let kernel = Kernel::builder().workers(workers).build();
     let results = kernel.run(|w| {
         let root = root.clone();
         let stop = shutdown();
+        let tls_cfg = tls_cfg.clone();
         async move {
             let l = w.listen(addr).map_err(|e| e.to_string())?;
             let w2 = w.clone();
-            let server = match proto {
-                Protocol::Http1 => w.spawn(http1::serve_files(
+            let h2_shutdown = h2::Shutdown::new();
+            let server = match (proto, tls_cfg) {
+                (Protocol::Http1 | Protocol::H2, Some(cfg)) => {
+                    let handler = Rc::new(http_app(root));
+                    let sd = h2_shutdown.clone();
+                    w.spawn(async move {
+                        while let Ok((s, _)) = l.accept().await {
+                            let c =
+                                https_conn(w2.clone(), s, cfg.clone(), handler.clone(), sd.clone());
+                            drop(w2.spawn(c));
+                        }
+                    })
+                }
+                (Protocol::H2, None) => w.spawn(h2::serve(
+                    w2,
+                    l,
+                    Rc::new(http_app(root)),
+                    H2Config::default(),
+                    h2_shutdown.clone(),
+                )),
+                (Protocol::Ws, Some(cfg)) => w.spawn(async move {
+                    while let Ok((s, _)) = l.accept().await {
+                        let (w3, cfg) = (w2.clone(), cfg.clone());
+                        drop(w2.spawn(async move {
+                            if let Ok(t) = tls::accept(cfg, s).await {
+                                ws_echo(w3, t).await;
+                            }
+                        }));
+                    }
+                }),
+                (Protocol::Rpc, Some(cfg)) => {
+                    let server = Rc::new(testbed_protocols::rpc::example::server());
+                    w.spawn(async move {
+                        while let Ok((s, _)) = l.accept().await {
+                            let (w3, cfg, server) = (w2.clone(), cfg.clone(), server.clone());
+                            drop(w2.spawn(async move {
+                                if let Ok(t) = tls::accept(cfg, s).await {
+                                    server.serve_conn(w3, t).await;
+                                }
+                            }));
+                        }
+                    })
+                }
+                (Protocol::Http1, None) => w.spawn(http1::serve_files(
                     w2,
                     l,
                     Rc::new(http_app(root)),
                     ServerConfig::default(),
                     Rc::new(CopyFiles),
                 )),
-                Protocol::Rpc => w.spawn(testbed_protocols::rpc::serve(
+                (Protocol::Rpc, None) => w.spawn(testbed_protocols::rpc::serve(
                     w2,
                     l,
                     Rc::new(testbed_protocols::rpc::example::server()),
                 )),
-                Protocol::Ws => w.spawn(async move {
+                (Protocol::Ws, None) => w.spawn(async move {
                     while let Ok((s, _)) = l.accept().await {
                         drop(w2.spawn(ws_echo(w2.clone(), s)));
                     }
                 }),
             };
             stop.await;
+            h2_shutdown.trigger(); // GOAWAY to HTTP/2 clients
+            w.sleep(testbed_model::Duration::from_millis(100)).await;
             server.abort();
             Ok::<_, String>(())
         }

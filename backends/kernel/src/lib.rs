@@ -10,3 +10,12 @@ mod runtime;
 
 pub use net::{KernelDatagram, KernelListener, KernelStream, PortReservation};
 pub use runtime::{block_on, Builder, Kernel, Worker};
+
+/// A seed from the operating system's entropy (`/dev/urandom`), for real runs that should not
+/// repeat (test certificates made by `testbed cert`, for instance).
+pub fn os_seed() -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
