@@ -10,6 +10,7 @@ pub mod ddos_common;
 pub mod determinism;
 pub mod echo;
 pub mod http_flood;
+pub mod http_versions;
 mod kernel_echo;
 pub mod outcome;
 pub mod params;

@@ -155,6 +155,7 @@ pub fn catalogue() -> Vec<&'static dyn Scenario> {
         &crate::syn_flood::SynFlood,
         &crate::udp_flood::UdpFlood,
         &crate::http_flood::HttpFlood,
+        &crate::http_versions::HttpVersions,
     ]
 }
 

@@ -2,7 +2,7 @@
 //! stream); the connection is driven by a task on the runtime.
 
 use super::convert::{to_h2_request, to_owned_response};
-use super::server::send_all;
+use super::server::{send_all, H2Config};
 use crate::http1::{OwnedRequest, OwnedResponse};
 use bytes::Bytes;
 use h2::client::SendRequest;
@@ -33,13 +33,42 @@ pub struct H2Client {
 
 /// Sends the connection preface on `s` (h2c prior knowledge, or a TLS stream whose ALPN chose
 /// "h2") and spawns the connection's driver on `rt`. `authority` goes into `:authority`.
+/// Receive windows are h2's defaults (64 KiB); see [`handshake_with`].
 pub async fn handshake<R: Runtime, S: Stream>(
     rt: &R,
     s: S,
     authority: &str,
     tls: bool,
 ) -> Result<H2Client, H2ClientError> {
-    let (send, conn) = h2::client::Builder::new().handshake::<_, Bytes>(s).await?;
+    handshake_with(
+        rt,
+        s,
+        authority,
+        tls,
+        &H2Config {
+            initial_connection_window_size: 65_535,
+            ..H2Config::default()
+        },
+    )
+    .await
+}
+
+/// [`handshake`] announcing `cfg`'s windows, frame and header-list sizes (browsers use large
+/// windows: Chrome announces 6 MiB per stream and 15 MiB per connection).
+pub async fn handshake_with<R: Runtime, S: Stream>(
+    rt: &R,
+    s: S,
+    authority: &str,
+    tls: bool,
+    cfg: &H2Config,
+) -> Result<H2Client, H2ClientError> {
+    let (send, conn) = h2::client::Builder::new()
+        .initial_window_size(cfg.initial_window_size)
+        .initial_connection_window_size(cfg.initial_connection_window_size)
+        .max_frame_size(cfg.max_frame_size)
+        .max_header_list_size(cfg.max_header_list_size)
+        .handshake::<_, Bytes>(s)
+        .await?;
     drop(rt.spawn(async move {
         let _ = conn.await;
     }));

@@ -7,5 +7,5 @@ mod client;
 mod convert;
 mod server;
 
-pub use client::{handshake, H2Client, H2ClientError};
+pub use client::{handshake, handshake_with, H2Client, H2ClientError};
 pub use server::{serve, serve_connection, H2Config, Shutdown};

@@ -1,0 +1,421 @@
+//! `http-versions` (seed §3.2, §3.4): a page of `resources` objects fetched over HTTPS with
+//! HTTP/1.1 (six keep-alive connections, one request at a time each, as browsers do) and
+//! HTTP/2 (one connection, every request at once), at a given RTT and bandwidth and at each
+//! loss rate, in packet fidelity (smoltcp TCP: loss costs retransmissions and head-of-line
+//! blocking). TLS uses the seeded provider, so the whole matrix replays from its seed.
+//!
+//! Reports the page-load time of each (version, loss) cell in `--json` next to the seed
+//! document's claims. HTTP/3 (QUIC) joins the table when the QUIC adapter lands.
+//!
+//! Read loss numbers knowing that smoltcp's minimum retransmission timeout is 1 s (RFC 6298;
+//! Linux uses 200 ms), so a tail loss costs more here than on Linux, and more on HTTP/2's
+//! single connection, where every stream waits for the retransmission.
+
+use crate::ddos_common::{record_variants, VariantRun};
+use crate::outcome::{Invariant, Outcome};
+use crate::params::{Kind, ParamSpec, Params};
+use crate::scenario::{Backend, RunCtx, RunError, Scenario};
+use serde_json::json;
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use testbed_model::{Duration, Listener, Net, Runtime, SeededRng};
+use testbed_protocols::h2::{self, H2Config, Shutdown};
+use testbed_protocols::http1::{
+    self, parse_response, response_body, BodyKind, Header, Limits, OwnedRequest, OwnedResponse,
+    ServerConfig, Status,
+};
+use testbed_protocols::tls::{self, Clock, Entropy, ALPN_H2, ALPN_HTTP11};
+use testbed_sim::{Fidelity, Host, Latency, LinkConfig, Sim, SimConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The scenario.
+pub struct HttpVersions;
+
+const PORT: u16 = 443;
+
+const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "resources",
+        default: "100",
+        kind: Kind::Int { min: 1, max: 2000 },
+        help: "objects on the page",
+    },
+    ParamSpec {
+        name: "size",
+        default: "20000",
+        kind: Kind::Int {
+            min: 1,
+            max: 10_000_000,
+        },
+        help: "bytes per object",
+    },
+    ParamSpec {
+        name: "rtt",
+        default: "50ms",
+        kind: Kind::Duration,
+        help: "round-trip time",
+    },
+    ParamSpec {
+        name: "bandwidth",
+        default: "10000000",
+        kind: Kind::Int {
+            min: 0,
+            max: 10_000_000_000,
+        },
+        help: "bits per second each way (0: unlimited)",
+    },
+    ParamSpec {
+        name: "h1_connections",
+        default: "6",
+        kind: Kind::Int { min: 1, max: 64 },
+        help: "parallel HTTP/1.1 connections",
+    },
+];
+
+const LOSSES: [f64; 3] = [0.0, 0.01, 0.02];
+
+/// The seed document's claims for this experiment (§3.2, §3.4), in seconds.
+fn claims() -> serde_json::Value {
+    json!({
+        "source": "seed §3.2, §3.4 (page of 100 resources)",
+        "http1_s": 5.2,
+        "http2_s": 2.1,
+        "first_connection": {"http2_s": 2.8, "http3_s": 2.1},
+        "resumed": {"http2_s": 2.1, "http3_s": 1.4},
+        "loss_1pct": {"http2_s": 6.5, "http3_s": 3.2},
+        "note": "the seed gives no RTT, bandwidth or object sizes; compare shapes, not seconds",
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Version {
+    H1,
+    H2,
+}
+
+/// Reads one HTTP/1.1 response (Content-Length framed) from `s`, keeping leftovers in `buf`.
+async fn h1_response<S: testbed_model::Stream>(
+    s: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    loop {
+        let mut hs = [Header::default(); 32];
+        if let Ok(Status::Complete(r)) = parse_response(buf, &mut hs, &Limits::default()) {
+            let len = match response_body("GET", &r, &Limits::default()) {
+                Ok(BodyKind::Length(n)) => n as usize,
+                Ok(BodyKind::None) => 0,
+                other => return Err(format!("unexpected framing {other:?}")),
+            };
+            let (status, head) = (r.status, r.head_len);
+            while buf.len() < head + len {
+                read_more(s, buf).await?;
+            }
+            let body = buf[head..head + len].to_vec();
+            buf.drain(..head + len);
+            return if status == 200 {
+                Ok(body)
+            } else {
+                Err(format!("status {status}"))
+            };
+        }
+        read_more(s, buf).await?;
+    }
+}
+
+async fn read_more<S: testbed_model::Stream>(s: &mut S, buf: &mut Vec<u8>) -> Result<(), String> {
+    let mut chunk = [0u8; 16 * 1024];
+    match s.read(&mut chunk).await {
+        Ok(0) => Err("connection closed".into()),
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn tls_to(
+    h: &Host,
+    alpn: &[u8],
+    ca: &rustls::pki_types::CertificateDer<'static>,
+) -> Result<tls::TlsStream<testbed_sim::SimStream>, String> {
+    let clock = {
+        let h = h.clone();
+        Clock::sim(move || h.now())
+    };
+    let cfg = tls::client_config(
+        std::slice::from_ref(ca),
+        &[alpn],
+        Entropy::Seeded(h.rng()),
+        &clock,
+    )
+    .map_err(|e| e.to_string())?;
+    let server = SocketAddr::new(h.lookup("server").ok_or("no server")?, PORT);
+    let s = h.connect(server).await.map_err(|e| e.to_string())?;
+    tls::connect(cfg, "server", s)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Loads the page; returns the bytes received per resource.
+async fn load_page(
+    h: &Host,
+    v: Version,
+    n: u64,
+    conns: u64,
+    ca: &rustls::pki_types::CertificateDer<'static>,
+) -> Result<Vec<usize>, String> {
+    match v {
+        Version::H2 => {
+            let t = tls_to(h, ALPN_H2, ca).await?;
+            // Browser-like receive windows (Chrome: 6 MiB per stream, 15 MiB per connection).
+            let windows = H2Config {
+                initial_window_size: 6 << 20,
+                initial_connection_window_size: 15 << 20,
+                ..H2Config::default()
+            };
+            let c = h2::handshake_with(h, t, "server", true, &windows)
+                .await
+                .map_err(|e| e.to_string())?;
+            let tasks: Vec<_> = (0..n)
+                .map(|i| {
+                    let c = c.clone();
+                    h.spawn(async move { c.request(&OwnedRequest::get(&format!("/r/{i}"))).await })
+                })
+                .collect();
+            let mut sizes = Vec::new();
+            for t in tasks {
+                let r = t
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                if r.status != 200 {
+                    return Err(format!("status {}", r.status));
+                }
+                sizes.push(r.body.len());
+            }
+            Ok(sizes)
+        }
+        Version::H1 => {
+            let next = Rc::new(RefCell::new(0u64));
+            let sizes = Rc::new(RefCell::new(vec![0usize; n as usize]));
+            let tasks: Vec<_> = (0..conns.min(n))
+                .map(|_| {
+                    let (h, next, sizes, ca) = (h.clone(), next.clone(), sizes.clone(), ca.clone());
+                    h.clone().spawn(async move {
+                        let mut t = tls_to(&h, ALPN_HTTP11, &ca).await?;
+                        let mut buf = Vec::new();
+                        loop {
+                            let i = {
+                                let mut x = next.borrow_mut();
+                                if *x >= n {
+                                    return Ok::<(), String>(());
+                                }
+                                *x += 1;
+                                *x - 1
+                            };
+                            let req = format!("GET /r/{i} HTTP/1.1\r\nHost: server\r\n\r\n");
+                            t.write_all(req.as_bytes())
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            let body = h1_response(&mut t, &mut buf).await?;
+                            sizes.borrow_mut()[i as usize] = body.len();
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.map_err(|e| e.to_string())??;
+            }
+            let v = sizes.borrow().clone();
+            Ok(v)
+        }
+    }
+}
+
+impl HttpVersions {
+    fn cell(&self, ctx: &RunCtx<'_>, name: &'static str, v: Version, loss: f64) -> VariantRun {
+        let p: &Params = &ctx.params;
+        let (n, size, conns) = (
+            p.int("resources"),
+            p.int("size") as usize,
+            p.int("h1_connections"),
+        );
+        let bw = p.int("bandwidth");
+        let link = LinkConfig {
+            latency: Latency::Fixed(p.duration("rtt") / 2),
+            loss,
+            bandwidth: (bw > 0).then_some(bw / 8),
+            queue_bytes: 256 * 1024,
+            ..LinkConfig::default()
+        };
+        let cfg = SimConfig {
+            default_link: link,
+            fidelity: Fidelity::Packet,
+            tcp_buffer_bytes: 256 * 1024,
+            time_limit: Duration::from_secs(3600),
+            ..ctx.sim_config()
+        };
+        let pki = tls::test_pki(&["server"], &mut SeededRng::new(ctx.seed)).expect("test PKI");
+        let mut sim = Sim::new(cfg);
+        let server_pki = pki.clone();
+        sim.host("server", move |h| {
+            let pki = server_pki.clone();
+            async move {
+                let clock = {
+                    let h = h.clone();
+                    Clock::sim(move || h.now())
+                };
+                let Ok(cfg) = tls::server_config(
+                    vec![pki.leaf_der.clone()],
+                    pki.key(),
+                    &[ALPN_H2, ALPN_HTTP11],
+                    Entropy::Seeded(h.rng()),
+                    &clock,
+                ) else {
+                    return;
+                };
+                let l = h
+                    .listen(SocketAddr::from(([0, 0, 0, 0], PORT)))
+                    .expect("fresh host");
+                let handler = Rc::new(move |r: OwnedRequest| async move {
+                    if r.path().starts_with("/r/") {
+                        OwnedResponse::text(200, vec![b'x'; size])
+                    } else {
+                        OwnedResponse::text(404, "no\n")
+                    }
+                });
+                while let Ok((s, _)) = l.accept().await {
+                    let (h2, cfg, handler) = (h.clone(), cfg.clone(), handler.clone());
+                    drop(h.spawn(async move {
+                        let Ok(t) = tls::accept(cfg, s).await else {
+                            return;
+                        };
+                        if t.alpn() == Some(ALPN_H2) {
+                            let _ = h2::serve_connection(
+                                &h2,
+                                t,
+                                handler,
+                                &H2Config::default(),
+                                Shutdown::new(),
+                            )
+                            .await;
+                        } else {
+                            http1::connection(
+                                &h2,
+                                t,
+                                &*handler,
+                                &ServerConfig::default(),
+                                &http1::NoFiles,
+                            )
+                            .await;
+                        }
+                    }));
+                }
+            }
+        });
+        let result = Rc::new(RefCell::new(None::<Result<(Duration, Vec<usize>), String>>));
+        let res = result.clone();
+        let ca = pki.ca_der.clone();
+        sim.client("browser", move |h| async move {
+            let t0 = h.now();
+            let r = load_page(&h, v, n, conns, &ca).await;
+            *res.borrow_mut() = Some(r.map(|sizes| (h.now() - t0, sizes)));
+            Ok(())
+        });
+        let run = sim.run();
+        let hash = sim.trace_hash();
+        let mut metrics = serde_json::Map::new();
+        metrics.insert(
+            "version".into(),
+            json!(if v == Version::H1 { "http/1.1" } else { "h2" }),
+        );
+        metrics.insert("loss".into(), json!(loss));
+        match result.borrow().as_ref() {
+            Some(Ok((t, sizes))) => {
+                metrics.insert(
+                    "page_load_s".into(),
+                    json!((t.as_secs_f64() * 1000.0).round() / 1000.0),
+                );
+                metrics.insert(
+                    "complete".into(),
+                    json!(sizes.iter().all(|s| *s == size) && sizes.len() == n as usize),
+                );
+            }
+            Some(Err(e)) => {
+                metrics.insert("error".into(), json!(e));
+                metrics.insert("complete".into(), json!(false));
+            }
+            None => {
+                metrics.insert("complete".into(), json!(false));
+            }
+        }
+        VariantRun {
+            name,
+            run,
+            hash,
+            metrics,
+        }
+    }
+}
+
+impl Scenario for HttpVersions {
+    fn name(&self) -> &'static str {
+        "http-versions"
+    }
+    fn summary(&self) -> &'static str {
+        "page load over HTTPS: HTTP/1.1 (6 connections) vs HTTP/2 (1 connection) at 0/1/2% loss (packet fidelity)"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        PARAMS
+    }
+    fn backends(&self) -> &'static [Backend] {
+        &[Backend::Sim]
+    }
+    fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
+        crate::params::check_product(&ctx.params, "resources", "size", 200_000_000)?;
+        let mut out = Outcome::start(self.name(), ctx);
+        const NAMES: [[&str; 3]; 2] = [
+            ["http1_loss0", "http1_loss1", "http1_loss2"],
+            ["http2_loss0", "http2_loss1", "http2_loss2"],
+        ];
+        let mut runs = Vec::new();
+        for (vi, v) in [Version::H1, Version::H2].into_iter().enumerate() {
+            for (li, loss) in LOSSES.into_iter().enumerate() {
+                runs.push(self.cell(ctx, NAMES[vi][li], v, loss));
+            }
+        }
+        let incomplete: Vec<String> = runs
+            .iter()
+            .filter(|r| r.metrics["complete"] != json!(true))
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r.name,
+                    r.metrics
+                        .get("error")
+                        .map_or("incomplete".to_string(), |e| e.to_string())
+                )
+            })
+            .collect();
+        let table: serde_json::Map<String, serde_json::Value> = runs
+            .iter()
+            .map(|r| {
+                (
+                    r.name.to_string(),
+                    r.metrics.get("page_load_s").cloned().unwrap_or(json!(null)),
+                )
+            })
+            .collect();
+        out.invariants.push(Invariant::no_errors(
+            "every_page_loaded_completely",
+            &incomplete,
+            "every cell fetched every object with its full size",
+        ));
+        record_variants(&mut out, runs);
+        out.metric("page_load_s", serde_json::Value::Object(table));
+        out.metric("seed_claims", claims());
+        Ok(out)
+    }
+}
