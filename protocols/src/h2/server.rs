@@ -2,6 +2,7 @@
 //! answered on its own task, so a slow handler never holds up the others.
 
 use super::convert::{to_h2_response, to_owned_request};
+use super::guard::Guarded;
 use crate::http1::Handler;
 use bytes::Bytes;
 use h2::server::SendResponse;
@@ -89,7 +90,7 @@ pub async fn serve_connection<R: Runtime, S: Stream, Hd: Handler>(
         .initial_connection_window_size(cfg.initial_connection_window_size)
         .max_frame_size(cfg.max_frame_size)
         .max_header_list_size(cfg.max_header_list_size)
-        .handshake::<_, Bytes>(s)
+        .handshake::<_, Bytes>(Guarded::new(s, cfg.max_frame_size))
         .await?;
     let mut draining = false;
     loop {
