@@ -1,6 +1,7 @@
 //! testbed-protocols: our own sans-IO protocol codecs (HTTP/1.1, WebSocket, RPC) — strict,
 //! bounded, zero-copy where it matters — with servers and clients over `model::Net`, plus
-//! adapters running the well-kept crates over model streams: TLS (rustls) and HTTP/2 (h2).
+//! adapters running the well-kept crates over model streams and datagrams: TLS (rustls),
+//! HTTP/2 (h2), QUIC (quinn) and HTTP/3 (h3).
 //! Codecs never perform I/O and never read a clock: bytes and `now` come in as arguments.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

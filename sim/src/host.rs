@@ -23,6 +23,9 @@ use testbed_model::{BindError, ConnectError, Instant, JoinHandle, Net, Runtime, 
 /// State shared by every handle of one simulation.
 pub(crate) struct Shared {
     pub(crate) world: Mutex<World>,
+    /// The `std::time::Instant` that sim time zero maps to, for libraries that insist on std
+    /// instants (quinn): read once per simulation; only differences from it reach them.
+    pub(crate) std_base: std::time::Instant,
 }
 
 #[inline]
@@ -78,6 +81,12 @@ impl Host {
     /// CPU copy per successful read, write, send or receive).
     pub fn costs(&self) -> testbed_model::CostCounters {
         lock(&self.shared).hosts[self.id as usize].costs
+    }
+    /// The `std::time::Instant` that sim time zero corresponds to (fixed per simulation), for
+    /// libraries whose clocks are std instants, such as quinn: map sim time `t` to
+    /// `std_base() + t.since_epoch()`. Only differences ever matter, so runs stay deterministic.
+    pub fn std_base(&self) -> std::time::Instant {
+        self.shared.std_base
     }
     /// The simulation's global (unskewed) time.
     pub fn global_now(&self) -> Instant {

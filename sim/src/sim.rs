@@ -153,6 +153,7 @@ impl Sim {
         Sim {
             shared: Arc::new(Shared {
                 world: Mutex::new(World::new(cfg)),
+                std_base: std_base(),
             }),
             exec: Exec::new(),
             clients: Vec::new(),
@@ -536,4 +537,11 @@ pub(crate) fn default_replay_hint(seed: u64) -> String {
         Some(name) if name != "main" => format!("TESTBED_SEED={seed} cargo test -- --exact {name}"),
         _ => format!("re-run with seed {seed}"),
     }
+}
+
+/// The std instant sim time zero maps to: the one real-clock read of a simulation (a base for
+/// std-instant libraries; nothing in the run depends on its value, only on differences).
+#[allow(clippy::disallowed_methods)]
+fn std_base() -> std::time::Instant {
+    std::time::Instant::now()
 }

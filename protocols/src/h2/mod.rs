@@ -6,7 +6,8 @@
 //! error codes RFC 9113 requires.
 
 mod client;
-mod convert;
+/// Conversions between `http` types and the HTTP/1.1 handler types (shared with HTTP/3).
+pub(crate) mod convert;
 mod guard;
 mod server;
 
