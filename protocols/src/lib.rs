@@ -8,6 +8,7 @@
 
 pub mod h2;
 pub mod http1;
+pub mod quic;
 pub mod rpc;
 pub mod tls;
 pub mod ws;

@@ -1,7 +1,7 @@
 //! HTTP/3 server and client (h3 over h3-quinn) for the HTTP/1.1 handlers.
 
-use crate::http1::{Handler, OwnedRequest, OwnedResponse};
 use crate::h2::convert::{to_h2_request, to_h2_response, to_owned_request, to_owned_response};
+use crate::http1::{Handler, OwnedRequest, OwnedResponse};
 use bytes::{Buf, Bytes};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -33,7 +33,11 @@ pub enum H3Error {
 const MAX_BODY: usize = 64 << 20;
 
 /// Serves HTTP/3 on one accepted QUIC connection until it closes.
-pub async fn h3_serve_connection<R: Runtime, Hd: Handler>(rt: &R, conn: quinn::Connection, handler: Rc<Hd>) -> Result<(), H3Error> {
+pub async fn h3_serve_connection<R: Runtime, Hd: Handler>(
+    rt: &R,
+    conn: quinn::Connection,
+    handler: Rc<Hd>,
+) -> Result<(), H3Error> {
     let mut h3c = h3::server::Connection::<_, Bytes>::new(h3_quinn::Connection::new(conn)).await?;
     loop {
         match h3c.accept().await {
@@ -88,9 +92,19 @@ pub async fn h3_serve<R: Runtime, Hd: Handler>(rt: R, endpoint: quinn::Endpoint,
     while let Some(incoming) = endpoint.accept().await {
         let (rt2, handler) = (rt.clone(), handler.clone());
         drop(rt.spawn(async move {
-            if let Ok(conn) = incoming.await {
-                let _ = h3_serve_connection(&rt2, conn, handler).await;
-            }
+            let Ok(connecting) = incoming.accept() else {
+                return;
+            };
+            // Serve at once (0.5-RTT): a resumed client's 0-RTT requests are answered without
+            // waiting for the handshake to finish.
+            let conn = match connecting.into_0rtt() {
+                Ok((conn, _)) => conn,
+                Err(connecting) => match connecting.await {
+                    Ok(c) => c,
+                    Err(_) => return,
+                },
+            };
+            let _ = h3_serve_connection(&rt2, conn, handler).await;
         }));
     }
 }
@@ -105,7 +119,11 @@ pub struct H3Client {
 
 impl H3Client {
     /// HTTP/3 over an established QUIC connection (its driver runs on `rt`).
-    pub async fn new<R: Runtime>(rt: &R, conn: quinn::Connection, authority: &str) -> Result<H3Client, H3Error> {
+    pub async fn new<R: Runtime>(
+        rt: &R,
+        conn: quinn::Connection,
+        authority: &str,
+    ) -> Result<H3Client, H3Error> {
         let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(conn.clone())).await?;
         drop(rt.spawn(async move {
             let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;

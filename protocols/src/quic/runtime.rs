@@ -38,7 +38,9 @@ pub struct QuinnRuntime<R> {
 
 impl<R> fmt::Debug for QuinnRuntime<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QuinnRuntime").field("time", &self.time).finish()
+        f.debug_struct("QuinnRuntime")
+            .field("time", &self.time)
+            .finish()
     }
 }
 
@@ -60,6 +62,9 @@ struct Timer<R: Runtime> {
     deadline: Instant,
     sleep: Pin<Box<R::Sleep>>,
 }
+
+// The sleep is boxed and nothing else is pinned: moving a Timer is fine.
+impl<R: Runtime> Unpin for Timer<R> {}
 
 impl<R: Runtime> fmt::Debug for Timer<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -104,7 +109,10 @@ where
         drop(self.rt.spawn(future));
     }
 
-    fn wrap_udp_socket(&self, _t: std::net::UdpSocket) -> std::io::Result<Arc<dyn quinn::AsyncUdpSocket>> {
+    fn wrap_udp_socket(
+        &self,
+        _t: std::net::UdpSocket,
+    ) -> std::io::Result<Arc<dyn quinn::AsyncUdpSocket>> {
         Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
             "a model runtime has no OS sockets: build the endpoint with a ModelUdp socket",
