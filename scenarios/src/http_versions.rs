@@ -4,8 +4,9 @@
 //! loss rate, in packet fidelity (smoltcp TCP: loss costs retransmissions and head-of-line
 //! blocking). TLS uses the seeded provider, so the whole matrix replays from its seed.
 //!
-//! Reports the page-load time of each (version, loss) cell in `--json` next to the seed
-//! document's claims. HTTP/3 (QUIC) joins the table when the QUIC adapter lands.
+//! HTTP/3 (QUIC via quinn, UDP 443) loads the same page cold and resumed (a second visit:
+//! the first requests ride in 0-RTT). Reports the page-load time of each (version, loss)
+//! cell in `--json` next to the seed document's claims.
 //!
 //! Read loss numbers knowing that smoltcp's minimum retransmission timeout is 1 s (RFC 6298;
 //! Linux uses 200 ms), so a tail loss costs more here than on Linux, and more on HTTP/2's
@@ -25,6 +26,7 @@ use testbed_protocols::http1::{
     self, parse_response, response_body, BodyKind, Header, Limits, OwnedRequest, OwnedResponse,
     ServerConfig, Status,
 };
+use testbed_protocols::quic::{self, TimeBase};
 use testbed_protocols::tls::{self, Clock, Entropy, ALPN_H2, ALPN_HTTP11};
 use testbed_sim::{Fidelity, Host, Latency, LinkConfig, Sim, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,6 +94,10 @@ fn claims() -> serde_json::Value {
 enum Version {
     H1,
     H2,
+    /// HTTP/3; `resumed`: after a first visit, so the page starts in 0-RTT.
+    H3 {
+        resumed: bool,
+    },
 }
 
 /// Reads one HTTP/1.1 response (Content-Length framed) from `s`, keeping leftovers in `buf`.
@@ -158,16 +164,17 @@ async fn tls_to(
         .map_err(|e| e.to_string())
 }
 
-/// Loads the page; returns the bytes received per resource.
+/// Loads the page; returns how long it took and the bytes received per resource.
 async fn load_page(
     h: &Host,
     v: Version,
     n: u64,
     conns: u64,
     ca: &rustls::pki_types::CertificateDer<'static>,
-) -> Result<Vec<usize>, String> {
+) -> Result<(Duration, Vec<usize>), String> {
     match v {
         Version::H2 => {
+            let t0 = h.now();
             let t = tls_to(h, ALPN_H2, ca).await?;
             // Browser-like receive windows (Chrome: 6 MiB per stream, 15 MiB per connection).
             let windows = H2Config {
@@ -195,9 +202,81 @@ async fn load_page(
                 }
                 sizes.push(r.body.len());
             }
-            Ok(sizes)
+            Ok((h.now() - t0, sizes))
+        }
+        Version::H3 { resumed } => {
+            let sock = h
+                .bind_datagram(SocketAddr::from(([0, 0, 0, 0], 0)))
+                .map_err(|e| e.to_string())?;
+            let ep = quic::endpoint(
+                h.clone(),
+                sock,
+                TimeBase::new(h.std_base()),
+                quic::endpoint_config(&mut h.rng()),
+                None,
+            )
+            .map_err(|e| e.to_string())?;
+            let clock = {
+                let h = h.clone();
+                Clock::sim(move || h.now())
+            };
+            let cfg = quic::client_config(
+                std::slice::from_ref(ca),
+                &[quic::ALPN_H3],
+                Entropy::Seeded(h.rng()),
+                &clock,
+            )
+            .map_err(|e| e.to_string())?;
+            let server = SocketAddr::new(h.lookup("server").ok_or("no server")?, PORT);
+            if resumed {
+                // A first visit leaves a session ticket behind.
+                let conn = ep
+                    .connect_with(cfg.clone(), server, "server")
+                    .map_err(|e| e.to_string())?
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let c = quic::H3Client::new(h, conn.clone(), "server")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                c.request(&OwnedRequest::get("/"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                h.sleep(Duration::from_millis(200)).await;
+                conn.close(0u32.into(), b"bye");
+                h.sleep(Duration::from_millis(200)).await;
+            }
+            let t0 = h.now();
+            let first = OwnedRequest::get("/r/0");
+            let conn = match quic::connect_early(&ep, cfg, server, "server", &first)
+                .map_err(|e| e.to_string())?
+            {
+                quic::Early::ZeroRtt(conn, _) => conn,
+                quic::Early::FullHandshake(c) => c.await.map_err(|e| e.to_string())?,
+            };
+            let c = quic::H3Client::new(h, conn, "server")
+                .await
+                .map_err(|e| e.to_string())?;
+            let tasks: Vec<_> = (0..n)
+                .map(|i| {
+                    let c = c.clone();
+                    h.spawn(async move { c.request(&OwnedRequest::get(&format!("/r/{i}"))).await })
+                })
+                .collect();
+            let mut sizes = Vec::new();
+            for t in tasks {
+                let r = t
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                if r.status != 200 {
+                    return Err(format!("status {}", r.status));
+                }
+                sizes.push(r.body.len());
+            }
+            Ok((h.now() - t0, sizes))
         }
         Version::H1 => {
+            let t0 = h.now();
             let next = Rc::new(RefCell::new(0u64));
             let sizes = Rc::new(RefCell::new(vec![0usize; n as usize]));
             let tasks: Vec<_> = (0..conns.min(n))
@@ -229,7 +308,7 @@ async fn load_page(
                 t.await.map_err(|e| e.to_string())??;
             }
             let v = sizes.borrow().clone();
-            Ok(v)
+            Ok((h.now() - t0, v))
         }
     }
 }
@@ -286,6 +365,28 @@ impl HttpVersions {
                         OwnedResponse::text(404, "no\n")
                     }
                 });
+                // HTTP/3 on UDP 443 beside HTTPS on TCP 443.
+                if let Ok(qcfg) = quic::server_config(
+                    vec![pki.leaf_der.clone()],
+                    pki.key(),
+                    &[quic::ALPN_H3],
+                    Entropy::Seeded(h.rng()),
+                    &clock,
+                    &mut h.rng(),
+                ) {
+                    let sock = h
+                        .bind_datagram(SocketAddr::from(([0, 0, 0, 0], PORT)))
+                        .expect("fresh host");
+                    if let Ok(ep) = quic::endpoint(
+                        h.clone(),
+                        sock,
+                        TimeBase::new(h.std_base()),
+                        quic::endpoint_config(&mut h.rng()),
+                        Some(qcfg),
+                    ) {
+                        drop(h.spawn(quic::h3_serve(h.clone(), ep, handler.clone())));
+                    }
+                }
                 while let Ok((s, _)) = l.accept().await {
                     let (h2, cfg, handler) = (h.clone(), cfg.clone(), handler.clone());
                     drop(h.spawn(async move {
@@ -319,17 +420,23 @@ impl HttpVersions {
         let res = result.clone();
         let ca = pki.ca_der.clone();
         sim.client("browser", move |h| async move {
-            let t0 = h.now();
             let r = load_page(&h, v, n, conns, &ca).await;
-            *res.borrow_mut() = Some(r.map(|sizes| (h.now() - t0, sizes)));
+            *res.borrow_mut() = Some(r);
             Ok(())
         });
+        // h3 draws GREASE values from a per-thread generator: seed it from the run.
+        quic::seed_grease(testbed_model::rng::derive_seed(ctx.seed, name));
         let run = sim.run();
         let hash = sim.trace_hash();
         let mut metrics = serde_json::Map::new();
         metrics.insert(
             "version".into(),
-            json!(if v == Version::H1 { "http/1.1" } else { "h2" }),
+            json!(match v {
+                Version::H1 => "http/1.1",
+                Version::H2 => "h2",
+                Version::H3 { resumed: false } => "h3",
+                Version::H3 { resumed: true } => "h3 (resumed, 0-RTT)",
+            }),
         );
         metrics.insert("loss".into(), json!(loss));
         match result.borrow().as_ref() {
@@ -365,7 +472,7 @@ impl Scenario for HttpVersions {
         "http-versions"
     }
     fn summary(&self) -> &'static str {
-        "page load over HTTPS: HTTP/1.1 (6 connections) vs HTTP/2 (1 connection) at 0/1/2% loss (packet fidelity)"
+        "page load: HTTP/1.1 (6 connections) vs HTTP/2 vs HTTP/3 (cold and 0-RTT) at 0/1/2% loss (packet fidelity)"
     }
     fn params(&self) -> &'static [ParamSpec] {
         PARAMS
@@ -376,16 +483,23 @@ impl Scenario for HttpVersions {
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         crate::params::check_product(&ctx.params, "resources", "size", 200_000_000)?;
         let mut out = Outcome::start(self.name(), ctx);
-        const NAMES: [[&str; 3]; 2] = [
-            ["http1_loss0", "http1_loss1", "http1_loss2"],
-            ["http2_loss0", "http2_loss1", "http2_loss2"],
+        let cells: [(&'static str, Version, f64); 11] = [
+            ("http1_loss0", Version::H1, 0.0),
+            ("http1_loss1", Version::H1, 0.01),
+            ("http1_loss2", Version::H1, 0.02),
+            ("http2_loss0", Version::H2, 0.0),
+            ("http2_loss1", Version::H2, 0.01),
+            ("http2_loss2", Version::H2, 0.02),
+            ("http3_loss0", Version::H3 { resumed: false }, 0.0),
+            ("http3_loss1", Version::H3 { resumed: false }, 0.01),
+            ("http3_loss2", Version::H3 { resumed: false }, 0.02),
+            ("http3_resumed_loss0", Version::H3 { resumed: true }, 0.0),
+            ("http3_resumed_loss1", Version::H3 { resumed: true }, 0.01),
         ];
-        let mut runs = Vec::new();
-        for (vi, v) in [Version::H1, Version::H2].into_iter().enumerate() {
-            for (li, loss) in LOSSES.into_iter().enumerate() {
-                runs.push(self.cell(ctx, NAMES[vi][li], v, loss));
-            }
-        }
+        let runs: Vec<VariantRun> = cells
+            .into_iter()
+            .map(|(name, v, loss)| self.cell(ctx, name, v, loss))
+            .collect();
         let incomplete: Vec<String> = runs
             .iter()
             .filter(|r| r.metrics["complete"] != json!(true))
