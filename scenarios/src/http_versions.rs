@@ -75,7 +75,6 @@ const PARAMS: &[ParamSpec] = &[
     },
 ];
 
-
 /// The seed document's claims for this experiment (§3.2, §3.4), in seconds.
 fn claims() -> serde_json::Value {
     json!({

@@ -11,11 +11,13 @@ use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use testbed_kernel::{Kernel, PortReservation};
+use testbed_model::SeededRng;
 use testbed_model::{Listener, Net, Runtime};
 use testbed_protocols::h2::{self, H2Config};
 use testbed_protocols::http1::{
     self, OwnedRequest as Request, OwnedResponse as Response, Router, ServerConfig,
 };
+use testbed_protocols::quic;
 use testbed_protocols::tls::{self, Clock, Entropy, ALPN_H2, ALPN_HTTP11};
 use testbed_protocols::ws::{self, Event, WsLimits};
 
@@ -26,6 +28,8 @@ pub enum Protocol {
     Http1,
     /// HTTP/2: h2c with prior knowledge, or h2 by ALPN under TLS (HTTP/1.1 as fallback).
     H2,
+    /// HTTP/3 over QUIC (needs TLS).
+    H3,
     /// WebSocket echo.
     Ws,
     /// The example RPC service (add, sub, kv).
@@ -38,10 +42,11 @@ impl std::str::FromStr for Protocol {
         match s {
             "http1" => Ok(Protocol::Http1),
             "h2" => Ok(Protocol::H2),
+            "h3" => Ok(Protocol::H3),
             "ws" => Ok(Protocol::Ws),
             "rpc" => Ok(Protocol::Rpc),
             other => Err(RunError::Setup(format!(
-                "unknown protocol {other:?}; protocols: http1, h2, ws, rpc"
+                "unknown protocol {other:?}; protocols: http1, h2, h3, ws, rpc"
             ))),
         }
     }
@@ -137,8 +142,13 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// The server's TLS config from PEM files, offering `alpn` (OS randomness, system clock).
-pub fn load_tls(files: &TlsFiles, alpn: &[&[u8]]) -> Result<Arc<rustls::ServerConfig>, RunError> {
+type PemPair = (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+);
+
+/// The certificate chain and key in `files`.
+fn load_pem(files: &TlsFiles) -> Result<PemPair, RunError> {
     let setup = |what: &str, e: &dyn std::fmt::Display| RunError::Setup(format!("{what}: {e}"));
     let pem = |p: &Path| std::fs::read(p).map_err(|e| setup(&p.display().to_string(), &e));
     let certs = rustls_pemfile::certs(&mut pem(&files.cert)?.as_slice())
@@ -153,8 +163,83 @@ pub fn load_tls(files: &TlsFiles, alpn: &[&[u8]]) -> Result<Arc<rustls::ServerCo
     let key = rustls_pemfile::private_key(&mut pem(&files.key)?.as_slice())
         .map_err(|e| setup("key PEM", &e))?
         .ok_or_else(|| RunError::Setup(format!("no private key in {}", files.key.display())))?;
+    Ok((certs, key))
+}
+
+/// The server's TLS config from PEM files, offering `alpn` (OS randomness, system clock).
+pub fn load_tls(files: &TlsFiles, alpn: &[&[u8]]) -> Result<Arc<rustls::ServerConfig>, RunError> {
+    let (certs, key) = load_pem(files)?;
     tls::server_config(certs, key, alpn, Entropy::System, &Clock::System)
-        .map_err(|e| setup("TLS", &e))
+        .map_err(|e| RunError::Setup(format!("TLS: {e}")))
+}
+
+/// HTTP/3 on `listen` (one worker: a QUIC endpoint owns its UDP socket) until `shutdown`.
+fn serve_h3<F, Fut>(
+    listen: SocketAddr,
+    root: Option<PathBuf>,
+    files: &TlsFiles,
+    shutdown: F,
+) -> Result<(), RunError>
+where
+    F: Fn() -> Fut + Sync,
+    Fut: Future<Output = ()> + 'static,
+{
+    let (certs, key) = load_pem(files)?;
+    let seed = testbed_kernel::os_seed().map_err(|e| RunError::Setup(format!("entropy: {e}")))?;
+    let cfg = quic::server_config(
+        certs,
+        key,
+        &[quic::ALPN_H3],
+        Entropy::System,
+        &Clock::System,
+        &mut SeededRng::new(seed),
+    )
+    .map_err(|e| RunError::Setup(e.to_string()))?;
+    let sock = std::net::UdpSocket::bind(listen)
+        .map_err(|e| RunError::Setup(format!("bind udp {listen}: {e}")))?;
+    let addr = sock
+        .local_addr()
+        .map_err(|e| RunError::Setup(e.to_string()))?;
+    println!("serving H3 (QUIC) on {addr} with 1 worker(s); Ctrl-C stops");
+    let kernel = Kernel::builder().workers(1).build();
+    let sock = std::sync::Mutex::new(Some(sock));
+    let cfg = std::sync::Mutex::new(Some(cfg));
+    let results = kernel.run(|w| {
+        let (sock, cfg) = (
+            sock.lock().ok().and_then(|mut s| s.take()),
+            cfg.lock().ok().and_then(|mut c| c.take()),
+        );
+        let root = root.clone();
+        let stop = shutdown();
+        async move {
+            let (Some(sock), Some(cfg)) = (sock, cfg) else {
+                return Err("one worker only".to_string());
+            };
+            let ep = quinn::Endpoint::new(
+                quinn::EndpointConfig::default(),
+                Some(cfg),
+                sock,
+                Arc::new(quinn::TokioRuntime),
+            )
+            .map_err(|e| e.to_string())?;
+            let server = w.spawn(quic::h3_serve(
+                w.clone(),
+                ep.clone(),
+                Rc::new(http_app(root)),
+            ));
+            stop.await;
+            ep.close(0u32.into(), b"shutting down");
+            w.sleep(testbed_model::Duration::from_millis(100)).await;
+            server.abort();
+            Ok::<_, String>(())
+        }
+    });
+    for r in results {
+        r.map_err(|e| RunError::Setup(e.to_string()))?
+            .map_err(RunError::Setup)?;
+    }
+    println!("stopped");
+    Ok(())
 }
 
 /// Handshakes TLS on `s`, then serves HTTP/2 or HTTP/1.1 as ALPN chose.
@@ -190,8 +275,15 @@ where
     F: Fn() -> Fut + Sync,
     Fut: Future<Output = ()> + 'static,
 {
+    if proto == Protocol::H3 {
+        let files = tls.as_ref().ok_or_else(|| {
+            RunError::Setup("h3 needs --tls CERT KEY (QUIC is always encrypted; `testbed cert DIR` makes test ones)".into())
+        })?;
+        return serve_h3(listen, root, files, shutdown);
+    }
     let tls_cfg = match (&tls, proto) {
         (None, _) => None,
+        (_, Protocol::H3) => unreachable!("handled above"),
         (Some(f), Protocol::Http1 | Protocol::H2) => Some(load_tls(f, &[ALPN_H2, ALPN_HTTP11])?),
         (Some(f), Protocol::Ws) => Some(load_tls(f, &[ALPN_HTTP11])?),
         (Some(f), Protocol::Rpc) => Some(load_tls(f, &[])?),
@@ -272,6 +364,7 @@ where
                         drop(w2.spawn(ws_echo(w2.clone(), s)));
                     }
                 }),
+                (Protocol::H3, _) => return Err("h3 is served by serve_h3".to_string()),
             };
             stop.await;
             h2_shutdown.trigger(); // GOAWAY to HTTP/2 clients

@@ -4,8 +4,8 @@
 //! the leaf is separate from the CA.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose, PKCS_ED25519,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ED25519,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use testbed_model::Rng;
@@ -71,7 +71,13 @@ pub fn test_pki(names: &[&str], rng: &mut impl Rng) -> Result<TestPki, PkiError>
     let leaf_key = key_from(rng)?;
     let mut leaf = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .map_err(err)?;
-    leaf.is_ca = IsCa::ExplicitNoCa;
+    // CA:FALSE as DER requires: an empty BasicConstraints (rcgen's ExplicitNoCa encodes the
+    // default `cA FALSE` explicitly, which strict parsers such as Python's cryptography
+    // reject).
+    leaf.is_ca = IsCa::NoCa;
+    let mut bc = CustomExtension::from_oid_content(&[2, 5, 29, 19], vec![0x30, 0x00]);
+    bc.set_criticality(true);
+    leaf.custom_extensions.push(bc);
     leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf.extended_key_usages = vec![
         ExtendedKeyUsagePurpose::ServerAuth,
@@ -110,5 +116,25 @@ mod tests {
         assert_ne!(a.key_der, c.key_der);
         assert!(a.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(a.key_pem.contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn the_leaf_says_ca_false_in_strict_der() {
+        let p = test_pki(&["localhost"], &mut SeededRng::new(3)).unwrap();
+        let der = p.leaf_der.as_ref();
+        // basicConstraints OID 2.5.29.19, critical TRUE, value OCTET STRING { SEQUENCE {} }.
+        let ext = [
+            0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff, 0x04, 0x02, 0x30, 0x00,
+        ];
+        assert!(
+            der.windows(ext.len()).any(|w| w == ext),
+            "empty critical BasicConstraints"
+        );
+        // No explicit `cA FALSE` (BOOLEAN 0) anywhere after the OID.
+        let at = der
+            .windows(5)
+            .position(|w| w == [0x06, 0x03, 0x55, 0x1d, 0x13])
+            .unwrap();
+        assert!(!der[at..at + 16].windows(3).any(|w| w == [0x01, 0x01, 0x00]));
     }
 }
