@@ -85,6 +85,10 @@ enum Cmd {
         /// Seed for the keys (default: from the OS; a fixed seed gives the same PKI every time).
         #[arg(long)]
         seed: Option<u64>,
+        /// ECDSA P-256 keys instead of Ed25519 (for clients without Ed25519, such as
+        /// BoringSSL-based curl_cffi); always from the OS generator.
+        #[arg(long)]
+        ecdsa: bool,
     },
     /// Run a scenario twice per seed and compare the traces event by event.
     CheckDeterminism {
@@ -341,7 +345,7 @@ fn check_determinism(
     }
 }
 
-fn cert(dir: &std::path::Path, names: &[String], seed: Option<u64>) -> ExitCode {
+fn cert(dir: &std::path::Path, names: &[String], seed: Option<u64>, ecdsa: bool) -> ExitCode {
     let seed = match seed.map_or_else(testbed_kernel::os_seed, Ok) {
         Ok(s) => s,
         Err(e) => {
@@ -449,7 +453,12 @@ fn main() -> ExitCode {
             workers,
             tls,
         } => serve(&protocol, &backend, listen, root, workers, tls),
-        Cmd::Cert { dir, names, seed } => cert(&dir, &names, seed),
+        Cmd::Cert {
+            dir,
+            names,
+            seed,
+            ecdsa,
+        } => cert(&dir, &names, seed, ecdsa),
     }
 }
 

@@ -78,3 +78,12 @@ fn websocket_and_rpc_seeds() {
         assert_eq!(h.kind, testbed_protocols::rpc::Kind::Request);
     }
 }
+
+#[test]
+fn h2_frame_guard_seeds() {
+    let s = seeds("h2_frame_guard");
+    assert!(s.len() >= 5);
+    for data in s {
+        testbed_protocols::h2::exercise_frame_guard(&data);
+    }
+}

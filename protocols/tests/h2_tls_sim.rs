@@ -281,3 +281,92 @@ fn the_stock_provider_is_not_deterministic_which_is_why_the_seeded_one_exists() 
     let b = tls_run_with(9, Fidelity::Stream, true);
     assert_ne!(a, b);
 }
+
+#[test]
+fn websocket_over_tls_and_rpc_over_tls() {
+    use testbed_protocols::rpc::{self, example, CodecId, RpcClient};
+    use testbed_protocols::ws::{self, Event, WsLimits};
+    let pki = tls::test_pki(&["server"], &mut SeededRng::new(11)).unwrap();
+    let mut sim = sim(11, Fidelity::Packet);
+    let spki = pki.clone();
+    sim.host("server", move |h| {
+        let pki = spki.clone();
+        async move {
+            let cfg = tls::server_config(
+                vec![pki.leaf_der.clone()],
+                pki.key(),
+                &[ALPN_HTTP11],
+                Entropy::Seeded(h.rng()),
+                &clock_of(&h),
+            )
+            .unwrap();
+            let wss = h.listen("0.0.0.0:443".parse().unwrap()).unwrap();
+            let rpcs = h.listen("0.0.0.0:7443".parse().unwrap()).unwrap();
+            let (h2, cfg2) = (h.clone(), cfg.clone());
+            drop(h.spawn(async move {
+                let server = Rc::new(example::server());
+                while let Ok((s, _)) = rpcs.accept().await {
+                    let (h3, cfg3, server) = (h2.clone(), cfg2.clone(), server.clone());
+                    drop(h2.spawn(async move {
+                        if let Ok(t) = tls::accept(cfg3, s).await {
+                            server.serve_conn(h3, t).await;
+                        }
+                    }));
+                }
+            }));
+            while let Ok((s, _)) = wss.accept().await {
+                let (h2, cfg) = (h.clone(), cfg.clone());
+                drop(h.spawn(async move {
+                    let Ok(t) = tls::accept(cfg, s).await else {
+                        return;
+                    };
+                    let Ok(mut w) = ws::accept(&h2, t, WsLimits::default()).await else {
+                        return;
+                    };
+                    while let Ok(Event::Text(m)) = w.recv(&h2).await {
+                        if w.send_text(&m).await.is_err() {
+                            return;
+                        }
+                    }
+                }));
+            }
+        }
+    });
+    sim.client("client", move |h| async move {
+        let cfg = tls::client_config(
+            std::slice::from_ref(&pki.ca_der),
+            &[ALPN_HTTP11],
+            Entropy::Seeded(h.rng()),
+            &clock_of(&h),
+        )?;
+        // wss
+        let s = h.connect(addr(&h, 443)).await?;
+        let t = tls::connect(cfg.clone(), "server", s).await?;
+        let mut w = ws::connect_over(&h, t, "server", "/", false, WsLimits::default()).await?;
+        w.send_text("over tls").await?;
+        match w.recv(&h).await? {
+            Event::Text(m) => assert_eq!(m, "over tls"),
+            other => panic!("{other:?}"),
+        }
+        // RPC over TLS
+        let s = h.connect(addr(&h, 7443)).await?;
+        let t = tls::connect(cfg, "server", s).await?;
+        let c = RpcClient::over(&h, t, CodecId::Binary);
+        let sum = c
+            .call::<example::Add, _>(
+                &h,
+                &example::Pair { a: 40, b: 2 },
+                testbed_model::Duration::from_secs(5),
+            )
+            .await?;
+        assert_eq!(sum, 42);
+        let _ = rpc::serve::<Host>; // the plain-TCP server stays available
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+fn clock_of(h: &Host) -> Clock {
+    let h = h.clone();
+    Clock::sim(move || h.now())
+}

@@ -13,3 +13,24 @@ mod server;
 
 pub use client::{handshake, handshake_with, H2Client, H2ClientError};
 pub use server::{serve, serve_connection, H2Config, Shutdown};
+
+/// Runs the frame guard over `data` whole and split at every 7th byte, checking it agrees
+/// with itself and never panics. Shared by the `h2_frame_guard` fuzz target and the stable
+/// replay of its seeds.
+#[doc(hidden)]
+pub fn exercise_frame_guard(data: &[u8]) {
+    let whole = guard::FrameCheck::new(16_384).scan(data);
+    let mut c = guard::FrameCheck::new(16_384);
+    let mut split = Ok(());
+    for chunk in data.chunks(7) {
+        split = c.scan(chunk);
+        if split.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        whole.map_err(|v| v.code),
+        split.map_err(|v| v.code),
+        "chunking changed the verdict"
+    );
+}

@@ -325,6 +325,13 @@ impl RpcClient {
         codec: CodecId,
     ) -> Result<RpcClient, ConnectError> {
         let stream = net.connect(addr).await?;
+        Ok(RpcClient::over(net, stream, codec))
+    }
+
+    /// A client on an established stream (a TLS stream, for instance), its reader and writer
+    /// tasks on `rt`.
+    pub fn over<R: Runtime, S: Stream>(rt: &R, stream: S, codec: CodecId) -> RpcClient {
+        let net = rt;
         let (mut r, w) = tokio::io::split(stream);
         let out = Rc::new(Outbox::default());
         let pending: Pending = Rc::default();
@@ -343,13 +350,13 @@ impl RpcClient {
             out2.close();
             fail_all(&p2, CallError::Disconnected);
         });
-        Ok(RpcClient {
+        RpcClient {
             out,
             pending,
             next_id: Cell::new(1),
             codec,
             tasks: vec![writer_task, reader_task],
-        })
+        }
     }
 
     fn send(

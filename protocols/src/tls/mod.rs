@@ -6,7 +6,7 @@
 mod pki;
 mod provider;
 
-pub use pki::{test_pki, PkiError, TestPki};
+pub use pki::{test_pki, test_pki_with, KeyAlg, PkiError, TestPki};
 pub use provider::{crypto_provider, Clock, Entropy, SIM_EPOCH_UNIX_SECS};
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};

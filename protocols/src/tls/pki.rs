@@ -56,9 +56,29 @@ fn key_from(rng: &mut impl Rng) -> Result<KeyPair, PkiError> {
     KeyPair::from_pkcs8_der_and_sign_algo(&der, &PKCS_ED25519).map_err(|e| PkiError(e.to_string()))
 }
 
-/// A CA plus a leaf for `names` (DNS names or IP addresses), keys drawn from `rng`.
+/// The leaf key's algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAlg {
+    /// Ed25519 from the seeded stream (deterministic signatures: what the simulator needs).
+    Ed25519,
+    /// ECDSA P-256 from the OS generator (not reproducible; for peers whose TLS stack does not
+    /// offer Ed25519, such as BoringSSL-based clients).
+    EcdsaP256,
+}
+
+/// A CA plus a leaf for `names` (DNS names or IP addresses), Ed25519 keys drawn from `rng`.
 pub fn test_pki(names: &[&str], rng: &mut impl Rng) -> Result<TestPki, PkiError> {
+    test_pki_with(names, KeyAlg::Ed25519, rng)
+}
+
+/// [`test_pki`] with a choice of key algorithm for both certificates.
+pub fn test_pki_with(names: &[&str], alg: KeyAlg, rng: &mut impl Rng) -> Result<TestPki, PkiError> {
     let err = |e: rcgen::Error| PkiError(e.to_string());
+    let key_from = |rng: &mut _| match alg {
+        KeyAlg::Ed25519 => key_from(rng),
+        KeyAlg::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| PkiError(e.to_string())),
+    };
     let ca_key = key_from(rng)?;
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

@@ -243,11 +243,25 @@ pub async fn connect<N: Net + Runtime>(
     offer_deflate: bool,
     limits: WsLimits,
 ) -> Result<WsStream<N::Stream>, WsError> {
-    let mut stream = net.connect(addr).await?;
+    let stream = net.connect(addr).await?;
+    connect_over(net, stream, &addr.to_string(), path, offer_deflate, limits).await
+}
+
+/// Client side on an established stream (a TLS stream for wss, for instance): upgrades
+/// `path` on `host`.
+pub async fn connect_over<R: Runtime, S: Stream>(
+    rt: &R,
+    mut stream: S,
+    host: &str,
+    path: &str,
+    offer_deflate: bool,
+    limits: WsLimits,
+) -> Result<WsStream<S>, WsError> {
+    let net = rt;
     let mut rng = net.rng();
     let mut nonce = [0u8; 16];
     rng.fill_bytes(&mut nonce);
-    let (req, key) = client_request(&addr.to_string(), path, nonce, offer_deflate);
+    let (req, key) = client_request(host, path, nonce, offer_deflate);
     stream.write_all(&req).await?;
     let expect = super::handshake::accept_key(key.as_bytes());
     let mut buf = ReadBuf::default();

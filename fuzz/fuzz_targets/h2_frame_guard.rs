@@ -1,0 +1,9 @@
+//! Arbitrary client byte streams through the HTTP/2 frame guard: never panics, and the verdict
+//! does not depend on how the bytes are split into reads.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    testbed_protocols::h2::exercise_frame_guard(data);
+});
