@@ -353,15 +353,23 @@ fn cert(dir: &std::path::Path, names: &[String], seed: Option<u64>, ecdsa: bool)
             return ExitCode::from(1);
         }
     };
+    let alg = if ecdsa {
+        testbed_protocols::tls::KeyAlg::EcdsaP256
+    } else {
+        testbed_protocols::tls::KeyAlg::Ed25519
+    };
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let pki =
-        match testbed_protocols::tls::test_pki(&names, &mut testbed_model::SeededRng::new(seed)) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("testbed: {e}");
-                return ExitCode::from(1);
-            }
-        };
+    let pki = match testbed_protocols::tls::test_pki_with(
+        &names,
+        alg,
+        &mut testbed_model::SeededRng::new(seed),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("testbed: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("ca.pem"), &pki.ca_pem)?;

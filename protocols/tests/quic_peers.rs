@@ -256,3 +256,73 @@ fn our_client_talks_to_aioquic_server() {
         "aioquic's demo page"
     );
 }
+
+#[test]
+fn curl_cffi_gets_and_posts_over_http3_only() {
+    let ok = Command::new("python3")
+        .args(["-c", "import curl_cffi"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIP: python curl_cffi is not installed (scripts/test installs it)");
+        return;
+    }
+    // curl_cffi's BoringSSL does not offer Ed25519: this server gets an ECDSA P-256 PKI.
+    let pki = tls::test_pki_with(
+        &["localhost", "127.0.0.1"],
+        tls::KeyAlg::EcdsaP256,
+        &mut SeededRng::new(0),
+    )
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("testbed-quic-ecdsa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), &pki.ca_pem).unwrap();
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        testbed_kernel::block_on(0, |w| async move {
+            let cfg = quic::server_config(
+                vec![pki.leaf_der.clone()],
+                pki.key(),
+                &[ALPN_H3],
+                Entropy::System,
+                &Clock::System,
+                &mut SeededRng::new(2),
+            )
+            .unwrap();
+            let ep = quinn::Endpoint::new(
+                quinn::EndpointConfig::default(),
+                Some(cfg),
+                sock,
+                Arc::new(quinn::TokioRuntime),
+            )
+            .unwrap();
+            let app = Router::new()
+                .route("GET", "/hello", |_r| async {
+                    Response::text(200, "hello\n")
+                })
+                .route("POST", "/echo", |r: Request| async move {
+                    Response::text(200, r.body)
+                });
+            quic::h3_serve(w.clone(), ep, Rc::new(app)).await;
+        })
+    });
+    let script = format!(
+        r#"
+from curl_cffi import requests, CurlHttpVersion
+kw = dict(http_version=CurlHttpVersion.V3ONLY, verify={ca:?})
+r = requests.get("https://127.0.0.1:{port}/hello", **kw)
+assert r.status_code == 200 and r.text == "hello\n" and r.http_version == 30, (r.status_code, r.http_version, r.text)
+r = requests.post("https://127.0.0.1:{port}/echo", data=b"x" * 100000, **kw)
+assert r.status_code == 200 and len(r.content) == 100000, (r.status_code, len(r.content))
+print("ok")
+"#,
+        ca = dir.join("ca.pem").display().to_string(),
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ok");
+}
