@@ -257,8 +257,10 @@ impl testbed_protocols::http1::FileSender for PatternFiles {
     async fn send_file<S: testbed_model::Stream>(
         &self,
         s: &mut S,
+        head: &[u8],
         file: &testbed_protocols::http1::FileBody,
     ) -> std::io::Result<()> {
+        s.write_all(head).await?;
         s.write_all(&vec![b'f'; file.len as usize]).await
     }
 }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
-use testbed_kernel::{Kernel, PortReservation};
+use testbed_kernel::{Kernel, KernelStream, PortReservation};
 use testbed_model::SeededRng;
 use testbed_model::{Listener, Net, Runtime};
 use testbed_protocols::h2::{self, H2Config};
@@ -88,19 +88,30 @@ fn http_app(root: Option<PathBuf>) -> impl http1::Handler {
     }
 }
 
-/// The file hook of `testbed serve`: a read/write copy loop (the zero-copy issue replaces it
-/// with sendfile on the kernel backend). Sends exactly `len` bytes, or fails.
-struct CopyFiles;
+/// The file hook of `testbed serve`: sendfile with TCP_CORK around head and body on plain
+/// kernel sockets; a read/write copy loop on anything else (TLS streams, where the bytes must
+/// pass through the encryption in user space anyway). Sends exactly `len` bytes, or fails.
+struct ServeFiles;
 
-impl http1::FileSender for CopyFiles {
+impl http1::FileSender for ServeFiles {
     async fn send_file<S: testbed_model::Stream>(
         &self,
         stream: &mut S,
+        head: &[u8],
         file: &http1::FileBody,
     ) -> std::io::Result<()> {
         use std::io::Read;
         use tokio::io::AsyncWriteExt;
         let mut f = std::fs::File::open(&file.path)?;
+        if let Some(k) = (stream as &mut dyn std::any::Any).downcast_mut::<KernelStream>() {
+            let r = testbed_kernel::zerocopy::send_file(k, head, &f, 0..file.len).await?;
+            return if r.bytes == head.len() as u64 + file.len {
+                Ok(())
+            } else {
+                Err(std::io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        stream.write_all(head).await?;
         let mut left = file.len;
         let mut buf = vec![0u8; 64 * 1024];
         while left > 0 {
@@ -256,7 +267,7 @@ async fn https_conn<R: Runtime, S: testbed_model::Stream, Hd: http1::Handler>(
     if t.alpn() == Some(ALPN_H2) {
         let _ = h2::serve_connection(&rt, t, handler, &H2Config::default(), shutdown).await;
     } else {
-        http1::connection(&rt, t, &*handler, &ServerConfig::default(), &CopyFiles).await;
+        http1::connection(&rt, t, &*handler, &ServerConfig::default(), &ServeFiles).await;
     }
 }
 
@@ -352,7 +363,7 @@ where
                     l,
                     Rc::new(http_app(root)),
                     ServerConfig::default(),
-                    Rc::new(CopyFiles),
+                    Rc::new(ServeFiles),
                 )),
                 (Protocol::Rpc, None) => w.spawn(testbed_protocols::rpc::serve(
                     w2,

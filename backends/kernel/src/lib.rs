@@ -7,6 +7,9 @@
 
 mod net;
 mod runtime;
+#[allow(unsafe_code)]
+// raw syscalls (sendfile, splice, setsockopt, getrusage), each with a SAFETY note
+pub mod zerocopy;
 
 pub use net::{KernelDatagram, KernelListener, KernelStream, PortReservation};
 pub use runtime::{block_on, Builder, Kernel, Worker};

@@ -88,6 +88,14 @@ pub struct KernelStream {
 }
 
 impl KernelStream {
+    /// The tokio socket (for readiness-driven raw syscalls such as sendfile).
+    pub fn tcp(&self) -> &tokio::net::TcpStream {
+        &self.inner
+    }
+    /// The tokio socket, mutably.
+    pub fn tcp_mut(&mut self) -> &mut tokio::net::TcpStream {
+        &mut self.inner
+    }
     fn new(inner: tokio::net::TcpStream) -> io::Result<KernelStream> {
         Ok(KernelStream {
             local: inner.local_addr()?,

@@ -132,12 +132,14 @@ pub enum ConnEnd {
 }
 
 /// Sends file bodies ([`Response::file`]): the hook where a backend plugs in sendfile.
-/// Protocol code never touches files itself.
+/// Protocol code never touches files itself. The hook gets the response head too, so it can
+/// send head and body together (TCP_CORK around both on the kernel backend).
 pub trait FileSender: 'static {
-    /// Writes the `file.len` bytes of `file` to `stream`.
+    /// Writes `head`, then the `file.len` bytes of `file`, to `stream`.
     fn send_file<S: Stream>(
         &self,
         stream: &mut S,
+        head: &[u8],
         file: &FileBody,
     ) -> impl Future<Output = std::io::Result<()>>;
 }
@@ -147,7 +149,12 @@ pub trait FileSender: 'static {
 pub struct NoFiles;
 
 impl FileSender for NoFiles {
-    async fn send_file<S: Stream>(&self, _stream: &mut S, _file: &FileBody) -> std::io::Result<()> {
+    async fn send_file<S: Stream>(
+        &self,
+        _stream: &mut S,
+        _head: &[u8],
+        _file: &FileBody,
+    ) -> std::io::Result<()> {
         Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
             "this server has no file hook",
@@ -297,13 +304,12 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
         let resp = handler.handle(req).await;
         out.clear();
         response_bytes(&mut out, version, is_head, keep_alive, &resp);
-        if s.write_all(&out).await.is_err() {
+        let sent = match (&resp.file, is_head) {
+            (Some(file), false) => files.send_file(&mut s, &out, file).await,
+            _ => s.write_all(&out).await,
+        };
+        if sent.is_err() {
             return ConnEnd::Io;
-        }
-        if let (Some(file), false) = (&resp.file, is_head) {
-            if files.send_file(&mut s, file).await.is_err() {
-                return ConnEnd::Io;
-            }
         }
         if !keep_alive {
             let _ = s.shutdown().await;
