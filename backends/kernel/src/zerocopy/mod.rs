@@ -1,13 +1,16 @@
 //! Zero-copy I/O paths on kernel sockets (seed §1), each reporting what it cost: sendfile with
-//! TCP_CORK and a read/write fallback, and the plain read/write baseline. Every syscall a path
+//! TCP_CORK and a read/write fallback, the plain read/write baseline, and splice/tee proxying
+//! (with a user-space copy proxy as its baseline). Every syscall a path
 //! makes is counted (EAGAIN attempts included), so the counts can be checked against
 //! `strace -c`; CPU copies are bytes the CPU moved between user and kernel memory.
 
 mod rusage;
 mod sendfile;
+mod splice;
 
 pub use rusage::{thread_usage, Usage};
 pub use sendfile::send_file;
+pub use splice::{copy_proxy, splice_proxy, ProxyReport};
 
 use std::io;
 use testbed_model::CostCounters;
