@@ -1,5 +1,5 @@
 //! Sends a file over loopback TCP by one path and prints what it cost as one JSON line:
-//! `zc-probe --path sendfile|copy|none --size BYTES [--file PATH]` (`none`: everything but
+//! `zc-probe --path sendfile|mmap|copy|none --size BYTES [--file PATH]` (`none`: everything but
 //! the transfer, the baseline for strace comparisons). The receiver is a plain
 //! thread draining the socket (its reads are recvfrom calls, apart from the sender's). Used
 //! by tests/strace.rs to hold our syscall counts against `strace -c`, and by the io-paths
@@ -55,6 +55,7 @@ fn main() {
         let u0 = thread_usage().expect("getrusage");
         let r = match path.as_str() {
             "sendfile" => zerocopy::send_file(&mut s, b"", &file, 0..len).await,
+            "mmap" => zerocopy::send_file_mmap(&mut s, b"", &file, 0..len).await,
             "none" => zerocopy::send_file_copying(&mut s, b"", &file, 0..0).await, // baseline
             _ => zerocopy::send_file_copying(&mut s, b"", &file, 0..len).await,
         }

@@ -4,10 +4,14 @@
 //! makes is counted (EAGAIN attempts included), so the counts can be checked against
 //! `strace -c`; CPU copies are bytes the CPU moved between user and kernel memory.
 
+mod mmap;
+mod msg_zerocopy;
 mod rusage;
 mod sendfile;
 mod splice;
 
+pub use mmap::send_file_mmap;
+pub use msg_zerocopy::{send_zerocopy, ZeroCopyReport};
 pub use rusage::{thread_usage, Usage};
 pub use sendfile::send_file;
 pub use splice::{copy_proxy, splice_proxy, ProxyReport};
@@ -22,6 +26,8 @@ pub enum Path {
     Sendfile,
     /// pread(2) + write(2): two CPU copies per byte.
     ReadWrite,
+    /// mmap(2) + write(2): one CPU copy per byte (mapping → socket buffer).
+    MmapWrite,
 }
 
 /// Syscalls of a transfer by kind (EAGAIN and EINTR attempts included), to hold against
