@@ -98,6 +98,14 @@ pub struct Legit {
 }
 
 impl Legit {
+    /// Records one attempt: whether it succeeded, and how long it took.
+    pub fn record(&mut self, ok: bool, took: testbed_model::Duration) {
+        self.attempts += 1;
+        if ok {
+            self.ok += 1;
+            self.latencies_us.push(took.as_micros() as u64);
+        }
+    }
     /// Fraction of attempts that succeeded (1.0 when there were none).
     pub fn success_rate(&self) -> f64 {
         if self.attempts == 0 {

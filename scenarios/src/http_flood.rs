@@ -311,14 +311,9 @@ impl HttpFlood {
                         legit_request(&client, server, &mut jar),
                     )
                     .await;
-                    {
-                        let mut l = legit.borrow_mut();
-                        l.attempts += 1;
-                        if let Ok(Ok(())) = r {
-                            l.ok += 1;
-                            l.latencies_us.push((h.now() - t0).as_micros() as u64);
-                        }
-                    }
+                    legit
+                        .borrow_mut()
+                        .record(matches!(r, Ok(Ok(()))), h.now() - t0);
                     h.sleep_until(t0 + Duration::from_secs(1)).await;
                 }
                 Ok(())
