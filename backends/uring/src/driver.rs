@@ -1,0 +1,224 @@
+//! The ring of one worker: operations submitted with a slot number as user data, completions
+//! routed back to the slot (waking its waiter), timers parked on with `submit_with_args`, and
+//! cancellation that keeps an abandoned operation's buffers alive until its completion.
+
+use io_uring::{opcode, squeue, types, IoUring};
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// User data of operations whose completion nobody waits for (cancellations).
+const IGNORE: u64 = u64::MAX;
+
+enum Slot {
+    /// Submitted; the waiter to wake.
+    Waiting(Option<Waker>),
+    /// Completed: result and flags, until the waiter collects them.
+    Done(i32, u32),
+    /// The waiter went away: keep what the kernel may still touch until the completion.
+    Orphaned(#[allow(dead_code)] Box<dyn Any>),
+}
+
+/// Counters of one ring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingStats {
+    /// io_uring_enter calls (the ring's syscalls).
+    pub enters: u64,
+    /// Operations submitted.
+    pub submitted: u64,
+    /// Completions reaped.
+    pub completed: u64,
+}
+
+pub(crate) struct Driver {
+    ring: IoUring,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    timers: BTreeMap<(Instant, u64), Waker>,
+    timer_seq: u64,
+    pub(crate) stats: RingStats,
+}
+
+thread_local! {
+    static DRIVER: RefCell<Option<Driver>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on this thread's driver (panics outside a worker: a backend bug, not input).
+pub(crate) fn with<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
+    DRIVER.with(|d| {
+        f(d.borrow_mut()
+            .as_mut()
+            .expect("io_uring driver: not on a uring worker thread"))
+    })
+}
+
+pub(crate) fn install(entries: u32) -> io::Result<()> {
+    let ring = IoUring::new(entries)?;
+    DRIVER.with(|d| {
+        *d.borrow_mut() = Some(Driver {
+            ring,
+            slots: Vec::new(),
+            free: Vec::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            stats: RingStats::default(),
+        })
+    });
+    Ok(())
+}
+
+pub(crate) fn uninstall() {
+    DRIVER.with(|d| d.borrow_mut().take());
+}
+
+impl Driver {
+    fn push(&mut self, e: squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: every entry we push points at memory owned by its slot's waiter or, once
+            // abandoned, by the slot itself (Orphaned), alive until the completion arrives.
+            if unsafe { self.ring.submission().push(&e) }.is_ok() {
+                return Ok(());
+            }
+            self.ring.submit()?; // the queue is full: hand it to the kernel first
+            self.stats.enters += 1;
+        }
+    }
+
+    /// Submits `e`; returns its slot.
+    ///
+    /// # Safety
+    /// The memory `e` points at must stay valid until the slot completes: the caller keeps it
+    /// while it waits and hands it to [`Driver::abandon`] if it stops waiting.
+    pub(crate) unsafe fn submit(&mut self, e: squeue::Entry) -> io::Result<usize> {
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        self.slots[idx] = Some(Slot::Waiting(None));
+        if let Err(err) = self.push(e.user_data(idx as u64)) {
+            self.slots[idx] = None;
+            self.free.push(idx);
+            return Err(err);
+        }
+        self.stats.submitted += 1;
+        Ok(idx)
+    }
+
+    /// The result of slot `idx` once complete (the slot is then free).
+    pub(crate) fn poll(&mut self, idx: usize, cx: &Context<'_>) -> Poll<(i32, u32)> {
+        match self.slots[idx].as_mut() {
+            Some(Slot::Done(res, flags)) => {
+                let r = (*res, *flags);
+                self.slots[idx] = None;
+                self.free.push(idx);
+                Poll::Ready(r)
+            }
+            Some(Slot::Waiting(w)) => {
+                if !w.as_ref().is_some_and(|x| x.will_wake(cx.waker())) {
+                    *w = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            _ => Poll::Pending,
+        }
+    }
+
+    /// The waiter of slot `idx` gives up: cancel the operation and keep `keep` (its buffers,
+    /// its fd) alive until the completion.
+    pub(crate) fn abandon(&mut self, idx: usize, keep: Box<dyn Any>) {
+        match self.slots[idx] {
+            Some(Slot::Done(..)) => {
+                self.slots[idx] = None;
+                self.free.push(idx);
+            }
+            Some(Slot::Waiting(_)) => {
+                self.slots[idx] = Some(Slot::Orphaned(keep));
+                let _ = self.push(
+                    opcode::AsyncCancel::new(idx as u64)
+                        .build()
+                        .user_data(IGNORE),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn add_timer(&mut self, at: Instant, waker: Waker) -> u64 {
+        self.timer_seq += 1;
+        self.timers.insert((at, self.timer_seq), waker);
+        self.timer_seq
+    }
+
+    pub(crate) fn remove_timer(&mut self, at: Instant, id: u64) {
+        self.timers.remove(&(at, id));
+    }
+
+    /// Submits what is queued and reaps completions; with `block`, first waits for one
+    /// completion or the next timer.
+    #[allow(clippy::disallowed_methods)] // a real backend reads the real clock
+    pub(crate) fn park(&mut self, block: bool) -> io::Result<()> {
+        let now = Instant::now();
+        let next = self.timers.keys().next().map(|(t, _)| *t);
+        let wait = match (block, next) {
+            (false, _) => Some(Duration::ZERO),
+            (true, Some(t)) => Some(t.saturating_duration_since(now)),
+            (true, None) => None,
+        };
+        let r = match wait {
+            Some(d) if d.is_zero() => self.ring.submit(),
+            Some(d) => {
+                let ts = types::Timespec::new()
+                    .sec(d.as_secs())
+                    .nsec(d.subsec_nanos());
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+            None => self.ring.submit_and_wait(1),
+        };
+        self.stats.enters += 1;
+        match r {
+            Ok(_) => {}
+            Err(e)
+                if e.raw_os_error() == Some(libc::ETIME)
+                    || e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+        let mut woken = Vec::new();
+        for cqe in self.ring.completion() {
+            let ud = cqe.user_data();
+            if ud == IGNORE {
+                continue;
+            }
+            self.stats.completed += 1;
+            let idx = ud as usize;
+            match self.slots.get_mut(idx).and_then(Option::take) {
+                Some(Slot::Waiting(w)) => {
+                    self.slots[idx] = Some(Slot::Done(cqe.result(), cqe.flags()));
+                    if let Some(w) = w {
+                        woken.push(w);
+                    }
+                }
+                Some(Slot::Orphaned(_)) => self.free.push(idx), // buffers dropped now
+                Some(done @ Slot::Done(..)) => self.slots[idx] = Some(done),
+                None => {}
+            }
+        }
+        let now = Instant::now();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            woken.push(entry.remove());
+        }
+        for w in woken {
+            w.wake();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,20 @@
+//! testbed-uring: `model::Runtime` and `model::Net` on io_uring, thread per core (one ring and
+//! one executor per worker thread). Accept, connect, recv and send are ring operations on
+//! owned buffers; timers park the ring with a timed wait (IORING_FEAT_EXT_ARG); a future
+//! dropped mid-operation cancels it, and the driver keeps the buffers alive until the kernel
+//! is done with them. The kernel's support is probed before any worker starts.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+#[allow(unsafe_code)] // submission entries point at buffers the driver keeps alive
+mod driver;
+mod executor;
+#[allow(unsafe_code)] // ring operations on owned buffers and fds
+mod net;
+mod probe;
+mod worker;
+
+pub use driver::RingStats;
+pub use net::{UringDatagram, UringListener, UringStream};
+pub use probe::{probe, Features, Unsupported};
+pub use worker::{block_on, Builder, Sleep, Uring, Worker};

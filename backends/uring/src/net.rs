@@ -1,0 +1,437 @@
+//! `model::Net` on io_uring: accept, connect, recv and send as ring operations on owned
+//! buffers (an operation abandoned by its future is cancelled, and its buffer and fd live on
+//! in the driver until the kernel reports completion), SO_REUSEPORT listeners, and UDP with
+//! readiness through POLL_ADD.
+
+use crate::driver;
+use crate::worker::Worker;
+use io_uring::{opcode, types};
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+use std::cell::RefCell;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use testbed_model::{AcceptError, BindError, ConnectError, Listener, Net};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+const BUF: usize = 64 * 1024;
+
+fn errno(res: i32) -> io::Error {
+    io::Error::from_raw_os_error(-res)
+}
+
+/// Polls ring slot `*op`, clearing it once complete.
+fn poll_slot(op: &mut Option<usize>, cx: &Context<'_>) -> Poll<i32> {
+    let idx = op.expect("an operation in flight");
+    match driver::with(|d| d.poll(idx, cx)) {
+        Poll::Ready((res, _)) => {
+            *op = None;
+            Poll::Ready(res)
+        }
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+/// A TCP connection on the ring.
+pub struct UringStream {
+    fd: Rc<OwnedFd>,
+    local: SocketAddr,
+    peer: SocketAddr,
+    rd_op: Option<usize>,
+    rd_buf: Box<[u8]>,
+    rd_start: usize,
+    rd_end: usize,
+    wr_op: Option<usize>,
+    wr_buf: Box<[u8]>,
+    wr_sent: usize,
+    wr_len: usize,
+}
+
+impl std::fmt::Debug for UringStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UringStream")
+            .field("local", &self.local)
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+impl UringStream {
+    fn new(fd: OwnedFd) -> io::Result<UringStream> {
+        let s = SockRef::from(&fd);
+        s.set_tcp_nodelay(true)?;
+        let local = s
+            .local_addr()?
+            .as_socket()
+            .ok_or(io::ErrorKind::InvalidInput)?;
+        let peer = s
+            .peer_addr()?
+            .as_socket()
+            .ok_or(io::ErrorKind::InvalidInput)?;
+        Ok(UringStream {
+            fd: Rc::new(fd),
+            local,
+            peer,
+            rd_op: None,
+            rd_buf: vec![0u8; BUF].into_boxed_slice(),
+            rd_start: 0,
+            rd_end: 0,
+            wr_op: None,
+            wr_buf: vec![0u8; BUF].into_boxed_slice(),
+            wr_sent: 0,
+            wr_len: 0,
+        })
+    }
+
+    fn submit_send(&mut self) -> io::Result<()> {
+        let rest = &self.wr_buf[self.wr_sent..self.wr_len];
+        let e = opcode::Send::new(
+            types::Fd(self.fd.as_raw_fd()),
+            rest.as_ptr(),
+            rest.len() as u32,
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build();
+        // SAFETY: `wr_buf` is heap memory owned by this stream until the operation completes
+        // or, if the stream is dropped first, by the driver (see Drop).
+        self.wr_op = Some(unsafe { driver::with(|d| d.submit(e))? });
+        Ok(())
+    }
+
+    /// Drives the write in flight to its end (resubmitting partial sends).
+    fn poll_pending_write(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        while self.wr_op.is_some() {
+            let res = std::task::ready!(poll_slot(&mut self.wr_op, cx));
+            if res < 0 {
+                self.wr_len = 0;
+                self.wr_sent = 0;
+                return Poll::Ready(Err(errno(res)));
+            }
+            self.wr_sent += res as usize;
+            if self.wr_sent < self.wr_len {
+                self.submit_send()?;
+            }
+        }
+        self.wr_sent = 0;
+        self.wr_len = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for UringStream {
+    fn drop(&mut self) {
+        let fd = self.fd.clone();
+        if let Some(idx) = self.rd_op.take() {
+            let buf = std::mem::take(&mut self.rd_buf);
+            driver::with(|d| d.abandon(idx, Box::new((fd.clone(), buf))));
+        }
+        if let Some(idx) = self.wr_op.take() {
+            let buf = std::mem::take(&mut self.wr_buf);
+            driver::with(|d| d.abandon(idx, Box::new((fd, buf))));
+        }
+    }
+}
+
+impl AsyncRead for UringStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.rd_start == this.rd_end {
+            if this.rd_op.is_none() {
+                let e = opcode::Recv::new(
+                    types::Fd(this.fd.as_raw_fd()),
+                    this.rd_buf.as_mut_ptr(),
+                    this.rd_buf.len() as u32,
+                )
+                .build();
+                // SAFETY: `rd_buf` is heap memory owned by this stream until completion or,
+                // if the stream is dropped first, by the driver.
+                this.rd_op = Some(unsafe { driver::with(|d| d.submit(e))? });
+            }
+            let res = std::task::ready!(poll_slot(&mut this.rd_op, cx));
+            if res < 0 {
+                return Poll::Ready(Err(errno(res)));
+            }
+            this.rd_start = 0;
+            this.rd_end = res as usize; // 0: end of stream
+        }
+        let n = (this.rd_end - this.rd_start).min(out.remaining());
+        out.put_slice(&this.rd_buf[this.rd_start..this.rd_start + n]);
+        this.rd_start += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for UringStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        std::task::ready!(this.poll_pending_write(cx))?;
+        // The buffer is free: take what fits, send it, report it written (a buffered writer;
+        // flush waits for the send).
+        let n = data.len().min(this.wr_buf.len());
+        this.wr_buf[..n].copy_from_slice(&data[..n]);
+        this.wr_len = n;
+        this.wr_sent = 0;
+        if n > 0 {
+            this.submit_send()?;
+        }
+        Poll::Ready(Ok(n))
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_pending_write(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_pending_write(cx))?;
+        SockRef::from(&*self.fd).shutdown(std::net::Shutdown::Write)?;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl testbed_model::Stream for UringStream {
+    fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+    fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+    fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        SockRef::from(&*self.fd).set_tcp_nodelay(nodelay)
+    }
+}
+
+/// A listening socket (SO_REUSEPORT) accepting through the ring.
+pub struct UringListener {
+    fd: Rc<OwnedFd>,
+    addr: SocketAddr,
+    op: RefCell<Option<usize>>,
+}
+
+impl std::fmt::Debug for UringListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UringListener")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl Listener for UringListener {
+    type Stream = UringStream;
+
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(UringStream, SocketAddr), AcceptError>> {
+        let mut op = self.op.borrow_mut();
+        if op.is_none() {
+            let e = opcode::Accept::new(
+                types::Fd(self.fd.as_raw_fd()),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+            .flags(libc::SOCK_CLOEXEC)
+            .build();
+            // SAFETY: no buffers: the kernel writes nothing of ours.
+            *op = Some(unsafe { driver::with(|d| d.submit(e)) }.map_err(AcceptError::from)?);
+        }
+        let res = std::task::ready!(poll_slot(&mut op, cx));
+        if res < 0 {
+            return Poll::Ready(Err(AcceptError::from(errno(res))));
+        }
+        // SAFETY: a successful accept returned a new fd that nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(res) };
+        let s = UringStream::new(fd).map_err(AcceptError::from)?;
+        let peer = s.peer;
+        Poll::Ready(Ok((s, peer)))
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for UringListener {
+    fn drop(&mut self) {
+        if let Some(idx) = self.op.borrow_mut().take() {
+            let fd = self.fd.clone();
+            driver::with(|d| d.abandon(idx, Box::new(fd)));
+        }
+    }
+}
+
+/// A UDP socket: non-blocking calls, readiness from POLL_ADD on the ring.
+pub struct UringDatagram {
+    sock: Rc<std::net::UdpSocket>,
+    addr: SocketAddr,
+    rd_poll: RefCell<Option<usize>>,
+    wr_poll: RefCell<Option<usize>>,
+}
+
+impl std::fmt::Debug for UringDatagram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UringDatagram")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl UringDatagram {
+    /// Waits (through the ring) until the socket is ready for `events`.
+    fn poll_ready(
+        &self,
+        slot: &RefCell<Option<usize>>,
+        events: i16,
+        cx: &Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut op = slot.borrow_mut();
+        if op.is_none() {
+            let e = opcode::PollAdd::new(types::Fd(self.sock.as_raw_fd()), events as u32).build();
+            // SAFETY: no buffers: poll writes nothing of ours.
+            *op = Some(unsafe { driver::with(|d| d.submit(e))? });
+        }
+        let res = std::task::ready!(poll_slot(&mut op, cx));
+        Poll::Ready(if res < 0 { Err(errno(res)) } else { Ok(()) })
+    }
+}
+
+impl Drop for UringDatagram {
+    fn drop(&mut self) {
+        for slot in [&self.rd_poll, &self.wr_poll] {
+            if let Some(idx) = slot.borrow_mut().take() {
+                let s = self.sock.clone();
+                driver::with(|d| d.abandon(idx, Box::new(s)));
+            }
+        }
+    }
+}
+
+impl testbed_model::DatagramSocket for UringDatagram {
+    fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn max_datagram_size(&self) -> usize {
+        65_507
+    }
+    fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            match self.sock.send_to(buf, target) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::task::ready!(self.poll_ready(&self.wr_poll, libc::POLLOUT, cx))?
+                }
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        loop {
+            match self.sock.recv_from(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::task::ready!(self.poll_ready(&self.rd_poll, libc::POLLIN, cx))?
+                }
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+}
+
+fn reuse_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.bind(&SockAddr::from(addr))?;
+    Ok(s)
+}
+
+/// Abandons an in-flight connect if its future is dropped.
+struct ConnectOp {
+    op: Option<usize>,
+    keep: Option<(OwnedFd, Box<SockAddr>)>,
+}
+
+impl Drop for ConnectOp {
+    fn drop(&mut self) {
+        if let (Some(idx), Some(keep)) = (self.op.take(), self.keep.take()) {
+            driver::with(|d| d.abandon(idx, Box::new(keep)));
+        }
+    }
+}
+
+impl Net for Worker {
+    type Stream = UringStream;
+    type Listener = UringListener;
+    type Datagram = UringDatagram;
+
+    fn local_ip(&self) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    }
+
+    fn listen(&self, addr: SocketAddr) -> Result<UringListener, BindError> {
+        let s = reuse_socket(addr, Type::STREAM, Protocol::TCP)?;
+        s.listen(1024)?;
+        let addr = s
+            .local_addr()?
+            .as_socket()
+            .ok_or(BindError::AddrNotAvailable)?;
+        Ok(UringListener {
+            fd: Rc::new(OwnedFd::from(s)),
+            addr,
+            op: RefCell::new(None),
+        })
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> Result<UringStream, ConnectError> {
+        {
+            let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+                .map_err(ConnectError::from)?;
+            let sa = Box::new(SockAddr::from(addr));
+            let fd = OwnedFd::from(s);
+            let e = opcode::Connect::new(types::Fd(fd.as_raw_fd()), sa.as_ptr().cast(), sa.len())
+                .build();
+            // SAFETY: the address lives in `keep` until completion or, if this future is
+            // dropped first, in the driver.
+            let idx = unsafe { driver::with(|d| d.submit(e)) }.map_err(ConnectError::from)?;
+            let mut guard = ConnectOp {
+                op: Some(idx),
+                keep: Some((fd, sa)),
+            };
+            let res = std::future::poll_fn(|cx| poll_slot(&mut guard.op, cx)).await;
+            let (fd, _) = guard.keep.take().expect("kept until completion");
+            if res < 0 {
+                return Err(ConnectError::from(errno(res)));
+            }
+            UringStream::new(fd).map_err(ConnectError::from)
+        }
+    }
+
+    fn bind_datagram(&self, addr: SocketAddr) -> Result<UringDatagram, BindError> {
+        let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        s.set_nonblocking(true)?;
+        s.bind(&SockAddr::from(addr))?;
+        let sock: std::net::UdpSocket = s.into();
+        let addr = sock.local_addr()?;
+        Ok(UringDatagram {
+            sock: Rc::new(sock),
+            addr,
+            rd_poll: RefCell::new(None),
+            wr_poll: RefCell::new(None),
+        })
+    }
+}

@@ -1,0 +1,260 @@
+//! Workers: one thread and one ring each (thread per core), and the handle tasks use as their
+//! `model::Runtime`.
+
+use crate::driver::{self, RingStats};
+use crate::executor::{self, Exec};
+use crate::probe::{self, Features};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use testbed_model::rng::derive_seed_indexed;
+use testbed_model::runtime::join_pair;
+use testbed_model::{Instant, JoinHandle, Runtime, SeededRng};
+
+/// Builds a set of io_uring workers.
+#[derive(Clone, Copy, Debug)]
+pub struct Builder {
+    workers: usize,
+    seed: u64,
+    entries: u32,
+}
+
+impl Builder {
+    /// Number of worker threads (default 1).
+    pub fn workers(mut self, n: usize) -> Builder {
+        self.workers = n.max(1);
+        self
+    }
+    /// Seed of the workers' `rng()` streams.
+    pub fn seed(mut self, seed: u64) -> Builder {
+        self.seed = seed;
+        self
+    }
+    /// Submission queue entries per ring (default 256).
+    pub fn entries(mut self, n: u32) -> Builder {
+        self.entries = n;
+        self
+    }
+    /// Checks the kernel's io_uring support first: fails with what is missing.
+    pub fn build(self) -> Result<Uring, probe::Unsupported> {
+        let features = probe::probe()?;
+        Ok(Uring {
+            cfg: self,
+            features,
+        })
+    }
+}
+
+/// A set of io_uring workers.
+#[derive(Debug)]
+pub struct Uring {
+    cfg: Builder,
+    features: Features,
+}
+
+impl Uring {
+    /// Defaults: one worker, seed 0, 256 entries.
+    pub fn builder() -> Builder {
+        Builder {
+            workers: 1,
+            seed: 0,
+            entries: 256,
+        }
+    }
+
+    /// What the kernel supports.
+    pub fn features(&self) -> Features {
+        self.features
+    }
+
+    /// Runs `f(worker)` on every worker thread until each returns; returns their results and
+    /// ring counters in worker order.
+    pub fn run<F, Fut, T>(&self, f: F) -> Vec<std::io::Result<(T, RingStats)>>
+    where
+        F: Fn(Worker) -> Fut + Sync,
+        Fut: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        let count = self.cfg.workers;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..count)
+                .map(|index| {
+                    let f = &f;
+                    let cfg = self.cfg;
+                    scope.spawn(move || run_worker(cfg, index, count, f))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(std::io::Error::other("uring worker panicked")))
+                })
+                .collect()
+        })
+    }
+}
+
+fn run_worker<F, Fut, T>(
+    cfg: Builder,
+    index: usize,
+    count: usize,
+    f: &F,
+) -> std::io::Result<(T, RingStats)>
+where
+    F: Fn(Worker) -> Fut,
+    Fut: Future<Output = T> + 'static,
+    T: 'static,
+{
+    driver::install(cfg.entries)?;
+    let exec = Exec::install();
+    let w = Worker(Rc::new(Inner {
+        index,
+        count,
+        seed: cfg.seed,
+        epoch: std_now(),
+        draws: std::cell::Cell::new(0),
+    }));
+    let r = exec.block_on(f(w));
+    let stats = driver::with(|d| d.stats);
+    // Drop the remaining tasks (and their buffers) while the ring still exists.
+    drop(exec);
+    Exec::uninstall();
+    driver::uninstall();
+    r.map(|v| (v, stats))
+}
+
+/// One worker: 1 worker, seed `seed`, running `f` to completion.
+pub fn block_on<T: Send + 'static, Fut: Future<Output = T> + 'static>(
+    seed: u64,
+    f: impl Fn(Worker) -> Fut + Sync,
+) -> std::io::Result<T> {
+    let u = Uring::builder()
+        .seed(seed)
+        .build()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::Unsupported, e.to_string()))?;
+    u.run(f).pop().expect("one worker").map(|(v, _)| v)
+}
+
+#[allow(clippy::disallowed_methods)] // a real backend reads the real clock
+fn std_now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+struct Inner {
+    index: usize,
+    count: usize,
+    seed: u64,
+    epoch: std::time::Instant,
+    draws: std::cell::Cell<u64>,
+}
+
+/// A worker's handle: `model::Runtime` (its ring's timers, its executor) and `model::Net`.
+#[derive(Clone)]
+pub struct Worker(Rc<Inner>);
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("index", &self.0.index)
+            .field("count", &self.0.count)
+            .finish()
+    }
+}
+
+impl Worker {
+    /// This worker's index.
+    pub fn index(&self) -> usize {
+        self.0.index
+    }
+    /// How many workers run.
+    pub fn count(&self) -> usize {
+        self.0.count
+    }
+    /// This ring's counters so far.
+    pub fn ring_stats(&self) -> RingStats {
+        driver::with(|d| d.stats)
+    }
+    fn to_std(&self, t: Instant) -> std::time::Instant {
+        self.0.epoch + t.since_epoch()
+    }
+}
+
+/// The future of `sleep_until` on a uring worker.
+pub struct Sleep {
+    at: std::time::Instant,
+    id: Option<u64>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std_now() >= self.at {
+            if let Some(id) = self.id.take() {
+                let at = self.at;
+                driver::with(|d| d.remove_timer(at, id));
+            }
+            return Poll::Ready(());
+        }
+        let at = self.at;
+        if let Some(id) = self.id.take() {
+            driver::with(|d| d.remove_timer(at, id));
+        }
+        self.id = Some(driver::with(|d| d.add_timer(at, cx.waker().clone())));
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let at = self.at;
+            driver::with(|d| d.remove_timer(at, id));
+        }
+    }
+}
+
+impl Runtime for Worker {
+    type Sleep = Sleep;
+
+    fn now(&self) -> Instant {
+        Instant::ZERO + std_now().saturating_duration_since(self.0.epoch)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Sleep {
+            at: self.to_std(deadline),
+            id: None,
+        }
+    }
+
+    fn spawn<F>(&self, fut: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let exec = executor::current();
+        let slot: Rc<std::cell::Cell<Option<(usize, u64)>>> = Rc::default();
+        let s2 = slot.clone();
+        let weak = Rc::downgrade(&exec);
+        let (tx, handle) = join_pair(Some(Box::new(move || {
+            if let (Some((id, gen)), Some(e)) = (s2.get(), weak.upgrade()) {
+                e.abort(id, gen);
+            }
+        })));
+        let key = exec.spawn(Box::pin(async move { tx.send(fut.await) }));
+        slot.set(Some(key));
+        handle
+    }
+
+    fn rng(&self) -> SeededRng {
+        let n = self.0.draws.get() + 1;
+        self.0.draws.set(n);
+        SeededRng::new(derive_seed_indexed(
+            self.0.seed,
+            &format!("uring-worker-{}", self.0.index),
+            n,
+        ))
+    }
+}
