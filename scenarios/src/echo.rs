@@ -268,6 +268,31 @@ impl Echo {
     }
 }
 
+impl Echo {
+    fn run_uring(&self, ctx: &RunCtx<'_>, out: &mut Outcome) -> Result<(), RunError> {
+        let p = &ctx.params;
+        let (clients, rts, size) = (
+            p.int("clients"),
+            p.int("round_trips"),
+            p.int("msg_size") as usize,
+        );
+        let workers = p.int("workers") as usize;
+        let wall0 = (ctx.wall)();
+        let (results, elapsed, ring) =
+            crate::uring_echo::run(ctx.seed, workers, clients, rts, size)?;
+        let wall = (ctx.wall)() - wall0;
+        out.metric("workers", workers as u64);
+        out.metric("ring_enters", ring.enters);
+        out.metric("ring_ops", ring.submitted);
+        out.metric(
+            "ring_enters_per_round_trip",
+            ring.enters as f64 / (clients * rts).max(1) as f64,
+        );
+        finish(out, p, results_from(results), elapsed, wall);
+        Ok(())
+    }
+}
+
 fn results_from(r: Vec<Result<Vec<u64>, String>>) -> Results {
     let mut out = Results {
         latencies: Vec::new(),
@@ -293,7 +318,7 @@ impl Scenario for Echo {
         PARAMS
     }
     fn backends(&self) -> &'static [Backend] {
-        &[Backend::Sim, Backend::Kernel]
+        &[Backend::Sim, Backend::Kernel, Backend::Uring]
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         // Every round trip's latency is kept for exact percentiles: 8 bytes each.
@@ -302,6 +327,7 @@ impl Scenario for Echo {
         match ctx.backend {
             Backend::Sim => self.run_sim(ctx, &mut out),
             Backend::Kernel => self.run_kernel(ctx, &mut out)?,
+            Backend::Uring => self.run_uring(ctx, &mut out)?,
         }
         Ok(out)
     }

@@ -20,6 +20,7 @@ pub mod scenario;
 pub mod serve;
 pub mod syn_flood;
 pub mod udp_flood;
+mod uring_echo;
 pub mod ws_echo;
 
 pub use outcome::{Invariant, Outcome};

@@ -16,6 +16,8 @@ pub enum Backend {
     Sim,
     /// Real kernel sockets on loopback (tokio, thread per core).
     Kernel,
+    /// io_uring on loopback (a ring per worker thread).
+    Uring,
 }
 
 impl Backend {
@@ -27,6 +29,7 @@ impl Backend {
         match self {
             Backend::Sim => "sim",
             Backend::Kernel => "kernel",
+            Backend::Uring => "uring",
         }
     }
 }
@@ -43,6 +46,7 @@ impl FromStr for Backend {
         match s {
             "sim" => Ok(Backend::Sim),
             "kernel" => Ok(Backend::Kernel),
+            "uring" => Ok(Backend::Uring),
             other if Backend::ALL.contains(&other) => Err(RunError::BackendNotBuilt(other.into())),
             other => Err(RunError::UnknownBackend(other.into())),
         }
@@ -99,11 +103,11 @@ pub enum RunError {
     },
     /// No backend by that name.
     #[error(
-        "unknown backend {0:?}; backends: sim, kernel (uring, xdp, dpdk arrive in later releases)"
+        "unknown backend {0:?}; backends: sim, kernel, uring (xdp, dpdk arrive in later releases)"
     )]
     UnknownBackend(String),
     /// A known backend that this build does not have yet.
-    #[error("backend {0:?} is not available in this build; available: sim, kernel")]
+    #[error("backend {0:?} is not available in this build; available: sim, kernel, uring")]
     BackendNotBuilt(String),
     /// The scenario does not run on that backend.
     #[error("scenario {scenario} does not run on backend {backend}; it runs on: {}", supported.join(", "))]
