@@ -57,7 +57,7 @@ enum Cmd {
     Serve {
         /// http1, h2, ws or rpc.
         protocol: String,
-        /// kernel (uring and dpdk in later releases).
+        /// kernel or uring (h3: kernel).
         #[arg(long, default_value = "kernel")]
         backend: String,
         /// Address to listen on.
@@ -396,29 +396,89 @@ fn serve(
     workers: usize,
     tls: Option<Vec<std::path::PathBuf>>,
 ) -> ExitCode {
-    if backend != "kernel" {
-        return usage(format!(
-            "serve runs on a real backend; available: kernel (got {backend:?})"
-        ));
-    }
+    use testbed_scenarios::serve::ServeBackend;
+    let backend = match backend {
+        "kernel" => ServeBackend::Kernel,
+        "uring" => ServeBackend::Uring,
+        other => {
+            return usage(format!(
+                "serve runs on a real backend; available: kernel, uring (got {other:?})"
+            ))
+        }
+    };
     let proto = match protocol.parse::<testbed_scenarios::serve::Protocol>() {
         Ok(p) => p,
         Err(e) => return usage(e),
     };
-    let shutdown = || async {
-        let _ = tokio::signal::ctrl_c().await;
+    let stop = stop_signal();
+    let shutdown = move || {
+        std::future::poll_fn(move |cx| {
+            if stop.0.load(std::sync::atomic::Ordering::SeqCst) {
+                return std::task::Poll::Ready(());
+            }
+            stop.1
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(cx.waker().clone());
+            if stop.0.load(std::sync::atomic::Ordering::SeqCst) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
     };
     let tls = tls.map(|v| testbed_scenarios::serve::TlsFiles {
         cert: v[0].clone(),
         key: v[1].clone(),
     });
-    match testbed_scenarios::serve::serve(proto, listen, workers.max(1), root, tls, shutdown) {
+    match testbed_scenarios::serve::serve(
+        proto,
+        backend,
+        listen,
+        workers.max(1),
+        root,
+        tls,
+        shutdown,
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("testbed: {e}");
             ExitCode::from(1)
         }
     }
+}
+
+/// Ctrl-C as a flag plus the wakers of every worker waiting for it: works on any backend's
+/// executor (a watcher thread runs its own small tokio runtime for the signal).
+type StopSignal = (
+    std::sync::atomic::AtomicBool,
+    std::sync::Mutex<Vec<std::task::Waker>>,
+);
+
+fn stop_signal() -> &'static StopSignal {
+    static S: std::sync::OnceLock<StopSignal> = std::sync::OnceLock::new();
+    S.get_or_init(|| {
+        std::thread::spawn(|| {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let _ = tokio::signal::ctrl_c().await;
+            });
+            let s = stop_signal();
+            s.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            for w in s.1.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+                w.wake();
+            }
+        });
+        (
+            std::sync::atomic::AtomicBool::new(false),
+            std::sync::Mutex::new(Vec::new()),
+        )
+    })
 }
 
 fn main() -> ExitCode {

@@ -144,6 +144,15 @@ async fn ws_echo<R: Runtime, S: testbed_model::Stream>(rt: R, s: S) {
     }
 }
 
+/// Which real backend serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServeBackend {
+    /// tokio on epoll, thread per core.
+    Kernel,
+    /// io_uring, a ring per worker thread.
+    Uring,
+}
+
 /// A certificate chain and key in PEM files.
 #[derive(Clone, Debug)]
 pub struct TlsFiles {
@@ -271,11 +280,91 @@ async fn https_conn<R: Runtime, S: testbed_model::Stream, Hd: http1::Handler>(
     }
 }
 
+/// One worker's server for `proto` on listener `l` (any backend), until `stop` completes;
+/// then GOAWAY to HTTP/2 clients and teardown.
+async fn serve_worker<W: Net + Runtime>(
+    w: W,
+    l: W::Listener,
+    proto: Protocol,
+    root: Option<PathBuf>,
+    tls_cfg: Option<Arc<rustls::ServerConfig>>,
+    stop: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let w2 = w.clone();
+    let h2_shutdown = h2::Shutdown::new();
+    let server = match (proto, tls_cfg) {
+        (Protocol::Http1 | Protocol::H2, Some(cfg)) => {
+            let handler = Rc::new(http_app(root));
+            let sd = h2_shutdown.clone();
+            w.spawn(async move {
+                while let Ok((s, _)) = l.accept().await {
+                    let c = https_conn(w2.clone(), s, cfg.clone(), handler.clone(), sd.clone());
+                    drop(w2.spawn(c));
+                }
+            })
+        }
+        (Protocol::H2, None) => w.spawn(h2::serve(
+            w2,
+            l,
+            Rc::new(http_app(root)),
+            H2Config::default(),
+            h2_shutdown.clone(),
+        )),
+        (Protocol::Ws, Some(cfg)) => w.spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let (w3, cfg) = (w2.clone(), cfg.clone());
+                drop(w2.spawn(async move {
+                    if let Ok(t) = tls::accept(cfg, s).await {
+                        ws_echo(w3, t).await;
+                    }
+                }));
+            }
+        }),
+        (Protocol::Rpc, Some(cfg)) => {
+            let server = Rc::new(testbed_protocols::rpc::example::server());
+            w.spawn(async move {
+                while let Ok((s, _)) = l.accept().await {
+                    let (w3, cfg, server) = (w2.clone(), cfg.clone(), server.clone());
+                    drop(w2.spawn(async move {
+                        if let Ok(t) = tls::accept(cfg, s).await {
+                            server.serve_conn(w3, t).await;
+                        }
+                    }));
+                }
+            })
+        }
+        (Protocol::Http1, None) => w.spawn(http1::serve_files(
+            w2,
+            l,
+            Rc::new(http_app(root)),
+            ServerConfig::default(),
+            Rc::new(ServeFiles),
+        )),
+        (Protocol::Rpc, None) => w.spawn(testbed_protocols::rpc::serve(
+            w2,
+            l,
+            Rc::new(testbed_protocols::rpc::example::server()),
+        )),
+        (Protocol::Ws, None) => w.spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                drop(w2.spawn(ws_echo(w2.clone(), s)));
+            }
+        }),
+        (Protocol::H3, _) => return Err("h3 is served by serve_h3".to_string()),
+    };
+    stop.await;
+    h2_shutdown.trigger(); // GOAWAY to HTTP/2 clients
+    w.sleep(testbed_model::Duration::from_millis(100)).await;
+    server.abort();
+    Ok(())
+}
+
 /// Serves `proto` on `listen` with `workers` threads (SO_REUSEPORT) until `shutdown`
 /// completes on every worker; over TLS when `tls` is given. Prints the bound address on
 /// stdout.
 pub fn serve<F, Fut>(
     proto: Protocol,
+    backend: ServeBackend,
     listen: SocketAddr,
     workers: usize,
     root: Option<PathBuf>,
@@ -287,6 +376,11 @@ where
     Fut: Future<Output = ()> + 'static,
 {
     if proto == Protocol::H3 {
+        if backend != ServeBackend::Kernel {
+            return Err(RunError::Setup(
+                "h3 runs on the kernel backend (quinn's own sockets)".into(),
+            ));
+        }
         let files = tls.as_ref().ok_or_else(|| {
             RunError::Setup("h3 needs --tls CERT KEY (QUIC is always encrypted; `testbed cert DIR` makes test ones)".into())
         })?;
@@ -307,87 +401,38 @@ where
         if tls_cfg.is_some() { " over TLS" } else { "" },
         proto = proto
     );
-    let kernel = Kernel::builder().workers(workers).build();
-    let results = kernel.run(|w| {
-        let root = root.clone();
-        let stop = shutdown();
-        let tls_cfg = tls_cfg.clone();
-        async move {
-            let l = w.listen(addr).map_err(|e| e.to_string())?;
-            let w2 = w.clone();
-            let h2_shutdown = h2::Shutdown::new();
-            let server = match (proto, tls_cfg) {
-                (Protocol::Http1 | Protocol::H2, Some(cfg)) => {
-                    let handler = Rc::new(http_app(root));
-                    let sd = h2_shutdown.clone();
-                    w.spawn(async move {
-                        while let Ok((s, _)) = l.accept().await {
-                            let c =
-                                https_conn(w2.clone(), s, cfg.clone(), handler.clone(), sd.clone());
-                            drop(w2.spawn(c));
-                        }
-                    })
+    let results: Vec<Result<(), String>> = match backend {
+        ServeBackend::Kernel => Kernel::builder()
+            .workers(workers)
+            .build()
+            .run(|w| {
+                let (root, stop, tls_cfg) = (root.clone(), shutdown(), tls_cfg.clone());
+                async move {
+                    let l = w.listen(addr).map_err(|e| e.to_string())?;
+                    serve_worker(w, l, proto, root, tls_cfg, stop).await
                 }
-                (Protocol::H2, None) => w.spawn(h2::serve(
-                    w2,
-                    l,
-                    Rc::new(http_app(root)),
-                    H2Config::default(),
-                    h2_shutdown.clone(),
-                )),
-                (Protocol::Ws, Some(cfg)) => w.spawn(async move {
-                    while let Ok((s, _)) = l.accept().await {
-                        let (w3, cfg) = (w2.clone(), cfg.clone());
-                        drop(w2.spawn(async move {
-                            if let Ok(t) = tls::accept(cfg, s).await {
-                                ws_echo(w3, t).await;
-                            }
-                        }));
-                    }
-                }),
-                (Protocol::Rpc, Some(cfg)) => {
-                    let server = Rc::new(testbed_protocols::rpc::example::server());
-                    w.spawn(async move {
-                        while let Ok((s, _)) = l.accept().await {
-                            let (w3, cfg, server) = (w2.clone(), cfg.clone(), server.clone());
-                            drop(w2.spawn(async move {
-                                if let Ok(t) = tls::accept(cfg, s).await {
-                                    server.serve_conn(w3, t).await;
-                                }
-                            }));
-                        }
-                    })
+            })
+            .into_iter()
+            .map(|r| r.map_err(|e| e.to_string()).and_then(|x| x))
+            .collect(),
+        ServeBackend::Uring => testbed_uring::Uring::builder()
+            .workers(workers)
+            .build()
+            .map_err(|e| RunError::Setup(e.to_string()))?
+            .run(|w| {
+                let (root, stop, tls_cfg) = (root.clone(), shutdown(), tls_cfg.clone());
+                async move {
+                    let l = w.listen(addr).map_err(|e| e.to_string())?;
+                    serve_worker(w, l, proto, root, tls_cfg, stop).await
                 }
-                (Protocol::Http1, None) => w.spawn(http1::serve_files(
-                    w2,
-                    l,
-                    Rc::new(http_app(root)),
-                    ServerConfig::default(),
-                    Rc::new(ServeFiles),
-                )),
-                (Protocol::Rpc, None) => w.spawn(testbed_protocols::rpc::serve(
-                    w2,
-                    l,
-                    Rc::new(testbed_protocols::rpc::example::server()),
-                )),
-                (Protocol::Ws, None) => w.spawn(async move {
-                    while let Ok((s, _)) = l.accept().await {
-                        drop(w2.spawn(ws_echo(w2.clone(), s)));
-                    }
-                }),
-                (Protocol::H3, _) => return Err("h3 is served by serve_h3".to_string()),
-            };
-            stop.await;
-            h2_shutdown.trigger(); // GOAWAY to HTTP/2 clients
-            w.sleep(testbed_model::Duration::from_millis(100)).await;
-            server.abort();
-            Ok::<_, String>(())
-        }
-    });
+            })
+            .into_iter()
+            .map(|r| r.map_err(|e| e.to_string()).and_then(|(x, _)| x))
+            .collect(),
+    };
     drop(port);
     for r in results {
-        r.map_err(|e| RunError::Setup(e.to_string()))?
-            .map_err(RunError::Setup)?;
+        r.map_err(RunError::Setup)?;
     }
     println!("stopped");
     Ok(())

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 /// User data of operations whose completion nobody waits for (cancellations).
 const IGNORE: u64 = u64::MAX;
+/// User data of the read on the wake eventfd (other threads' wakes interrupt a ring wait).
+const WAKE: u64 = u64::MAX - 1;
 
 enum Slot {
     /// Submitted; the waiter to wake.
@@ -35,6 +37,10 @@ pub struct RingStats {
 
 pub(crate) struct Driver {
     ring: IoUring,
+    /// An eventfd other threads write to wake this ring; a read on it is kept in flight.
+    wake_fd: std::sync::Arc<std::os::fd::OwnedFd>,
+    wake_buf: Box<[u8; 8]>,
+    wake_armed: bool,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     timers: BTreeMap<(Instant, u64), Waker>,
@@ -55,11 +61,24 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
     })
 }
 
-pub(crate) fn install(entries: u32) -> io::Result<()> {
+pub(crate) fn install(entries: u32) -> io::Result<std::sync::Arc<std::os::fd::OwnedFd>> {
     let ring = IoUring::new(entries)?;
+    // SAFETY: eventfd returns a new fd (or -1), which we own from here on.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd nobody else owns.
+    let wake_fd = std::sync::Arc::new(unsafe {
+        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+    });
+    let handle = wake_fd.clone();
     DRIVER.with(|d| {
         *d.borrow_mut() = Some(Driver {
             ring,
+            wake_fd,
+            wake_buf: Box::new([0; 8]),
+            wake_armed: false,
             slots: Vec::new(),
             free: Vec::new(),
             timers: BTreeMap::new(),
@@ -67,7 +86,20 @@ pub(crate) fn install(entries: u32) -> io::Result<()> {
             stats: RingStats::default(),
         })
     });
-    Ok(())
+    Ok(handle)
+}
+
+/// Wakes the ring owning `fd` from another thread (writes the eventfd).
+pub(crate) fn wake_remote(fd: &std::os::fd::OwnedFd) {
+    let one: u64 = 1;
+    // SAFETY: an 8-byte write from a live u64 to an open eventfd.
+    unsafe {
+        libc::write(
+            std::os::fd::AsRawFd::as_raw_fd(fd),
+            (&one as *const u64).cast(),
+            8,
+        )
+    };
 }
 
 pub(crate) fn uninstall() {
@@ -163,6 +195,17 @@ impl Driver {
     /// completion or the next timer.
     #[allow(clippy::disallowed_methods)] // a real backend reads the real clock
     pub(crate) fn park(&mut self, block: bool) -> io::Result<()> {
+        if !self.wake_armed {
+            let e = opcode::Read::new(
+                types::Fd(std::os::fd::AsRawFd::as_raw_fd(&*self.wake_fd)),
+                self.wake_buf.as_mut_ptr(),
+                8,
+            )
+            .build()
+            .user_data(WAKE);
+            self.push(e)?; // the buffer and fd live in the driver as long as the ring
+            self.wake_armed = true;
+        }
         let now = Instant::now();
         let next = self.timers.keys().next().map(|(t, _)| *t);
         let wait = match (block, next) {
@@ -193,6 +236,10 @@ impl Driver {
         for cqe in self.ring.completion() {
             let ud = cqe.user_data();
             if ud == IGNORE {
+                continue;
+            }
+            if ud == WAKE {
+                self.wake_armed = false; // re-armed at the next park
                 continue;
             }
             self.stats.completed += 1;

@@ -13,6 +13,8 @@ use std::task::{Context, Wake, Waker};
 type Task = Pin<Box<dyn Future<Output = ()>>>;
 
 pub(crate) struct Exec {
+    wake_fd: Arc<std::os::fd::OwnedFd>,
+    owner: std::thread::ThreadId,
     tasks: RefCell<Vec<Option<Task>>>,
     free: RefCell<Vec<usize>>,
     /// Generation per slot, so a stale waker of a freed slot never polls its successor.
@@ -24,6 +26,10 @@ struct TaskWaker {
     id: usize,
     gen: u64,
     ready: Arc<Mutex<VecDeque<(usize, u64)>>>,
+    /// The owning worker's thread and its ring's wake eventfd: a wake from elsewhere must
+    /// interrupt the ring's wait.
+    owner: std::thread::ThreadId,
+    wake_fd: Arc<std::os::fd::OwnedFd>,
 }
 
 impl Wake for TaskWaker {
@@ -35,6 +41,9 @@ impl Wake for TaskWaker {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push_back((self.id, self.gen));
+        if std::thread::current().id() != self.owner {
+            driver::wake_remote(&self.wake_fd);
+        }
     }
 }
 
@@ -47,8 +56,10 @@ pub(crate) fn current() -> Rc<Exec> {
 }
 
 impl Exec {
-    pub(crate) fn install() -> Rc<Exec> {
+    pub(crate) fn install(wake_fd: Arc<std::os::fd::OwnedFd>) -> Rc<Exec> {
         let e = Rc::new(Exec {
+            wake_fd,
+            owner: std::thread::current().id(),
             tasks: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             gens: RefCell::new(Vec::new()),
@@ -122,6 +133,8 @@ impl Exec {
                 id,
                 gen,
                 ready: self.ready.clone(),
+                owner: self.owner,
+                wake_fd: self.wake_fd.clone(),
             }));
             let done = task
                 .as_mut()

@@ -107,8 +107,8 @@ where
     Fut: Future<Output = T> + 'static,
     T: 'static,
 {
-    driver::install(cfg.entries)?;
-    let exec = Exec::install();
+    let wake_fd = driver::install(cfg.entries)?;
+    let exec = Exec::install(wake_fd);
     let w = Worker(Rc::new(Inner {
         index,
         count,

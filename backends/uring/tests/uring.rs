@@ -130,3 +130,42 @@ fn udp_round_trip() {
     .unwrap();
     assert_eq!(got, b"ping");
 }
+
+#[test]
+fn a_wake_from_another_thread_interrupts_the_ring_wait() {
+    if !available() {
+        return;
+    }
+    use std::sync::{Arc, Mutex};
+    use std::task::{Poll, Waker};
+    // Nothing else is pending on the ring (no timers, no I/O): only the cross-thread wake can
+    // end the wait.
+    let shared: Arc<Mutex<(bool, Option<Waker>)>> = Arc::default();
+    let s2 = shared.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut g = s2.lock().unwrap();
+        g.0 = true;
+        if let Some(w) = g.1.take() {
+            w.wake();
+        }
+    });
+    let woke = testbed_uring::block_on(0, move |_w| {
+        let shared = shared.clone();
+        async move {
+            std::future::poll_fn(|cx| {
+                let mut g = shared.lock().unwrap();
+                if g.0 {
+                    Poll::Ready(true)
+                } else {
+                    g.1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            })
+            .await
+        }
+    })
+    .unwrap();
+    t.join().unwrap();
+    assert!(woke);
+}
