@@ -20,6 +20,42 @@ struct Fixture {
     pki: tls::TestPki,
 }
 
+/// Our HTTP/3 server (GET /hello, POST /echo) on the kernel backend, on its own thread, with
+/// `pki`'s leaf; returns its address.
+fn spawn_h3_server(pki: tls::TestPki) -> SocketAddr {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    std::thread::spawn(move || {
+        testbed_kernel::block_on(0, |w| async move {
+            let cfg = quic::server_config(
+                vec![pki.leaf_der.clone()],
+                pki.key(),
+                &[ALPN_H3],
+                Entropy::System,
+                &Clock::System,
+                &mut SeededRng::new(1),
+            )
+            .unwrap();
+            let ep = quinn::Endpoint::new(
+                quinn::EndpointConfig::default(),
+                Some(cfg),
+                sock,
+                Arc::new(quinn::TokioRuntime),
+            )
+            .unwrap();
+            let app = Router::new()
+                .route("GET", "/hello", |_r| async {
+                    Response::text(200, "hello\n")
+                })
+                .route("POST", "/echo", |r: Request| async move {
+                    Response::text(200, r.body)
+                });
+            quic::h3_serve(w.clone(), ep, Rc::new(app)).await;
+        })
+    });
+    addr
+}
+
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
@@ -30,37 +66,7 @@ fn fixture() -> &'static Fixture {
         std::fs::write(dir.join("cert.pem"), &pki.leaf_pem).unwrap();
         std::fs::write(dir.join("key.pem"), &pki.key_pem).unwrap();
         std::fs::write(dir.join("htdocs/hello"), "hello from the peer\n").unwrap();
-        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = sock.local_addr().unwrap();
-        let p = pki.clone();
-        std::thread::spawn(move || {
-            testbed_kernel::block_on(0, |w| async move {
-                let cfg = quic::server_config(
-                    vec![p.leaf_der.clone()],
-                    p.key(),
-                    &[ALPN_H3],
-                    Entropy::System,
-                    &Clock::System,
-                    &mut SeededRng::new(1),
-                )
-                .unwrap();
-                let ep = quinn::Endpoint::new(
-                    quinn::EndpointConfig::default(),
-                    Some(cfg),
-                    sock,
-                    Arc::new(quinn::TokioRuntime),
-                )
-                .unwrap();
-                let app = Router::new()
-                    .route("GET", "/hello", |_r| async {
-                        Response::text(200, "hello\n")
-                    })
-                    .route("POST", "/echo", |r: Request| async move {
-                        Response::text(200, r.body)
-                    });
-                quic::h3_serve(w.clone(), ep, Rc::new(app)).await;
-            })
-        });
+        let addr = spawn_h3_server(pki.clone());
         Fixture { addr, dir, pki }
     })
 }
@@ -277,36 +283,7 @@ fn curl_cffi_gets_and_posts_over_http3_only() {
     let dir = std::env::temp_dir().join(format!("testbed-quic-ecdsa-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("ca.pem"), &pki.ca_pem).unwrap();
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = sock.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        testbed_kernel::block_on(0, |w| async move {
-            let cfg = quic::server_config(
-                vec![pki.leaf_der.clone()],
-                pki.key(),
-                &[ALPN_H3],
-                Entropy::System,
-                &Clock::System,
-                &mut SeededRng::new(2),
-            )
-            .unwrap();
-            let ep = quinn::Endpoint::new(
-                quinn::EndpointConfig::default(),
-                Some(cfg),
-                sock,
-                Arc::new(quinn::TokioRuntime),
-            )
-            .unwrap();
-            let app = Router::new()
-                .route("GET", "/hello", |_r| async {
-                    Response::text(200, "hello\n")
-                })
-                .route("POST", "/echo", |r: Request| async move {
-                    Response::text(200, r.body)
-                });
-            quic::h3_serve(w.clone(), ep, Rc::new(app)).await;
-        })
-    });
+    let port = spawn_h3_server(pki).port();
     let script = format!(
         r#"
 from curl_cffi import requests, CurlHttpVersion

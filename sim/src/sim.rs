@@ -543,5 +543,5 @@ pub(crate) fn default_replay_hint(seed: u64) -> String {
 /// std-instant libraries; nothing in the run depends on its value, only on differences).
 #[allow(clippy::disallowed_methods)]
 fn std_base() -> std::time::Instant {
-    std::time::Instant::now()
+    std::time::Instant::now() // allow-nondeterminism: a base only; quinn sees differences from it
 }
