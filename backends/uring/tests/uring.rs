@@ -98,8 +98,8 @@ fn timers_fire_in_order_and_dropped_operations_are_cancelled() {
     })
     .unwrap();
     assert!(
-        r.0 >= Duration::from_millis(30) && r.0 < Duration::from_secs(2),
-        "{:?}",
+        r.0 >= Duration::from_millis(30),
+        "a timer never fires early: {:?}",
         r.0
     );
     assert!(r.1, "the read timed out");
