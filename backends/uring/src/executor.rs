@@ -16,6 +16,8 @@ pub(crate) struct Exec {
     wake_fd: Arc<std::os::fd::OwnedFd>,
     owner: std::thread::ThreadId,
     tasks: RefCell<Vec<Option<Task>>>,
+    /// One waker per slot and generation, made once (not per poll).
+    wakers: RefCell<Vec<Option<(u64, Waker)>>>,
     free: RefCell<Vec<usize>>,
     /// Generation per slot, so a stale waker of a freed slot never polls its successor.
     gens: RefCell<Vec<u64>>,
@@ -61,6 +63,7 @@ impl Exec {
             wake_fd,
             owner: std::thread::current().id(),
             tasks: RefCell::new(Vec::new()),
+            wakers: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             gens: RefCell::new(Vec::new()),
             ready: Arc::new(Mutex::new(VecDeque::new())),
@@ -79,6 +82,7 @@ impl Exec {
             Some(i) => i,
             None => {
                 self.tasks.borrow_mut().push(None);
+                self.wakers.borrow_mut().push(None);
                 self.gens.borrow_mut().push(0);
                 self.tasks.borrow().len() - 1
             }
@@ -129,13 +133,7 @@ impl Exec {
             let Some(mut task) = self.tasks.borrow_mut()[id].take() else {
                 continue; // running (re-entrant wake) or gone
             };
-            let waker = Waker::from(Arc::new(TaskWaker {
-                id,
-                gen,
-                ready: self.ready.clone(),
-                owner: self.owner,
-                wake_fd: self.wake_fd.clone(),
-            }));
+            let waker = self.waker(id, gen);
             let done = task
                 .as_mut()
                 .poll(&mut Context::from_waker(&waker))
@@ -152,6 +150,24 @@ impl Exec {
             }
         }
         any
+    }
+
+    fn waker(&self, id: usize, gen: u64) -> Waker {
+        let mut ws = self.wakers.borrow_mut();
+        match &ws[id] {
+            Some((g, w)) if *g == gen => w.clone(),
+            _ => {
+                let w = Waker::from(Arc::new(TaskWaker {
+                    id,
+                    gen,
+                    ready: self.ready.clone(),
+                    owner: self.owner,
+                    wake_fd: self.wake_fd.clone(),
+                }));
+                ws[id] = Some((gen, w.clone()));
+                w
+            }
+        }
     }
 
     fn has_ready(&self) -> bool {
