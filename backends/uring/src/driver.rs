@@ -22,6 +22,13 @@ enum Slot {
     Done(i32, u32),
     /// The waiter went away: keep what the kernel may still touch until the completion.
     Orphaned(#[allow(dead_code)] Box<dyn Any>),
+    /// A multishot operation (or one with a trailing notification): completions queue up
+    /// until one arrives without IORING_CQE_F_MORE.
+    Multi {
+        queue: std::collections::VecDeque<(i32, u32)>,
+        waker: Option<Waker>,
+        finished: bool,
+    },
 }
 
 /// Counters of one ring.
@@ -33,6 +40,12 @@ pub struct RingStats {
     pub submitted: u64,
     /// Completions reaped.
     pub completed: u64,
+    /// Connections accepted through a multishot accept.
+    pub multishot_accepts: u64,
+    /// Zero-copy sends (SEND_ZC) completed.
+    pub zc_sends: u64,
+    /// Of those, sends the kernel reported it copied anyway (IORING_NOTIF_USAGE_ZC_COPIED).
+    pub zc_copied: u64,
 }
 
 pub(crate) struct Driver {
@@ -46,6 +59,8 @@ pub(crate) struct Driver {
     timers: BTreeMap<(Instant, u64), Waker>,
     timer_seq: u64,
     pub(crate) stats: RingStats,
+    /// Kernel features the operations may use.
+    pub(crate) features: crate::probe::Features,
 }
 
 thread_local! {
@@ -61,7 +76,10 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
     })
 }
 
-pub(crate) fn install(entries: u32) -> io::Result<std::sync::Arc<std::os::fd::OwnedFd>> {
+pub(crate) fn install(
+    entries: u32,
+    features: crate::probe::Features,
+) -> io::Result<std::sync::Arc<std::os::fd::OwnedFd>> {
     let ring = IoUring::new(entries)?;
     // SAFETY: eventfd returns a new fd (or -1), which we own from here on.
     let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
@@ -84,6 +102,7 @@ pub(crate) fn install(entries: u32) -> io::Result<std::sync::Arc<std::os::fd::Ow
             timers: BTreeMap::new(),
             timer_seq: 0,
             stats: RingStats::default(),
+            features,
         })
     });
     Ok(handle)
@@ -140,6 +159,48 @@ impl Driver {
         }
         self.stats.submitted += 1;
         Ok(idx)
+    }
+
+    /// Submits a multishot operation (or one followed by a notification); collect its
+    /// completions with [`Driver::poll_multi`].
+    ///
+    /// # Safety
+    /// As [`Driver::submit`], until the slot reports its end (`None`).
+    pub(crate) unsafe fn submit_multi(&mut self, e: squeue::Entry) -> io::Result<usize> {
+        // SAFETY: forwarded to the caller's promise.
+        let idx = unsafe { self.submit(e)? };
+        self.slots[idx] = Some(Slot::Multi {
+            queue: std::collections::VecDeque::new(),
+            waker: None,
+            finished: false,
+        });
+        Ok(idx)
+    }
+
+    /// The next completion of multishot slot `idx`; `None` once the operation ended (the slot
+    /// is then free).
+    pub(crate) fn poll_multi(&mut self, idx: usize, cx: &Context<'_>) -> Poll<Option<(i32, u32)>> {
+        match self.slots[idx].as_mut() {
+            Some(Slot::Multi {
+                queue,
+                waker,
+                finished,
+            }) => {
+                if let Some(c) = queue.pop_front() {
+                    return Poll::Ready(Some(c));
+                }
+                if *finished {
+                    self.slots[idx] = None;
+                    self.free.push(idx);
+                    return Poll::Ready(None);
+                }
+                if !waker.as_ref().is_some_and(|x| x.will_wake(cx.waker())) {
+                    *waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            _ => Poll::Pending,
+        }
     }
 
     /// The result of slot `idx` once complete (the slot is then free).
@@ -244,6 +305,7 @@ impl Driver {
             }
             self.stats.completed += 1;
             let idx = ud as usize;
+            let more = io_uring::cqueue::more(cqe.flags());
             match self.slots.get_mut(idx).and_then(Option::take) {
                 Some(Slot::Waiting(w)) => {
                     self.slots[idx] = Some(Slot::Done(cqe.result(), cqe.flags()));
@@ -251,6 +313,20 @@ impl Driver {
                         woken.push(w);
                     }
                 }
+                Some(Slot::Multi {
+                    mut queue, waker, ..
+                }) => {
+                    queue.push_back((cqe.result(), cqe.flags()));
+                    if let Some(w) = &waker {
+                        woken.push(w.clone());
+                    }
+                    self.slots[idx] = Some(Slot::Multi {
+                        queue,
+                        waker,
+                        finished: !more,
+                    });
+                }
+                Some(orphan @ Slot::Orphaned(_)) if more => self.slots[idx] = Some(orphan),
                 Some(Slot::Orphaned(_)) => self.free.push(idx), // buffers dropped now
                 Some(done @ Slot::Done(..)) => self.slots[idx] = Some(done),
                 None => {}

@@ -18,6 +18,13 @@ use testbed_model::{AcceptError, BindError, ConnectError, Listener, Net};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 const BUF: usize = 64 * 1024;
+/// Sends at least this large use SEND_ZC when the kernel has it (smaller ones cost more in
+/// page pinning than the copy they save).
+const ZC_MIN: usize = 16 * 1024;
+/// IORING_NOTIF_USAGE_ZC_COPIED: the notification says the kernel copied after all.
+const ZC_COPIED: u32 = 1 << 31;
+/// IORING_SEND_ZC_REPORT_USAGE: ask the notification to say whether it copied.
+const ZC_REPORT_USAGE: u16 = 1 << 3;
 
 fn errno(res: i32) -> io::Error {
     io::Error::from_raw_os_error(-res)
@@ -48,6 +55,8 @@ pub struct UringStream {
     wr_buf: Box<[u8]>,
     wr_sent: usize,
     wr_len: usize,
+    /// The send in flight is a SEND_ZC: its byte count, once its first completion came.
+    wr_zc: Option<Option<i32>>,
 }
 
 impl std::fmt::Debug for UringStream {
@@ -83,11 +92,27 @@ impl UringStream {
             wr_buf: vec![0u8; BUF].into_boxed_slice(),
             wr_sent: 0,
             wr_len: 0,
+            wr_zc: None,
         })
     }
 
     fn submit_send(&mut self) -> io::Result<()> {
         let rest = &self.wr_buf[self.wr_sent..self.wr_len];
+        if rest.len() >= ZC_MIN && driver::with(|d| d.features.send_zc) {
+            let e = opcode::SendZc::new(
+                types::Fd(self.fd.as_raw_fd()),
+                rest.as_ptr(),
+                rest.len() as u32,
+            )
+            .flags(libc::MSG_NOSIGNAL)
+            .zc_flags(ZC_REPORT_USAGE)
+            .build();
+            // SAFETY: as below; the buffer also outlives the notification completion, which
+            // is the last of the slot.
+            self.wr_op = Some(unsafe { driver::with(|d| d.submit_multi(e))? });
+            self.wr_zc = Some(None);
+            return Ok(());
+        }
         let e = opcode::Send::new(
             types::Fd(self.fd.as_raw_fd()),
             rest.as_ptr(),
@@ -102,9 +127,34 @@ impl UringStream {
     }
 
     /// Drives the write in flight to its end (resubmitting partial sends).
+    /// A SEND_ZC's byte count, once both its completions (result, then the notification that
+    /// the buffer is free again) arrived.
+    fn poll_zc(&mut self, cx: &Context<'_>) -> Poll<i32> {
+        let idx = self.wr_op.expect("a send in flight");
+        loop {
+            match std::task::ready!(driver::with(|d| d.poll_multi(idx, cx))) {
+                Some((res, flags)) if io_uring::cqueue::notif(flags) => driver::with(|d| {
+                    d.stats.zc_sends += 1;
+                    if res as u32 & ZC_COPIED != 0 {
+                        d.stats.zc_copied += 1;
+                    }
+                }),
+                Some((res, _)) => self.wr_zc = Some(Some(res)),
+                None => {
+                    self.wr_op = None;
+                    return Poll::Ready(self.wr_zc.take().flatten().unwrap_or(-libc::EIO));
+                }
+            }
+        }
+    }
+
     fn poll_pending_write(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
         while self.wr_op.is_some() {
-            let res = std::task::ready!(poll_slot(&mut self.wr_op, cx));
+            let res = if self.wr_zc.is_some() {
+                std::task::ready!(self.poll_zc(cx))
+            } else {
+                std::task::ready!(poll_slot(&mut self.wr_op, cx))
+            };
             if res < 0 {
                 self.wr_len = 0;
                 self.wr_sent = 0;
@@ -232,6 +282,36 @@ impl Listener for UringListener {
         cx: &mut Context<'_>,
     ) -> Poll<Result<(UringStream, SocketAddr), AcceptError>> {
         let mut op = self.op.borrow_mut();
+        if driver::with(|d| d.features.accept_multi) {
+            // One multishot accept stays armed: each connection is a completion.
+            loop {
+                if op.is_none() {
+                    let e = opcode::AcceptMulti::new(types::Fd(self.fd.as_raw_fd()))
+                        .flags(libc::SOCK_CLOEXEC)
+                        .build();
+                    // SAFETY: no buffers: the kernel writes nothing of ours.
+                    *op = Some(
+                        unsafe { driver::with(|d| d.submit_multi(e)) }
+                            .map_err(AcceptError::from)?,
+                    );
+                }
+                let idx = op.expect("armed");
+                match std::task::ready!(driver::with(|d| d.poll_multi(idx, cx))) {
+                    Some((res, _)) if res < 0 => {
+                        return Poll::Ready(Err(AcceptError::from(errno(res))))
+                    }
+                    Some((res, _)) => {
+                        driver::with(|d| d.stats.multishot_accepts += 1);
+                        // SAFETY: a successful accept returned a new fd that nobody else owns.
+                        let fd = unsafe { OwnedFd::from_raw_fd(res) };
+                        let s = UringStream::new(fd).map_err(AcceptError::from)?;
+                        let peer = s.peer;
+                        return Poll::Ready(Ok((s, peer)));
+                    }
+                    None => *op = None, // the kernel ended the multishot: re-arm
+                }
+            }
+        }
         if op.is_none() {
             let e = opcode::Accept::new(
                 types::Fd(self.fd.as_raw_fd()),

@@ -81,8 +81,8 @@ impl Uring {
             let handles: Vec<_> = (0..count)
                 .map(|index| {
                     let f = &f;
-                    let cfg = self.cfg;
-                    scope.spawn(move || run_worker(cfg, index, count, f))
+                    let (cfg, features) = (self.cfg, self.features);
+                    scope.spawn(move || run_worker(cfg, features, index, count, f))
                 })
                 .collect();
             handles
@@ -98,6 +98,7 @@ impl Uring {
 
 fn run_worker<F, Fut, T>(
     cfg: Builder,
+    features: Features,
     index: usize,
     count: usize,
     f: &F,
@@ -107,7 +108,7 @@ where
     Fut: Future<Output = T> + 'static,
     T: 'static,
 {
-    let wake_fd = driver::install(cfg.entries)?;
+    let wake_fd = driver::install(cfg.entries, features)?;
     let exec = Exec::install(wake_fd);
     let w = Worker(Rc::new(Inner {
         index,

@@ -70,6 +70,20 @@ fn tcp_echo_with_many_connections_and_large_transfers() {
     let (ok, stats) = out.into_iter().next().unwrap().unwrap();
     assert_eq!(ok, 50, "every connection echoed its bytes intact");
     assert!(stats.completed > 0 && stats.enters > 0, "{stats:?}");
+    let f = u.features();
+    if f.accept_multi {
+        assert_eq!(
+            stats.multishot_accepts, 50,
+            "one armed multishot accept took every connection: {stats:?}"
+        );
+    }
+    if f.send_zc {
+        // Writes of 16 KiB and more go out as SEND_ZC; on loopback the kernel reports it
+        // copied them (the receiver needs its own copy).
+        assert!(stats.zc_sends > 0, "{stats:?}");
+        assert!(stats.zc_copied <= stats.zc_sends);
+    }
+    eprintln!("ring: {stats:?}, features {f:?}");
 }
 
 #[test]
