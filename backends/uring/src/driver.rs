@@ -46,10 +46,17 @@ pub struct RingStats {
     pub zc_sends: u64,
     /// Of those, sends the kernel reported it copied anyway (IORING_NOTIF_USAGE_ZC_COPIED).
     pub zc_copied: u64,
+    /// Receives that landed in a provided buffer (multishot recv).
+    pub provided_recvs: u64,
+    /// Times a multishot recv found the provided-buffer ring empty (ENOBUFS) and re-armed.
+    pub provided_empty: u64,
 }
 
 pub(crate) struct Driver {
     ring: IoUring,
+    /// Provided buffers for multishot recv (None where the kernel cannot register them).
+    /// Declared after `ring`, so it is freed after the ring is closed.
+    pub(crate) bufs: Option<crate::bufring::BufRing>,
     /// An eventfd other threads write to wake this ring; a read on it is kept in flight.
     wake_fd: std::sync::Arc<std::os::fd::OwnedFd>,
     wake_buf: Box<[u8; 8]>,
@@ -59,6 +66,8 @@ pub(crate) struct Driver {
     timers: BTreeMap<(Instant, u64), Waker>,
     timer_seq: u64,
     pub(crate) stats: RingStats,
+    /// Reused buffer for reaped completions (user data, result, flags).
+    cqe_scratch: Vec<(u64, i32, u32)>,
     /// Kernel features the operations may use.
     pub(crate) features: crate::probe::Features,
 }
@@ -91,9 +100,11 @@ pub(crate) fn install(
         <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
     });
     let handle = wake_fd.clone();
+    let bufs = crate::bufring::BufRing::new(&ring.submitter(), 256, 16 * 1024).ok();
     DRIVER.with(|d| {
         *d.borrow_mut() = Some(Driver {
             ring,
+            bufs,
             wake_fd,
             wake_buf: Box::new([0; 8]),
             wake_armed: false,
@@ -102,6 +113,7 @@ pub(crate) fn install(
             timers: BTreeMap::new(),
             timer_seq: 0,
             stats: RingStats::default(),
+            cqe_scratch: Vec::new(),
             features,
         })
     });
@@ -242,6 +254,13 @@ impl Driver {
         }
     }
 
+    /// Gives back the provided buffer a completion's flags name, if any.
+    pub(crate) fn recycle_from(&mut self, flags: u32) {
+        if let (Some(bid), Some(b)) = (io_uring::cqueue::buffer_select(flags), self.bufs.as_mut()) {
+            b.recycle(bid);
+        }
+    }
+
     pub(crate) fn add_timer(&mut self, at: Instant, waker: Waker) -> u64 {
         self.timer_seq += 1;
         self.timers.insert((at, self.timer_seq), waker);
@@ -294,8 +313,13 @@ impl Driver {
             Err(e) => return Err(e),
         }
         let mut woken = Vec::new();
-        for cqe in self.ring.completion() {
-            let ud = cqe.user_data();
+        let mut cqes = std::mem::take(&mut self.cqe_scratch);
+        cqes.extend(
+            self.ring
+                .completion()
+                .map(|c| (c.user_data(), c.result(), c.flags())),
+        );
+        for &(ud, res, flags) in &cqes {
             if ud == IGNORE {
                 continue;
             }
@@ -305,10 +329,10 @@ impl Driver {
             }
             self.stats.completed += 1;
             let idx = ud as usize;
-            let more = io_uring::cqueue::more(cqe.flags());
+            let more = io_uring::cqueue::more(flags);
             match self.slots.get_mut(idx).and_then(Option::take) {
                 Some(Slot::Waiting(w)) => {
-                    self.slots[idx] = Some(Slot::Done(cqe.result(), cqe.flags()));
+                    self.slots[idx] = Some(Slot::Done(res, flags));
                     if let Some(w) = w {
                         woken.push(w);
                     }
@@ -316,7 +340,7 @@ impl Driver {
                 Some(Slot::Multi {
                     mut queue, waker, ..
                 }) => {
-                    queue.push_back((cqe.result(), cqe.flags()));
+                    queue.push_back((res, flags));
                     if let Some(w) = &waker {
                         woken.push(w.clone());
                     }
@@ -326,12 +350,20 @@ impl Driver {
                         finished: !more,
                     });
                 }
-                Some(orphan @ Slot::Orphaned(_)) if more => self.slots[idx] = Some(orphan),
-                Some(Slot::Orphaned(_)) => self.free.push(idx), // buffers dropped now
+                Some(orphan @ Slot::Orphaned(_)) if more => {
+                    self.recycle_from(flags);
+                    self.slots[idx] = Some(orphan)
+                }
+                Some(Slot::Orphaned(_)) => {
+                    self.recycle_from(flags);
+                    self.free.push(idx) // buffers dropped now
+                }
                 Some(done @ Slot::Done(..)) => self.slots[idx] = Some(done),
                 None => {}
             }
         }
+        cqes.clear();
+        self.cqe_scratch = cqes;
         let now = Instant::now();
         while let Some(entry) = self.timers.first_entry() {
             if entry.key().0 > now {

@@ -6,6 +6,8 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[allow(unsafe_code)] // ring memory shared with the kernel
+mod bufring;
 #[allow(unsafe_code)] // submission entries point at buffers the driver keeps alive
 mod driver;
 mod executor;

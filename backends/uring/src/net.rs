@@ -57,6 +57,11 @@ pub struct UringStream {
     wr_len: usize,
     /// The send in flight is a SEND_ZC: its byte count, once its first completion came.
     wr_zc: Option<Option<i32>>,
+    /// Reads go through a multishot recv on the worker's provided-buffer ring.
+    rd_provided: bool,
+    /// The provided buffer being consumed: (buffer id, offset, length).
+    rd_cur: Option<(u16, usize, usize)>,
+    rd_eof: bool,
 }
 
 impl std::fmt::Debug for UringStream {
@@ -93,6 +98,9 @@ impl UringStream {
             wr_sent: 0,
             wr_len: 0,
             wr_zc: None,
+            rd_provided: driver::with(|d| d.bufs.is_some()),
+            rd_cur: None,
+            rd_eof: false,
         })
     }
 
@@ -171,8 +179,78 @@ impl UringStream {
     }
 }
 
+impl UringStream {
+    /// Reading through a multishot recv with provided buffers: one armed recv per stream,
+    /// each completion names a buffer of the worker's ring, given back once consumed.
+    fn poll_read_provided(
+        &mut self,
+        cx: &Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            if let Some((bid, off, len)) = self.rd_cur {
+                let n = (len - off).min(out.remaining());
+                driver::with(|d| {
+                    let b = d.bufs.as_ref().expect("provided buffers").buf(bid);
+                    out.put_slice(&b[off..off + n]);
+                    if off + n == len {
+                        d.bufs.as_mut().expect("provided buffers").recycle(bid);
+                    }
+                });
+                self.rd_cur = (off + n < len).then_some((bid, off + n, len));
+                return Poll::Ready(Ok(()));
+            }
+            if self.rd_eof {
+                return Poll::Ready(Ok(()));
+            }
+            if self.rd_op.is_none() {
+                let e =
+                    opcode::RecvMulti::new(types::Fd(self.fd.as_raw_fd()), crate::bufring::BGID)
+                        .build();
+                // SAFETY: the kernel writes only into the registered ring's buffers, which the
+                // driver owns for the ring's lifetime.
+                self.rd_op = Some(unsafe { driver::with(|d| d.submit_multi(e))? });
+            }
+            let idx = self.rd_op.expect("armed");
+            match std::task::ready!(driver::with(|d| d.poll_multi(idx, cx))) {
+                Some((res, flags)) => {
+                    let bid = io_uring::cqueue::buffer_select(flags);
+                    if res > 0 {
+                        let bid = bid
+                            .ok_or_else(|| io::Error::other("recv completion without a buffer"))?;
+                        driver::with(|d| d.stats.provided_recvs += 1);
+                        self.rd_cur = Some((bid, 0, res as usize));
+                    } else {
+                        if let Some(bid) = bid {
+                            driver::with(|d| {
+                                d.bufs.as_mut().expect("provided buffers").recycle(bid)
+                            });
+                        }
+                        if res == 0 {
+                            self.rd_eof = true;
+                        } else if res == -libc::ENOBUFS {
+                            driver::with(|d| d.stats.provided_empty += 1);
+                        } else {
+                            return Poll::Ready(Err(errno(res)));
+                        }
+                        // ENOBUFS: the ring ran dry; the multishot ends and is re-armed.
+                    }
+                }
+                None => self.rd_op = None,
+            }
+        }
+    }
+}
+
 impl Drop for UringStream {
     fn drop(&mut self) {
+        if let Some((bid, _, _)) = self.rd_cur.take() {
+            driver::with(|d| {
+                if let Some(b) = d.bufs.as_mut() {
+                    b.recycle(bid);
+                }
+            });
+        }
         let fd = self.fd.clone();
         if let Some(idx) = self.rd_op.take() {
             let buf = std::mem::take(&mut self.rd_buf);
@@ -192,6 +270,9 @@ impl AsyncRead for UringStream {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if this.rd_provided {
+            return this.poll_read_provided(cx, out);
+        }
         if this.rd_start == this.rd_end {
             if this.rd_op.is_none() {
                 let e = opcode::Recv::new(

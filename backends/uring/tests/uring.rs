@@ -83,6 +83,10 @@ fn tcp_echo_with_many_connections_and_large_transfers() {
         assert!(stats.zc_sends > 0, "{stats:?}");
         assert!(stats.zc_copied <= stats.zc_sends);
     }
+    assert!(
+        stats.provided_recvs > 0,
+        "reads went through the provided-buffer ring: {stats:?}"
+    );
     eprintln!("ring: {stats:?}, features {f:?}");
 }
 
