@@ -34,7 +34,8 @@ enum Slot {
 /// Counters of one ring.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingStats {
-    /// io_uring_enter calls (the ring's syscalls).
+    /// Submissions and waits handed to the kernel (io_uring_enter calls; with SQPOLL a
+    /// submission without a wait may need none, so this is an upper bound there).
     pub enters: u64,
     /// Operations submitted.
     pub submitted: u64,
@@ -87,9 +88,13 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
 
 pub(crate) fn install(
     entries: u32,
+    sqpoll_idle_ms: Option<u32>,
     features: crate::probe::Features,
 ) -> io::Result<std::sync::Arc<std::os::fd::OwnedFd>> {
-    let ring = IoUring::new(entries)?;
+    let ring = match sqpoll_idle_ms {
+        Some(idle) => IoUring::builder().setup_sqpoll(idle).build(entries)?,
+        None => IoUring::new(entries)?,
+    };
     // SAFETY: eventfd returns a new fd (or -1), which we own from here on.
     let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
     if fd < 0 {

@@ -18,6 +18,7 @@ pub struct Builder {
     workers: usize,
     seed: u64,
     entries: u32,
+    sqpoll_idle_ms: Option<u32>,
 }
 
 impl Builder {
@@ -34,6 +35,13 @@ impl Builder {
     /// Submission queue entries per ring (default 256).
     pub fn entries(mut self, n: u32) -> Builder {
         self.entries = n;
+        self
+    }
+    /// SQPOLL: a kernel thread per ring polls the submission queue (sleeping after
+    /// `idle_ms` without work), so submitting needs no syscall. Off by default: on a machine
+    /// with few cores the polling thread competes with the workers.
+    pub fn sqpoll(mut self, idle_ms: u32) -> Builder {
+        self.sqpoll_idle_ms = Some(idle_ms);
         self
     }
     /// Checks the kernel's io_uring support first: fails with what is missing.
@@ -60,6 +68,7 @@ impl Uring {
             workers: 1,
             seed: 0,
             entries: 256,
+            sqpoll_idle_ms: None,
         }
     }
 
@@ -108,7 +117,7 @@ where
     Fut: Future<Output = T> + 'static,
     T: 'static,
 {
-    let wake_fd = driver::install(cfg.entries, features)?;
+    let wake_fd = driver::install(cfg.entries, cfg.sqpoll_idle_ms, features)?;
     let exec = Exec::install(wake_fd);
     let w = Worker(Rc::new(Inner {
         index,

@@ -187,3 +187,36 @@ fn a_wake_from_another_thread_interrupts_the_ring_wait() {
     t.join().unwrap();
     assert!(woke);
 }
+
+#[test]
+fn echo_with_sqpoll() {
+    if !available() {
+        return;
+    }
+    let u = Uring::builder().sqpoll(50).build().unwrap();
+    let out = u.run(|w| async move {
+        let l = w.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr();
+        drop(w.spawn(echo_server(w.clone(), l)));
+        let mut s = w.connect(addr).await.unwrap();
+        let mut ok = 0;
+        for i in 0..200u32 {
+            let msg = i.to_be_bytes();
+            s.write_all(&msg).await.unwrap();
+            let mut back = [0u8; 4];
+            s.read_exact(&mut back).await.unwrap();
+            ok += (back == msg) as u32;
+        }
+        ok
+    });
+    match out.into_iter().next().unwrap() {
+        Ok((ok, _)) => assert_eq!(ok, 200),
+        // Creating an SQPOLL ring needs privileges some machines withhold.
+        Err(e) if e.raw_os_error() == Some(libc_eperm()) => eprintln!("SKIP echo_with_sqpoll: {e}"),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn libc_eperm() -> i32 {
+    1 // EPERM
+}
