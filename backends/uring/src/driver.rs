@@ -51,6 +51,10 @@ pub struct RingStats {
     pub provided_recvs: u64,
     /// Times a multishot recv found the provided-buffer ring empty (ENOBUFS) and re-armed.
     pub provided_empty: u64,
+    /// File reads into registered buffers (READ_FIXED) from registered files.
+    pub fixed_reads: u64,
+    /// Sends linked behind a file read (IOSQE_IO_LINK) that completed.
+    pub linked_sends: u64,
 }
 
 pub(crate) struct Driver {
@@ -58,6 +62,9 @@ pub(crate) struct Driver {
     /// Provided buffers for multishot recv (None where the kernel cannot register them).
     /// Declared after `ring`, so it is freed after the ring is closed.
     pub(crate) bufs: Option<crate::bufring::BufRing>,
+    /// Registered buffers and file table (None where the kernel refuses them); also after
+    /// `ring`.
+    pub(crate) fixed: Option<crate::fixed::Fixed>,
     /// An eventfd other threads write to wake this ring; a read on it is kept in flight.
     wake_fd: std::sync::Arc<std::os::fd::OwnedFd>,
     wake_buf: Box<[u8; 8]>,
@@ -106,10 +113,12 @@ pub(crate) fn install(
     });
     let handle = wake_fd.clone();
     let bufs = crate::bufring::BufRing::new(&ring.submitter(), 256, 16 * 1024).ok();
+    let fixed = crate::fixed::Fixed::new(&ring.submitter()).ok();
     DRIVER.with(|d| {
         *d.borrow_mut() = Some(Driver {
             ring,
             bufs,
+            fixed,
             wake_fd,
             wake_buf: Box::new([0; 8]),
             wake_armed: false,
@@ -176,6 +185,70 @@ impl Driver {
         }
         self.stats.submitted += 1;
         Ok(idx)
+    }
+
+    /// Submits `ops` as one batch, contiguous in the submission queue, so a chain linked with
+    /// IOSQE_IO_LINK reaches the kernel whole (also under SQPOLL, where the kernel thread may
+    /// read the queue between two single pushes). `true` marks an operation with several
+    /// completions (collect with [`Driver::poll_multi`]). Returns the slots in order.
+    ///
+    /// # Safety
+    /// As [`Driver::submit`], for every operation.
+    pub(crate) unsafe fn submit_batch(
+        &mut self,
+        ops: &[(squeue::Entry, bool)],
+    ) -> io::Result<Vec<usize>> {
+        let mut idxs = Vec::with_capacity(ops.len());
+        let mut entries = Vec::with_capacity(ops.len());
+        for (e, multi) in ops {
+            let idx = match self.free.pop() {
+                Some(i) => i,
+                None => {
+                    self.slots.push(None);
+                    self.slots.len() - 1
+                }
+            };
+            self.slots[idx] = Some(if *multi {
+                Slot::Multi {
+                    queue: std::collections::VecDeque::new(),
+                    waker: None,
+                    finished: false,
+                }
+            } else {
+                Slot::Waiting(None)
+            });
+            idxs.push(idx);
+            entries.push(e.clone().user_data(idx as u64));
+        }
+        let sqpoll = self.ring.params().is_setup_sqpoll();
+        let mut tries = 0;
+        // SAFETY: forwarded to the caller's promise for every entry.
+        while unsafe { self.ring.submission().push_multiple(&entries) }.is_err() {
+            tries += 1;
+            let r = if tries > 1000 {
+                Err(io::Error::other(
+                    "io_uring submission queue too small for a linked chain",
+                ))
+            } else {
+                self.stats.enters += 1;
+                self.ring.submit().and_then(|_| {
+                    if sqpoll {
+                        self.ring.submitter().squeue_wait().map(drop)
+                    } else {
+                        Ok(())
+                    }
+                })
+            };
+            if let Err(err) = r {
+                for &idx in &idxs {
+                    self.slots[idx] = None;
+                    self.free.push(idx);
+                }
+                return Err(err);
+            }
+        }
+        self.stats.submitted += ops.len() as u64;
+        Ok(idxs)
     }
 
     /// Submits a multishot operation (or one followed by a notification); collect its
@@ -249,17 +322,53 @@ impl Driver {
             }
             Some(Slot::Waiting(_)) => {
                 self.slots[idx] = Some(Slot::Orphaned(keep));
-                let _ = self.push(
-                    opcode::AsyncCancel::new(idx as u64)
-                        .build()
-                        .user_data(IGNORE),
-                );
+                self.cancel(idx);
+            }
+            Some(Slot::Multi { .. }) => {
+                let Some(Slot::Multi {
+                    queue, finished, ..
+                }) = self.slots[idx].take()
+                else {
+                    unreachable!("matched above")
+                };
+                // Completions nobody will read: give back the provided buffers they hold.
+                for (_, flags) in queue {
+                    self.recycle_from(flags);
+                }
+                if finished {
+                    self.free.push(idx);
+                } else {
+                    // Still armed (a multishot recv, or a SEND_ZC awaiting its notification):
+                    // keep its memory until the last completion, and cancel it so the socket
+                    // is not held open by the ring.
+                    self.slots[idx] = Some(Slot::Orphaned(keep));
+                    self.cancel(idx);
+                }
             }
             _ => {}
         }
     }
 
+    fn cancel(&mut self, idx: usize) {
+        let _ = self.push(
+            opcode::AsyncCancel::new(idx as u64)
+                .build()
+                .user_data(IGNORE),
+        );
+    }
+
     /// Gives back the provided buffer a completion's flags name, if any.
+    /// Registers `fd` in the ring's file table, if it has one and a slot is free.
+    pub(crate) fn register_file(
+        &mut self,
+        fd: std::os::fd::RawFd,
+    ) -> io::Result<Option<crate::fixed::FileLease>> {
+        match self.fixed.as_mut() {
+            Some(f) => f.file(&self.ring.submitter(), fd),
+            None => Ok(None),
+        }
+    }
+
     pub(crate) fn recycle_from(&mut self, flags: u32) {
         if let (Some(bid), Some(b)) = (io_uring::cqueue::buffer_select(flags), self.bufs.as_mut()) {
             b.recycle(bid);
@@ -280,6 +389,9 @@ impl Driver {
     /// completion or the next timer.
     #[allow(clippy::disallowed_methods)] // a real backend reads the real clock
     pub(crate) fn park(&mut self, block: bool) -> io::Result<()> {
+        if let Some(f) = self.fixed.as_mut() {
+            f.reclaim(&self.ring.submitter());
+        }
         if !self.wake_armed {
             let e = opcode::Read::new(
                 types::Fd(std::os::fd::AsRawFd::as_raw_fd(&*self.wake_fd)),

@@ -11,12 +11,17 @@ mod bufring;
 #[allow(unsafe_code)] // submission entries point at buffers the driver keeps alive
 mod driver;
 mod executor;
+#[allow(unsafe_code)] // linked read→send operations on owned buffers
+mod file;
+#[allow(unsafe_code)] // registering buffers with the ring
+mod fixed;
 #[allow(unsafe_code)] // ring operations on owned buffers and fds
 mod net;
 mod probe;
 mod worker;
 
 pub use driver::RingStats;
+pub use file::{send_file, send_file_zc, FileSendReport};
 pub use net::{UringDatagram, UringListener, UringStream};
 pub use probe::{probe, Features, Unsupported};
 pub use worker::{block_on, Builder, Sleep, Uring, Worker};

@@ -74,6 +74,11 @@ impl std::fmt::Debug for UringStream {
 }
 
 impl UringStream {
+    /// The socket's fd (for linked operations in this crate).
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
     fn new(fd: OwnedFd) -> io::Result<UringStream> {
         let s = SockRef::from(&fd);
         s.set_tcp_nodelay(true)?;

@@ -1,0 +1,242 @@
+//! Linked read→send file sends through the ring (registered file, registered buffers, plain
+//! sends and SEND_ZC) to a std reader on loopback; a file shorter than the range; a send
+//! abandoned mid-transfer; and a dropped stream whose multishot recv was armed. Skips, saying
+//! why, where io_uring is unavailable.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use testbed_model::{Duration, Net, Runtime};
+use testbed_uring::{send_file, send_file_zc, FileSendReport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn available() -> bool {
+    match testbed_uring::probe() {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIP: {e}");
+            false
+        }
+    }
+}
+
+/// A temporary file with `len` bytes of a fixed pattern, removed on drop.
+struct TempFile(PathBuf, Vec<u8>);
+
+impl TempFile {
+    fn new(name: &str, len: usize) -> TempFile {
+        let path =
+            std::env::temp_dir().join(format!("testbed-uring-{}-{name}", std::process::id()));
+        let data: Vec<u8> = (0..len).map(|i| (i * 31 + i / 4096) as u8).collect();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&data)
+            .unwrap();
+        TempFile(path, data)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A std listener whose one connection is read to the end on a thread.
+fn reader() -> (SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        got
+    });
+    (addr, t)
+}
+
+fn send_range(
+    name: &str,
+    len: usize,
+    range: std::ops::Range<u64>,
+    zc: bool,
+) -> (
+    Vec<u8>,
+    Vec<u8>,
+    std::io::Result<FileSendReport>,
+    testbed_uring::RingStats,
+) {
+    let f = TempFile::new(name, len);
+    let (addr, t) = reader();
+    let path = f.0.clone();
+    let (report, stats) = testbed_uring::block_on(0, move |w| {
+        let (path, range) = (path.clone(), range.clone());
+        async move {
+            let mut s = w.connect(addr).await.unwrap();
+            s.write_all(b"HEAD").await.unwrap(); // buffered: must precede the file's bytes
+            let file = std::fs::File::open(&path).unwrap();
+            let r = if zc {
+                send_file_zc(&mut s, &file, range).await
+            } else {
+                send_file(&mut s, &file, range).await
+            };
+            s.write_all(b"TAIL").await.unwrap();
+            s.shutdown().await.unwrap();
+            (r, w.ring_stats())
+        }
+    })
+    .unwrap();
+    let got = t.join().unwrap();
+    (got, f.1.clone(), report, stats)
+}
+
+#[test]
+fn linked_chains_send_every_byte_in_order_from_registered_buffers() {
+    if !available() {
+        return;
+    }
+    let len = 3 * 1024 * 1024 + 12_345;
+    let (got, data, report, stats) = send_range("plain", len, 7..(len as u64 - 3), false);
+    let report = report.unwrap();
+    let mut want = b"HEAD".to_vec();
+    want.extend_from_slice(&data[7..len - 3]);
+    want.extend_from_slice(b"TAIL");
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "the bytes arrive intact and in order");
+    assert_eq!(report.bytes, (len - 10) as u64);
+    let chunks = (len as u64 - 10).div_ceil(64 * 1024);
+    assert_eq!(report.pairs, chunks, "{report:?}");
+    assert!(
+        report.chains >= chunks / 4 && report.chains < report.pairs,
+        "{report:?}"
+    );
+    assert_eq!(
+        report.fixed_reads, report.pairs,
+        "every read used the registered file and a registered buffer: {report:?}"
+    );
+    assert_eq!(report.fallbacks, 0, "{report:?}");
+    assert_eq!(stats.linked_sends, report.pairs);
+}
+
+#[test]
+fn zero_copy_chains_send_every_byte_and_count_notifications() {
+    if !available() {
+        return;
+    }
+    let len = 1024 * 1024;
+    let (got, data, report, _) = send_range("zc", len, 0..len as u64, true);
+    let report = report.unwrap();
+    assert_eq!(&got[4..len + 4], &data[..]);
+    assert_eq!(report.bytes, len as u64);
+    if testbed_uring::probe().unwrap().send_zc {
+        assert_eq!(
+            report.zc_sends, report.pairs,
+            "one notification per send: {report:?}"
+        );
+        assert!(report.zc_copied <= report.zc_sends);
+    }
+}
+
+#[test]
+fn a_file_shorter_than_the_range_is_an_error_after_what_it_has() {
+    if !available() {
+        return;
+    }
+    let len = 100_000;
+    let (got, data, report, _) = send_range("short", len, 0..200_000, false);
+    let err = report.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+    // The short read severed the chain; what it read was still sent, in order.
+    assert_eq!(&got[4..4 + len], &data[..]);
+}
+
+#[test]
+fn an_abandoned_send_releases_its_buffers_and_later_sends_work() {
+    if !available() {
+        return;
+    }
+    let f = TempFile::new("abandon", 16 * 1024 * 1024);
+    // A peer that does not read until told: the first send stalls on a full socket.
+    let stalled = TcpListener::bind("127.0.0.1:0").unwrap();
+    let stalled_addr = stalled.local_addr().unwrap();
+    let (addr, t) = reader();
+    let path = f.0.clone();
+    let r = testbed_uring::block_on(0, move |w| {
+        let (path, stalled) = (path.clone(), stalled.try_clone().unwrap());
+        async move {
+            let mut s = w.connect(stalled_addr).await.unwrap();
+            let (_peer, _) = stalled.accept().unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            let timed_out = testbed_model::timeout(
+                &w,
+                Duration::from_millis(50),
+                send_file(&mut s, &file, 0..16 * 1024 * 1024),
+            )
+            .await
+            .is_err();
+            drop(s);
+            // Every registered buffer is back once the cancelled chain completes; several sends
+            // in a row reuse them.
+            let mut reports = Vec::new();
+            let mut s2 = w.connect(addr).await.unwrap();
+            for _ in 0..3 {
+                reports.push(send_file(&mut s2, &file, 0..1024 * 1024).await.unwrap());
+            }
+            s2.shutdown().await.unwrap();
+            (timed_out, reports)
+        }
+    })
+    .unwrap();
+    assert!(r.0, "the stalled send timed out");
+    for rep in &r.1 {
+        assert_eq!(rep.bytes, 1024 * 1024);
+        assert_eq!(rep.fixed_reads, rep.pairs, "{rep:?}");
+    }
+    let got = t.join().unwrap();
+    assert_eq!(got.len(), 3 * 1024 * 1024);
+    assert!(got.chunks(1024 * 1024).all(|c| c == &f.1[..1024 * 1024]));
+}
+
+#[test]
+fn a_dropped_stream_closes_the_connection_though_its_recv_was_armed() {
+    if !available() {
+        return;
+    }
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None::<std::io::Result<usize>>));
+    let seen2 = seen.clone();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.write_all(b"hi").unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let mut buf = [0u8; 8];
+        let r = s.read(&mut buf); // EOF (0) once the other side's socket is really closed
+        *seen2.lock().unwrap() = Some(r);
+    });
+    let seen3 = seen.clone();
+    let ring_alive = testbed_uring::block_on(0, move |w| {
+        let seen = seen3.clone();
+        async move {
+            let mut s = w.connect(addr).await.unwrap();
+            let mut buf = [0u8; 2];
+            s.read_exact(&mut buf).await.unwrap(); // arms the multishot recv
+            drop(s);
+            // The ring stays up until the peer has its answer: closing the ring would close
+            // the socket anyway and hide a recv that keeps it open.
+            for _ in 0..300 {
+                if seen.lock().unwrap().is_some() {
+                    return true;
+                }
+                w.sleep(Duration::from_millis(10)).await;
+            }
+            false
+        }
+    })
+    .unwrap();
+    t.join().unwrap();
+    assert!(ring_alive, "the peer's read returned while the ring was up");
+    let r = seen.lock().unwrap().take().unwrap();
+    assert_eq!(r.unwrap(), 0, "the peer sees EOF, not a read timeout");
+}
