@@ -74,7 +74,7 @@ const PARAMS: &[ParamSpec] = &[
         name: "workers",
         default: "2",
         kind: Kind::Int { min: 1, max: 256 },
-        help: "worker threads (kernel)",
+        help: "worker threads (kernel, uring)",
     },
 ];
 
@@ -250,46 +250,56 @@ impl Echo {
         finish(out, p, r, end.since_epoch(), wall);
     }
 
-    fn run_kernel(&self, ctx: &RunCtx<'_>, out: &mut Outcome) -> Result<(), RunError> {
+    /// The kernel and io_uring backends: the same server and clients on real sockets.
+    fn run_real(&self, ctx: &RunCtx<'_>, out: &mut Outcome) -> Result<(), RunError> {
         let p = &ctx.params;
-        let (clients, rts, size) = (
-            p.int("clients"),
-            p.int("round_trips"),
-            p.int("msg_size") as usize,
-        );
-        let workers = p.int("workers") as usize;
+        let load = EchoLoad {
+            round_trips: p.int("round_trips"),
+            msg_size: p.int("msg_size") as usize,
+        };
+        let (clients, workers) = (p.int("clients"), p.int("workers") as usize);
         let wall0 = (ctx.wall)();
-        let (results, elapsed): crate::kernel_echo::KernelEcho =
-            crate::kernel_echo::run(ctx.seed, workers, clients, rts, size)?;
+        let run = crate::real::run(ctx.backend, ctx.seed, workers, clients, load)?;
         let wall = (ctx.wall)() - wall0;
         out.metric("workers", workers as u64);
-        finish(out, p, results_from(results), elapsed, wall);
+        if let Some(ring) = run.ring {
+            out.metric("ring_enters", ring.enters);
+            out.metric("ring_ops", ring.submitted);
+            out.metric(
+                "ring_enters_per_round_trip",
+                ring.enters as f64 / (clients * load.round_trips).max(1) as f64,
+            );
+        }
+        let mut r = results_from(run.outs);
+        r.errors.extend(run.failures);
+        finish(out, p, r, run.elapsed, wall);
         Ok(())
     }
 }
 
-impl Echo {
-    fn run_uring(&self, ctx: &RunCtx<'_>, out: &mut Outcome) -> Result<(), RunError> {
-        let p = &ctx.params;
-        let (clients, rts, size) = (
-            p.int("clients"),
-            p.int("round_trips"),
-            p.int("msg_size") as usize,
-        );
-        let workers = p.int("workers") as usize;
-        let wall0 = (ctx.wall)();
-        let (results, elapsed, ring) =
-            crate::uring_echo::run(ctx.seed, workers, clients, rts, size)?;
-        let wall = (ctx.wall)() - wall0;
-        out.metric("workers", workers as u64);
-        out.metric("ring_enters", ring.enters);
-        out.metric("ring_ops", ring.submitted);
-        out.metric(
-            "ring_enters_per_round_trip",
-            ring.enters as f64 / (clients * rts).max(1) as f64,
-        );
-        finish(out, p, results_from(results), elapsed, wall);
-        Ok(())
+/// Echo's server and clients for [`crate::real::run`].
+#[derive(Clone, Copy)]
+struct EchoLoad {
+    round_trips: u64,
+    msg_size: usize,
+}
+
+impl crate::real::Workload for EchoLoad {
+    type Out = Result<Vec<u64>, String>;
+    fn serve<W: Net + Runtime>(
+        self,
+        w: W,
+        listener: W::Listener,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        serve(w, listener)
+    }
+    fn client<W: Net + Runtime>(
+        self,
+        w: W,
+        server: SocketAddr,
+        id: u64,
+    ) -> impl std::future::Future<Output = Self::Out> + 'static {
+        client(w, server, id, self.round_trips, self.msg_size)
     }
 }
 
@@ -326,8 +336,7 @@ impl Scenario for Echo {
         let mut out = Outcome::start(self.name(), ctx);
         match ctx.backend {
             Backend::Sim => self.run_sim(ctx, &mut out),
-            Backend::Kernel => self.run_kernel(ctx, &mut out)?,
-            Backend::Uring => self.run_uring(ctx, &mut out)?,
+            Backend::Kernel | Backend::Uring => self.run_real(ctx, &mut out)?,
         }
         Ok(out)
     }

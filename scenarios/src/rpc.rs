@@ -44,22 +44,29 @@ const PARAMS: &[ParamSpec] = &[
         name: "latency",
         default: "2ms",
         kind: Kind::Duration,
-        help: "one-way link latency",
+        help: "one-way link latency (sim)",
     },
     ParamSpec {
         name: "loss",
         default: "0.01",
         kind: Kind::Real { min: 0.0, max: 0.5 },
-        help: "packet loss (costs retransmission delay)",
+        help: "packet loss, costs retransmission delay (sim)",
     },
     ParamSpec {
         name: "crash",
         default: "1",
         kind: Kind::Int { min: 0, max: 1 },
-        help: "crash and restart the server once (1) or not (0)",
+        help: "crash and restart the server once (1) or not (0) (sim)",
+    },
+    ParamSpec {
+        name: "workers",
+        default: "2",
+        kind: Kind::Int { min: 1, max: 256 },
+        help: "worker threads (kernel, uring)",
     },
 ];
 
+/// What clients saw.
 #[derive(Default)]
 struct Tally {
     ok: u64,
@@ -170,7 +177,108 @@ fn check(tally: &Rc<RefCell<Tally>>, ok: bool, what: &str) {
     }
 }
 
+impl Tally {
+    fn merge(&mut self, o: Tally) {
+        self.ok += o.ok;
+        for (k, v) in o.typed_errors {
+            *self.typed_errors.entry(k).or_default() += v;
+        }
+        self.late.extend(o.late);
+        self.wrong.extend(o.wrong);
+        self.latencies.extend(o.latencies);
+    }
+}
+
+/// The example service and one client, for [`crate::real::run`].
+#[derive(Clone, Copy)]
+struct RpcLoad {
+    calls: u64,
+    timeout: Duration,
+}
+
+impl crate::real::Workload for RpcLoad {
+    type Out = Tally;
+    async fn serve<W: Net + Runtime>(self, w: W, listener: W::Listener) {
+        serve(w, listener, Rc::new(example::server())).await
+    }
+    async fn client<W: Net + Runtime>(self, w: W, server: SocketAddr, id: u64) -> Tally {
+        let tally = Rc::new(RefCell::new(Tally::default()));
+        client(w, server, id, self.calls, self.timeout, tally.clone()).await;
+        tally.take()
+    }
+}
+
+fn report(out: &mut Outcome, expected: u64, t: Tally) {
+    let errors: u64 = t.typed_errors.values().sum();
+    out.invariants.push(Invariant::count(
+        "every_call_completed",
+        t.ok + errors,
+        expected,
+        "calls completed with a response or a typed error",
+    ));
+    out.invariants.push(Invariant::no_errors(
+        "no_call_outlived_its_deadline",
+        &t.late,
+        "every call returned by its deadline",
+    ));
+    out.invariants.push(Invariant::no_errors(
+        "responses_correct",
+        &t.wrong,
+        "every add/sub result was right",
+    ));
+    let mut lat = t.latencies;
+    lat.sort_unstable();
+    out.metric("ok", t.ok);
+    out.metric(
+        "typed_errors",
+        serde_json::to_value(&t.typed_errors).unwrap_or_default(),
+    );
+    out.metric(
+        "latency_p50_ms",
+        quantile(&lat, 0.5).map(|v| v as f64 / 1e6),
+    );
+    out.metric(
+        "latency_p99_ms",
+        quantile(&lat, 0.99).map(|v| v as f64 / 1e6),
+    );
+}
+
 impl Rpc {
+    /// Kernel sockets or io_uring on loopback: no link faults and no crash; every call must
+    /// succeed.
+    fn run_real(&self, ctx: &RunCtx<'_>, out: &mut Outcome) -> Result<(), RunError> {
+        let p = &ctx.params;
+        let (clients, workers) = (p.int("clients"), p.int("workers") as usize);
+        let load = RpcLoad {
+            calls: p.int("calls"),
+            timeout: p.duration("timeout"),
+        };
+        let wall0 = (ctx.wall)();
+        let run = crate::real::run(ctx.backend, ctx.seed, workers, clients, load)?;
+        out.metric("wall_s", ((ctx.wall)() - wall0).as_secs_f64());
+        out.metric("workers", workers as u64);
+        let mut t = Tally::default();
+        for o in run.outs {
+            t.merge(o);
+        }
+        let errors: Vec<String> = run
+            .failures
+            .into_iter()
+            .chain(
+                t.typed_errors
+                    .iter()
+                    .map(|(k, v)| format!("{v} calls failed with {k}")),
+            )
+            .collect();
+        out.invariants.push(Invariant::no_errors(
+            "no_call_failed_on_a_fault_free_backend",
+            &errors,
+            "every call answered",
+        ));
+        report(out, clients * load.calls, t);
+        Ok(())
+    }
+
     fn run_sim(&self, ctx: &RunCtx<'_>, out: &mut Outcome) {
         let p: &Params = &ctx.params;
         let (clients, calls, timeout) = (p.int("clients"), p.int("calls"), p.duration("timeout"));
@@ -212,38 +320,7 @@ impl Rpc {
         let run = sim.run();
         out.sim_run(&run, sim.trace_hash());
         let t = std::mem::take(&mut *tally.borrow_mut());
-        let errors: u64 = t.typed_errors.values().sum();
-        out.invariants.push(Invariant::count(
-            "every_call_completed",
-            t.ok + errors,
-            clients * calls,
-            "calls completed with a response or a typed error",
-        ));
-        out.invariants.push(Invariant::no_errors(
-            "no_call_outlived_its_deadline",
-            &t.late,
-            "every call returned by its deadline",
-        ));
-        out.invariants.push(Invariant::no_errors(
-            "responses_correct",
-            &t.wrong,
-            "every add/sub result was right",
-        ));
-        let mut lat = t.latencies;
-        lat.sort_unstable();
-        out.metric("ok", t.ok);
-        out.metric(
-            "typed_errors",
-            serde_json::to_value(&t.typed_errors).unwrap_or_default(),
-        );
-        out.metric(
-            "latency_p50_ms",
-            quantile(&lat, 0.5).map(|v| v as f64 / 1e6),
-        );
-        out.metric(
-            "latency_p99_ms",
-            quantile(&lat, 0.99).map(|v| v as f64 / 1e6),
-        );
+        report(out, clients * calls, t);
         out.metric("end_s", sim.now().since_epoch().as_secs_f64());
     }
 }
@@ -259,12 +336,15 @@ impl Scenario for Rpc {
         PARAMS
     }
     fn backends(&self) -> &'static [Backend] {
-        &[Backend::Sim]
+        &[Backend::Sim, Backend::Kernel, Backend::Uring]
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         crate::params::check_product(&ctx.params, "clients", "calls", 5_000_000)?;
         let mut out = Outcome::start(self.name(), ctx);
-        self.run_sim(ctx, &mut out);
+        match ctx.backend {
+            Backend::Sim => self.run_sim(ctx, &mut out),
+            Backend::Kernel | Backend::Uring => self.run_real(ctx, &mut out)?,
+        }
         Ok(out)
     }
 }

@@ -153,6 +153,7 @@ pub fn catalogue() -> Vec<&'static dyn Scenario> {
     vec![
         &crate::echo::Echo,
         &crate::partition_heal::PartitionHeal,
+        &crate::http1_load::Http1,
         &crate::rpc::Rpc,
         &crate::ws_echo::WsEcho,
         &crate::chat_room::ChatRoom,

@@ -49,16 +49,23 @@ const PARAMS: &[ParamSpec] = &[
         name: "latency",
         default: "1ms",
         kind: Kind::Duration,
-        help: "one-way link latency",
+        help: "one-way link latency (sim)",
     },
     ParamSpec {
         name: "loss",
         default: "0.01",
         kind: Kind::Real { min: 0.0, max: 0.5 },
-        help: "packet loss (costs retransmission delay)",
+        help: "packet loss, costs retransmission delay (sim)",
+    },
+    ParamSpec {
+        name: "workers",
+        default: "2",
+        kind: Kind::Int { min: 1, max: 256 },
+        help: "worker threads (kernel, uring)",
     },
 ];
 
+/// What clients saw.
 #[derive(Default)]
 struct Tally {
     echoed: u64,
@@ -66,15 +73,136 @@ struct Tally {
     rtt: Vec<u64>,
 }
 
+impl Tally {
+    fn merge(&mut self, o: Tally) {
+        self.echoed += o.echoed;
+        self.errors.extend(o.errors);
+        self.rtt.extend(o.rtt);
+    }
+}
+
+/// The echo server: every accepted connection is a WebSocket echoing text and binary.
+async fn ws_serve<H: Net + Runtime>(h: H, l: H::Listener) {
+    while let Ok((s, _)) = l.accept().await {
+        let h2 = h.clone();
+        drop(h.spawn(async move {
+            let Ok(mut ws) = accept(&h2, s, WsLimits::default()).await else {
+                return;
+            };
+            while let Ok(ev) = ws.recv(&h2).await {
+                let sent = match ev {
+                    Event::Text(t) => ws.send_text(&t).await,
+                    Event::Binary(b) => ws.send_binary(&b).await,
+                    Event::Close(_) => return,
+                    _ => Ok(()),
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+}
+
+/// One client: `messages` messages of random size up to `max_size`, alternating text and
+/// binary, each checked when it comes back; then a clean close.
+async fn ws_client<H: Net + Runtime>(h: H, server: SocketAddr, id: u64, load: WsLoad) -> Tally {
+    let mut t = Tally::default();
+    let mut ws = match connect(&h, server, "/echo", load.deflate, WsLimits::default()).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            t.errors.push(format!("client {id}: {e}"));
+            return t;
+        }
+    };
+    let mut rng = h.rng();
+    for i in 0..load.messages {
+        let len = rng.range_inclusive(1, load.max_size) as usize;
+        let t0 = h.now();
+        let (sent, back) = if i % 2 == 0 {
+            let msg: String = (0..len)
+                .map(|_| char::from(b'a' + rng.below(26) as u8))
+                .collect();
+            let r = ws.send_text(&msg).await;
+            (r.map(|_| Event::Text(msg)), ws.recv(&h).await)
+        } else {
+            let mut msg = vec![0u8; len];
+            rng.fill_bytes(&mut msg);
+            let r = ws.send_binary(&msg).await;
+            (r.map(|_| Event::Binary(msg)), ws.recv(&h).await)
+        };
+        match (sent, back) {
+            (Ok(want), Ok(got)) if want == got => {
+                t.echoed += 1;
+                t.rtt.push((h.now() - t0).as_nanos() as u64);
+            }
+            (Ok(_), Ok(_)) => t
+                .errors
+                .push(format!("client {id} message {i}: echo differs")),
+            (Err(e), _) => t.errors.push(format!("client {id} message {i}: send: {e}")),
+            (_, Err(e)) => t.errors.push(format!("client {id} message {i}: recv: {e}")),
+        }
+    }
+    let _ = ws.close(CloseCode::NORMAL, "done").await;
+    let _ = testbed_model::timeout(&h, Duration::from_secs(5), ws.recv(&h)).await;
+    t
+}
+
+/// The scenario's server and clients, for the simulator and [`crate::real::run`].
+#[derive(Clone, Copy)]
+struct WsLoad {
+    messages: u64,
+    max_size: u64,
+    deflate: bool,
+}
+
+impl crate::real::Workload for WsLoad {
+    type Out = Tally;
+    fn serve<W: Net + Runtime>(
+        self,
+        w: W,
+        listener: W::Listener,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        ws_serve(w, listener)
+    }
+    fn client<W: Net + Runtime>(
+        self,
+        w: W,
+        server: SocketAddr,
+        id: u64,
+    ) -> impl std::future::Future<Output = Tally> + 'static {
+        ws_client(w, server, id, self)
+    }
+}
+
+fn load(p: &Params) -> WsLoad {
+    WsLoad {
+        messages: p.int("messages"),
+        max_size: p.int("max_size"),
+        deflate: p.int("deflate") == 1,
+    }
+}
+
+fn report(out: &mut Outcome, expected: u64, t: Tally) {
+    out.invariants.push(Invariant::count(
+        "every_message_echoed_intact",
+        t.echoed,
+        expected,
+        "messages echoed intact and in order",
+    ));
+    out.invariants
+        .push(Invariant::no_errors("no_errors", &t.errors, "none"));
+    let mut rtt = t.rtt;
+    rtt.sort_unstable();
+    out.metric("echoed", t.echoed);
+    out.metric("rtt_p50_ms", quantile(&rtt, 0.5).map(|v| v as f64 / 1e6));
+    out.metric("rtt_p99_ms", quantile(&rtt, 0.99).map(|v| v as f64 / 1e6));
+}
+
 impl WsEcho {
     fn run_sim(&self, ctx: &RunCtx<'_>, out: &mut Outcome) {
         let p: &Params = &ctx.params;
-        let (clients, messages, max_size, deflate) = (
-            p.int("clients"),
-            p.int("messages"),
-            p.int("max_size"),
-            p.int("deflate") == 1,
-        );
+        let (clients, load) = (p.int("clients"), load(p));
         let link = LinkConfig {
             latency: Latency::Fixed(p.duration("latency")),
             loss: p.real("loss"),
@@ -89,90 +217,39 @@ impl WsEcho {
             let l = h
                 .listen("0.0.0.0:80".parse().expect("literal"))
                 .expect("fresh host");
-            while let Ok((s, _)) = l.accept().await {
-                let h2 = h.clone();
-                drop(h.spawn(async move {
-                    let Ok(mut ws) = accept(&h2, s, WsLimits::default()).await else {
-                        return;
-                    };
-                    while let Ok(ev) = ws.recv(&h2).await {
-                        let sent = match ev {
-                            Event::Text(t) => ws.send_text(&t).await,
-                            Event::Binary(b) => ws.send_binary(&b).await,
-                            Event::Close(_) => return,
-                            _ => Ok(()),
-                        };
-                        if sent.is_err() {
-                            return;
-                        }
-                    }
-                }));
-            }
+            ws_serve(h, l).await
         });
         let tally = Rc::new(RefCell::new(Tally::default()));
         for id in 0..clients {
             let tally = tally.clone();
             sim.client(&format!("client-{id}"), move |h| async move {
                 let server = SocketAddr::new(h.lookup("server").expect("server"), 80);
-                let mut ws = match connect(&h, server, "/echo", deflate, WsLimits::default()).await
-                {
-                    Ok(ws) => ws,
-                    Err(e) => {
-                        tally.borrow_mut().errors.push(format!("client {id}: {e}"));
-                        return Ok(());
-                    }
-                };
-                let mut rng = h.rng();
-                for i in 0..messages {
-                    let len = rng.range_inclusive(1, max_size) as usize;
-                    let text = i % 2 == 0;
-                    let t0 = h.now();
-                    let (sent, back) = if text {
-                        let msg: String = (0..len)
-                            .map(|_| char::from(b'a' + rng.below(26) as u8))
-                            .collect();
-                        let r = ws.send_text(&msg).await;
-                        (r.map(|_| Event::Text(msg)), ws.recv(&h).await)
-                    } else {
-                        let mut msg = vec![0u8; len];
-                        rng.fill_bytes(&mut msg);
-                        let r = ws.send_binary(&msg).await;
-                        (r.map(|_| Event::Binary(msg)), ws.recv(&h).await)
-                    };
-                    let mut t = tally.borrow_mut();
-                    match (sent, back) {
-                        (Ok(want), Ok(got)) if want == got => {
-                            t.echoed += 1;
-                            t.rtt.push((h.now() - t0).as_nanos() as u64);
-                        }
-                        (Ok(_), Ok(_)) => t
-                            .errors
-                            .push(format!("client {id} message {i}: echo differs")),
-                        (Err(e), _) => t.errors.push(format!("client {id} message {i}: send: {e}")),
-                        (_, Err(e)) => t.errors.push(format!("client {id} message {i}: recv: {e}")),
-                    }
-                }
-                let _ = ws.close(CloseCode::NORMAL, "done").await;
-                let _ = testbed_model::timeout(&h, Duration::from_secs(5), ws.recv(&h)).await;
+                let t = ws_client(h, server, id, load).await;
+                tally.borrow_mut().merge(t);
                 Ok(())
             });
         }
         let run = sim.run();
         out.sim_run(&run, sim.trace_hash());
         let t = std::mem::take(&mut *tally.borrow_mut());
-        out.invariants.push(Invariant::count(
-            "every_message_echoed_intact",
-            t.echoed,
-            clients * messages,
-            "messages echoed intact and in order",
-        ));
-        out.invariants
-            .push(Invariant::no_errors("no_errors", &t.errors, "none"));
-        let mut rtt = t.rtt;
-        rtt.sort_unstable();
-        out.metric("echoed", t.echoed);
-        out.metric("rtt_p50_ms", quantile(&rtt, 0.5).map(|v| v as f64 / 1e6));
-        out.metric("rtt_p99_ms", quantile(&rtt, 0.99).map(|v| v as f64 / 1e6));
+        report(out, clients * load.messages, t);
+    }
+
+    /// Kernel sockets or io_uring on loopback (link latency and loss do not apply).
+    fn run_real(&self, ctx: &RunCtx<'_>, out: &mut Outcome) -> Result<(), RunError> {
+        let p = &ctx.params;
+        let (clients, workers) = (p.int("clients"), p.int("workers") as usize);
+        let wall0 = (ctx.wall)();
+        let run = crate::real::run(ctx.backend, ctx.seed, workers, clients, load(p))?;
+        out.metric("wall_s", ((ctx.wall)() - wall0).as_secs_f64());
+        out.metric("workers", workers as u64);
+        let mut t = Tally::default();
+        for o in run.outs {
+            t.merge(o);
+        }
+        t.errors.extend(run.failures);
+        report(out, clients * p.int("messages"), t);
+        Ok(())
     }
 }
 
@@ -187,12 +264,15 @@ impl Scenario for WsEcho {
         PARAMS
     }
     fn backends(&self) -> &'static [Backend] {
-        &[Backend::Sim]
+        &[Backend::Sim, Backend::Kernel, Backend::Uring]
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         crate::params::check_product(&ctx.params, "clients", "messages", 1_000_000)?;
         let mut out = Outcome::start(self.name(), ctx);
-        self.run_sim(ctx, &mut out);
+        match ctx.backend {
+            Backend::Sim => self.run_sim(ctx, &mut out),
+            Backend::Kernel | Backend::Uring => self.run_real(ctx, &mut out)?,
+        }
         Ok(out)
     }
 }

@@ -1,0 +1,179 @@
+//! Running a scenario's server and clients on a real backend (kernel sockets or io_uring):
+//! every worker listens on one SO_REUSEPORT port, clients are spread over the workers, and
+//! workers wait for each other before tearing down (a worker's server may be serving another
+//! worker's clients). The same generic server and client code the simulator runs.
+
+use crate::scenario::{Backend, RunError};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use testbed_kernel::{Kernel, PortReservation};
+use testbed_model::{Duration, Instant, Net, Runtime};
+use testbed_uring::{RingStats, Uring};
+
+/// A scenario's server and client, generic over the backend's worker type.
+pub(crate) trait Workload: Clone + Send + Sync + 'static {
+    /// What one client reports.
+    type Out: Send + 'static;
+    /// Serves connections from `listener` until aborted.
+    fn serve<W: Net + Runtime>(
+        self,
+        w: W,
+        listener: W::Listener,
+    ) -> impl Future<Output = ()> + 'static;
+    /// Client `id` against `server`.
+    fn client<W: Net + Runtime>(
+        self,
+        w: W,
+        server: SocketAddr,
+        id: u64,
+    ) -> impl Future<Output = Self::Out> + 'static;
+}
+
+/// What a real run produced.
+pub(crate) struct RealRun<T> {
+    /// Each client's report, in no particular order.
+    pub outs: Vec<T>,
+    /// Workers or client tasks that failed outright (listen errors, panics).
+    pub failures: Vec<String>,
+    /// From the first worker's start to the last worker's end.
+    pub elapsed: Duration,
+    /// io_uring only: the workers' ring counters, summed.
+    pub ring: Option<RingStats>,
+}
+
+type WorkerOut<T> = (Vec<T>, Vec<String>, Instant, Instant);
+type Outputs<T> = Vec<Result<WorkerOut<T>, String>>;
+
+async fn worker<W: Net + Runtime, L: Workload>(
+    w: W,
+    index: usize,
+    count: usize,
+    addr: SocketAddr,
+    clients: u64,
+    load: L,
+    done: Arc<AtomicUsize>,
+) -> WorkerOut<L::Out> {
+    let start = w.now();
+    let listener = match w.listen(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            done.fetch_add(1, Ordering::SeqCst);
+            return (
+                Vec::new(),
+                vec![format!("worker {index} listen {addr}: {e}")],
+                start,
+                w.now(),
+            );
+        }
+    };
+    let server = w.spawn(load.clone().serve(w.clone(), listener));
+    let mine: Vec<_> = (0..clients)
+        .filter(|id| *id as usize % count == index)
+        .map(|id| w.spawn(load.clone().client(w.clone(), addr, id)))
+        .collect();
+    let (mut outs, mut failures) = (Vec::new(), Vec::new());
+    for h in mine {
+        match h.await {
+            Ok(o) => outs.push(o),
+            Err(e) => failures.push(format!("worker {index}: client task: {e}")),
+        }
+    }
+    let end = w.now();
+    done.fetch_add(1, Ordering::SeqCst);
+    while done.load(Ordering::SeqCst) < count {
+        w.sleep(Duration::from_millis(1)).await;
+    }
+    server.abort();
+    (outs, failures, start, end)
+}
+
+/// Runs `clients` clients of `load` against its server on `workers` workers of `backend`.
+pub(crate) fn run<L: Workload>(
+    backend: Backend,
+    seed: u64,
+    workers: usize,
+    clients: u64,
+    load: L,
+) -> Result<RealRun<L::Out>, RunError> {
+    let port = PortReservation::new("127.0.0.1:0".parse().expect("literal"))
+        .map_err(|e| RunError::Setup(format!("reserve a loopback port: {e}")))?;
+    let addr = port.addr();
+    let done = Arc::new(AtomicUsize::new(0));
+    let (outputs, ring): (Outputs<L::Out>, _) = match backend {
+        Backend::Kernel => {
+            let kernel = Kernel::builder().workers(workers).seed(seed).build();
+            let outs = kernel.run(|w| {
+                let (i, n) = (w.index(), w.count());
+                worker(w, i, n, addr, clients, load.clone(), done.clone())
+            });
+            (
+                outs.into_iter()
+                    .map(|o| o.map_err(|e| e.to_string()))
+                    .collect(),
+                None,
+            )
+        }
+        Backend::Uring => {
+            let uring = Uring::builder()
+                .workers(workers)
+                .seed(seed)
+                .build()
+                .map_err(|e| RunError::Setup(e.to_string()))?;
+            let outs = uring.run(|w| {
+                let (i, n) = (w.index(), w.count());
+                worker(w, i, n, addr, clients, load.clone(), done.clone())
+            });
+            let mut stats = RingStats::default();
+            let outs = outs
+                .into_iter()
+                .map(|o| {
+                    o.map(|(v, st)| {
+                        add(&mut stats, &st);
+                        v
+                    })
+                    .map_err(|e| e.to_string())
+                })
+                .collect();
+            (outs, Some(stats))
+        }
+        Backend::Sim => {
+            return Err(RunError::Setup("real::run runs real backends only".into()));
+        }
+    };
+    drop(port);
+    let mut run = RealRun {
+        outs: Vec::new(),
+        failures: Vec::new(),
+        elapsed: Duration::ZERO,
+        ring,
+    };
+    let (mut first, mut last) = (Instant::MAX, Instant::ZERO);
+    for (i, o) in outputs.into_iter().enumerate() {
+        match o {
+            Ok((outs, failures, s, e)) => {
+                run.outs.extend(outs);
+                run.failures.extend(failures);
+                first = first.min(s);
+                last = last.max(e);
+            }
+            Err(e) => run.failures.push(format!("worker {i}: {e}")),
+        }
+    }
+    run.elapsed = last.saturating_duration_since(first);
+    Ok(run)
+}
+
+fn add(sum: &mut RingStats, s: &RingStats) {
+    sum.enters += s.enters;
+    sum.submitted += s.submitted;
+    sum.completed += s.completed;
+    sum.multishot_accepts += s.multishot_accepts;
+    sum.zc_sends += s.zc_sends;
+    sum.zc_copied += s.zc_copied;
+    sum.provided_recvs += s.provided_recvs;
+    sum.provided_empty += s.provided_empty;
+    sum.fixed_reads += s.fixed_reads;
+    sum.linked_sends += s.linked_sends;
+}
