@@ -257,22 +257,17 @@ impl Echo {
             round_trips: p.int("round_trips"),
             msg_size: p.int("msg_size") as usize,
         };
-        let (clients, workers) = (p.int("clients"), p.int("workers") as usize);
-        let wall0 = (ctx.wall)();
-        let run = crate::real::run(ctx.backend, ctx.seed, workers, clients, load)?;
-        let wall = (ctx.wall)() - wall0;
-        out.metric("workers", workers as u64);
+        let run = crate::real::run_scenario(ctx, out, load)?;
         if let Some(ring) = run.ring {
-            out.metric("ring_enters", ring.enters);
-            out.metric("ring_ops", ring.submitted);
+            let rts = p.int("clients") * load.round_trips;
             out.metric(
                 "ring_enters_per_round_trip",
-                ring.enters as f64 / (clients * load.round_trips).max(1) as f64,
+                ring.enters as f64 / rts.max(1) as f64,
             );
         }
         let mut r = results_from(run.outs);
         r.errors.extend(run.failures);
-        finish(out, p, r, run.elapsed, wall);
+        finish(out, p, r, run.elapsed, run.wall);
         Ok(())
     }
 }
@@ -286,20 +281,11 @@ struct EchoLoad {
 
 impl crate::real::Workload for EchoLoad {
     type Out = Result<Vec<u64>, String>;
-    fn serve<W: Net + Runtime>(
-        self,
-        w: W,
-        listener: W::Listener,
-    ) -> impl std::future::Future<Output = ()> + 'static {
-        serve(w, listener)
+    async fn serve<W: Net + Runtime>(self, w: W, listener: W::Listener) {
+        serve(w, listener).await
     }
-    fn client<W: Net + Runtime>(
-        self,
-        w: W,
-        server: SocketAddr,
-        id: u64,
-    ) -> impl std::future::Future<Output = Self::Out> + 'static {
-        client(w, server, id, self.round_trips, self.msg_size)
+    async fn client<W: Net + Runtime>(self, w: W, server: SocketAddr, id: u64) -> Self::Out {
+        client(w, server, id, self.round_trips, self.msg_size).await
     }
 }
 

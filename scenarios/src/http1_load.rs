@@ -175,20 +175,11 @@ struct Load {
 
 impl crate::real::Workload for Load {
     type Out = Tally;
-    fn serve<W: Net + Runtime>(
-        self,
-        w: W,
-        listener: W::Listener,
-    ) -> impl std::future::Future<Output = ()> + 'static {
-        http_serve(w, listener)
+    async fn serve<W: Net + Runtime>(self, w: W, listener: W::Listener) {
+        http_serve(w, listener).await
     }
-    fn client<W: Net + Runtime>(
-        self,
-        w: W,
-        server: SocketAddr,
-        id: u64,
-    ) -> impl std::future::Future<Output = Tally> + 'static {
-        http_client(w, server, id, self)
+    async fn client<W: Net + Runtime>(self, w: W, server: SocketAddr, id: u64) -> Tally {
+        http_client(w, server, id, self).await
     }
 }
 
@@ -269,17 +260,12 @@ impl Http1 {
     /// Kernel sockets or io_uring on loopback (link latency and loss do not apply).
     fn run_real(&self, ctx: &RunCtx<'_>, out: &mut Outcome) -> Result<(), RunError> {
         let p = &ctx.params;
-        let (clients, workers, load) = (p.int("clients"), p.int("workers") as usize, load(p));
-        let wall0 = (ctx.wall)();
-        let run = crate::real::run(ctx.backend, ctx.seed, workers, clients, load)?;
-        let wall = ((ctx.wall)() - wall0).as_secs_f64();
-        out.metric("wall_s", wall);
-        out.metric("workers", workers as u64);
+        let (clients, load) = (p.int("clients"), load(p));
+        let run = crate::real::run_scenario(ctx, out, load)?;
+        let wall = run.wall.as_secs_f64();
         if wall > 0.0 {
-            out.metric(
-                "requests_per_s_wall",
-                (clients * load.requests) as f64 / wall,
-            );
+            let requests = (clients * load.requests) as f64;
+            out.metric("requests_per_s_wall", requests / wall);
         }
         let mut t = Tally::default();
         for o in run.outs {

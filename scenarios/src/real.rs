@@ -3,7 +3,8 @@
 //! workers wait for each other before tearing down (a worker's server may be serving another
 //! worker's clients). The same generic server and client code the simulator runs.
 
-use crate::scenario::{Backend, RunError};
+use crate::outcome::Outcome;
+use crate::scenario::{Backend, RunCtx, RunError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +42,8 @@ pub(crate) struct RealRun<T> {
     pub elapsed: Duration,
     /// io_uring only: the workers' ring counters, summed.
     pub ring: Option<RingStats>,
+    /// Wall time of the whole run, setup and teardown included.
+    pub wall: Duration,
 }
 
 type WorkerOut<T> = (Vec<T>, Vec<String>, Instant, Instant);
@@ -148,6 +151,7 @@ pub(crate) fn run<L: Workload>(
         failures: Vec::new(),
         elapsed: Duration::ZERO,
         ring,
+        wall: Duration::ZERO,
     };
     let (mut first, mut last) = (Instant::MAX, Instant::ZERO);
     for (i, o) in outputs.into_iter().enumerate() {
@@ -163,6 +167,29 @@ pub(crate) fn run<L: Workload>(
     }
     run.elapsed = last.saturating_duration_since(first);
     Ok(run)
+}
+
+/// [`run`] for a scenario: its `clients` and `workers` parameters on `ctx.backend`, timed by
+/// `ctx.wall`; records `wall_s`, `workers` and, on io_uring, `ring_enters` and `ring_ops`.
+pub(crate) fn run_scenario<L: Workload>(
+    ctx: &RunCtx<'_>,
+    out: &mut Outcome,
+    load: L,
+) -> Result<RealRun<L::Out>, RunError> {
+    let (clients, workers) = (
+        ctx.params.int("clients"),
+        ctx.params.int("workers") as usize,
+    );
+    let wall0 = (ctx.wall)();
+    let mut r = run(ctx.backend, ctx.seed, workers, clients, load)?;
+    r.wall = (ctx.wall)() - wall0;
+    out.metric("wall_s", r.wall.as_secs_f64());
+    out.metric("workers", workers as u64);
+    if let Some(ring) = r.ring {
+        out.metric("ring_enters", ring.enters);
+        out.metric("ring_ops", ring.submitted);
+    }
+    Ok(r)
 }
 
 fn add(sum: &mut RingStats, s: &RingStats) {

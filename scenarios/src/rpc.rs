@@ -248,15 +248,12 @@ impl Rpc {
     /// succeed.
     fn run_real(&self, ctx: &RunCtx<'_>, out: &mut Outcome) -> Result<(), RunError> {
         let p = &ctx.params;
-        let (clients, workers) = (p.int("clients"), p.int("workers") as usize);
+        let clients = p.int("clients");
         let load = RpcLoad {
             calls: p.int("calls"),
             timeout: p.duration("timeout"),
         };
-        let wall0 = (ctx.wall)();
-        let run = crate::real::run(ctx.backend, ctx.seed, workers, clients, load)?;
-        out.metric("wall_s", ((ctx.wall)() - wall0).as_secs_f64());
-        out.metric("workers", workers as u64);
+        let run = crate::real::run_scenario(ctx, out, load)?;
         let mut t = Tally::default();
         for o in run.outs {
             t.merge(o);

@@ -158,20 +158,11 @@ struct WsLoad {
 
 impl crate::real::Workload for WsLoad {
     type Out = Tally;
-    fn serve<W: Net + Runtime>(
-        self,
-        w: W,
-        listener: W::Listener,
-    ) -> impl std::future::Future<Output = ()> + 'static {
-        ws_serve(w, listener)
+    async fn serve<W: Net + Runtime>(self, w: W, listener: W::Listener) {
+        ws_serve(w, listener).await
     }
-    fn client<W: Net + Runtime>(
-        self,
-        w: W,
-        server: SocketAddr,
-        id: u64,
-    ) -> impl std::future::Future<Output = Tally> + 'static {
-        ws_client(w, server, id, self)
+    async fn client<W: Net + Runtime>(self, w: W, server: SocketAddr, id: u64) -> Tally {
+        ws_client(w, server, id, self).await
     }
 }
 
@@ -238,11 +229,8 @@ impl WsEcho {
     /// Kernel sockets or io_uring on loopback (link latency and loss do not apply).
     fn run_real(&self, ctx: &RunCtx<'_>, out: &mut Outcome) -> Result<(), RunError> {
         let p = &ctx.params;
-        let (clients, workers) = (p.int("clients"), p.int("workers") as usize);
-        let wall0 = (ctx.wall)();
-        let run = crate::real::run(ctx.backend, ctx.seed, workers, clients, load(p))?;
-        out.metric("wall_s", ((ctx.wall)() - wall0).as_secs_f64());
-        out.metric("workers", workers as u64);
+        let clients = p.int("clients");
+        let run = crate::real::run_scenario(ctx, out, load(p))?;
         let mut t = Tally::default();
         for o in run.outs {
             t.merge(o);
