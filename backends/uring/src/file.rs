@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWriteExt;
 
 /// Read→send pairs per chain.
-const PAIRS: usize = 4;
+const PAIRS: usize = 16;
 /// IORING_NOTIF_USAGE_ZC_COPIED.
 const ZC_COPIED: u32 = 1 << 31;
 /// IORING_SEND_ZC_REPORT_USAGE.

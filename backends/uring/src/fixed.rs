@@ -14,7 +14,7 @@ use std::rc::Rc;
 /// Bytes per registered buffer.
 pub(crate) const BUF_SIZE: usize = 64 * 1024;
 /// Registered buffers per ring.
-const BUFS: u16 = 16;
+const BUFS: u16 = 32;
 /// Slots in the registered file table.
 const FILES: u32 = 64;
 

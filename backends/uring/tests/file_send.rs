@@ -107,8 +107,8 @@ fn linked_chains_send_every_byte_in_order_from_registered_buffers() {
     let chunks = (len as u64 - 10).div_ceil(64 * 1024);
     assert_eq!(report.pairs, chunks, "{report:?}");
     assert!(
-        report.chains >= chunks / 4 && report.chains < report.pairs,
-        "{report:?}"
+        report.chains >= 1 && report.chains * 4 <= report.pairs,
+        "several pairs per chain: {report:?}"
     );
     assert_eq!(
         report.fixed_reads, report.pairs,
