@@ -1,0 +1,33 @@
+//! testbed-xdp: XDP programs (C under `bpf/`, compiled by build.rs with clang) loaded with aya —
+//! the eBPF twins of the packet filters whose models live in `distributed` — plus the
+//! network-namespace and veth harness their tests and benchmarks run in. Plain data in
+//! (addresses, prefix lengths, nanosecond costs), no dependency on the models.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod filter;
+pub mod netns;
+mod objects;
+
+pub use error::XdpError;
+pub use filter::{unpin, AttachMode, Counters, FilterConfig, FilterMaps, XdpFilter, COUNTER_NAMES};
+
+/// Whether this process can load XDP programs here: root (CAP_BPF, CAP_NET_ADMIN) and programs
+/// built with clang. The error says which is missing.
+pub fn available() -> Result<(), XdpError> {
+    objects::object("filter")?;
+    // SAFETY-free check: geteuid has no failure mode.
+    if !is_root() {
+        return Err(XdpError::NotPermitted(
+            "loading XDP programs needs root (CAP_BPF and CAP_NET_ADMIN)".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[allow(unsafe_code)]
+fn is_root() -> bool {
+    // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
