@@ -15,3 +15,4 @@ pub mod limit;
 pub mod retry;
 #[cfg(feature = "tower")]
 pub mod tower;
+pub mod xdp;
