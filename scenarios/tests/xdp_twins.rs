@@ -8,7 +8,8 @@
 use proptest::prelude::*;
 use std::net::Ipv4Addr;
 use testbed_distributed::xdp::{FilterLimits, XdpFilter as Model};
-use testbed_model::packet::Verdict;
+use testbed_model::packet::{PacketFilter, Verdict};
+use testbed_model::Instant;
 use testbed_xdp::{FilterConfig, XdpFilter};
 
 fn available() -> bool {
@@ -186,7 +187,7 @@ fn compare(specs: &[Spec], limits: FilterLimits) -> Result<(), String> {
         let mbefore = model.counters();
         let (got, out) = real.test_run(&frame).map_err(|e| e.to_string())?;
         let mut mframe = frame.clone();
-        let want = action(model.decide(now, &mut mframe));
+        let want = action(model.on_packet(Instant::from_nanos(now), &mut mframe));
         let after = real.maps.counters().map_err(|e| e.to_string())?;
         let delta: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
         let mdelta: Vec<u64> = model

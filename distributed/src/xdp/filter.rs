@@ -45,7 +45,7 @@ impl FilterLimits {
     /// `rate` packets per second with bursts of `burst`, and `syn_rate` SYNs per second with
     /// bursts of `syn_burst` (a rate of 0 switches that limit off).
     pub fn per_second(rate: u64, burst: u64, syn_rate: u64, syn_burst: u64) -> FilterLimits {
-        let cost = |r: u64| if r == 0 { 0 } else { 1_000_000_000 / r };
+        let cost = |r: u64| 1_000_000_000u64.checked_div(r).unwrap_or(0);
         FilterLimits {
             cost_ns: cost(rate),
             cap_ns: cost(rate) * burst.max(1),
