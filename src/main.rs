@@ -7,6 +7,8 @@ use testbed_scenarios::determinism::{check_seed, SeedVerdict};
 use testbed_scenarios::{catalogue, find, prepare, replay_command, Backend, RunCtx};
 use testbed_sim::Fidelity;
 
+mod xdp_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "testbed",
@@ -89,6 +91,11 @@ enum Cmd {
         /// BoringSSL-based curl_cffi); always from the OS generator.
         #[arg(long)]
         ecdsa: bool,
+    },
+    /// The XDP filter on a real interface (needs root): attach, block, stats, detach.
+    Xdp {
+        #[command(subcommand)]
+        cmd: xdp_cmd::XdpCmd,
     },
     /// Run a scenario twice per seed and compare the traces event by event.
     CheckDeterminism {
@@ -527,6 +534,7 @@ fn main() -> ExitCode {
             seed,
             ecdsa,
         } => cert(&dir, &names, seed, ecdsa),
+        Cmd::Xdp { cmd } => xdp_cmd::run(cmd),
     }
 }
 
