@@ -9,9 +9,11 @@ mod error;
 mod filter;
 pub mod netns;
 mod objects;
+mod txgen;
 
 pub use error::XdpError;
 pub use filter::{unpin, AttachMode, Counters, FilterConfig, FilterMaps, XdpFilter, COUNTER_NAMES};
+pub use txgen::Generator;
 
 /// Whether this process can load XDP programs here: root (CAP_BPF, CAP_NET_ADMIN) and programs
 /// built with clang. The error says which is missing.

@@ -64,6 +64,36 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// Runs `f` on a new thread that has entered this namespace (the caller's thread stays
+    /// where it is); XDP attachments and BPF test runs made there see the namespace's
+    /// interfaces.
+    pub fn run_in<T: Send, F: FnOnce() -> T + Send>(&self, f: F) -> Result<T, XdpError> {
+        let path = format!("/run/netns/{}", self.name);
+        let file =
+            std::fs::File::open(&path).map_err(|e| XdpError::Setup(format!("open {path}: {e}")))?;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                enter(&file).map_err(|e| XdpError::Setup(format!("setns {path}: {e}")))?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+}
+
+#[allow(unsafe_code)]
+fn enter(ns: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns on an open namespace fd affects only the calling thread's network
+    // namespace; it reads no memory of ours.
+    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = ip(&["netns", "del", &self.name]);
