@@ -322,7 +322,7 @@ impl Scenario for Echo {
         let mut out = Outcome::start(self.name(), ctx);
         match ctx.backend {
             Backend::Sim => self.run_sim(ctx, &mut out),
-            Backend::Kernel | Backend::Uring => self.run_real(ctx, &mut out)?,
+            _ => self.run_real(ctx, &mut out)?,
         }
         Ok(out)
     }

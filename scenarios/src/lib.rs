@@ -7,6 +7,9 @@
 
 pub mod chat_room;
 pub mod ddos_common;
+pub mod ddos_xdp;
+mod ddos_xdp_real;
+mod ddos_xdp_sim;
 pub mod determinism;
 pub mod echo;
 pub mod http1_load;

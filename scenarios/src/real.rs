@@ -141,8 +141,10 @@ pub(crate) fn run<L: Workload>(
                 .collect();
             (outs, Some(stats))
         }
-        Backend::Sim => {
-            return Err(RunError::Setup("real::run runs real backends only".into()));
+        other => {
+            return Err(RunError::Setup(format!(
+                "real::run runs the kernel and io_uring backends, not {other}"
+            )));
         }
     };
     drop(port);

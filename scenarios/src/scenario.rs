@@ -18,6 +18,8 @@ pub enum Backend {
     Kernel,
     /// io_uring on loopback (a ring per worker thread).
     Uring,
+    /// XDP programs on veth pairs into namespaces the run creates (needs root and clang).
+    Xdp,
 }
 
 impl Backend {
@@ -30,6 +32,7 @@ impl Backend {
             Backend::Sim => "sim",
             Backend::Kernel => "kernel",
             Backend::Uring => "uring",
+            Backend::Xdp => "xdp",
         }
     }
 }
@@ -47,6 +50,7 @@ impl FromStr for Backend {
             "sim" => Ok(Backend::Sim),
             "kernel" => Ok(Backend::Kernel),
             "uring" => Ok(Backend::Uring),
+            "xdp" => Ok(Backend::Xdp),
             other if Backend::ALL.contains(&other) => Err(RunError::BackendNotBuilt(other.into())),
             other => Err(RunError::UnknownBackend(other.into())),
         }
@@ -103,11 +107,11 @@ pub enum RunError {
     },
     /// No backend by that name.
     #[error(
-        "unknown backend {0:?}; backends: sim, kernel, uring (xdp, dpdk arrive in later releases)"
+        "unknown backend {0:?}; backends: sim, kernel, uring, xdp (dpdk arrives in a later release)"
     )]
     UnknownBackend(String),
     /// A known backend that this build does not have yet.
-    #[error("backend {0:?} is not available in this build; available: sim, kernel, uring")]
+    #[error("backend {0:?} is not available in this build; available: sim, kernel, uring, xdp")]
     BackendNotBuilt(String),
     /// The scenario does not run on that backend.
     #[error("scenario {scenario} does not run on backend {backend}; it runs on: {}", supported.join(", "))]
@@ -160,6 +164,7 @@ pub fn catalogue() -> Vec<&'static dyn Scenario> {
         &crate::syn_flood::SynFlood,
         &crate::udp_flood::UdpFlood,
         &crate::http_flood::HttpFlood,
+        &crate::ddos_xdp::DdosXdp,
         &crate::http_versions::HttpVersions,
     ]
 }
