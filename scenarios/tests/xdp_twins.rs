@@ -1,4 +1,4 @@
-//! The XDP filter against its model: generated frame sequences (valid TCP/UDP/ICMP, SYNs,
+//! The XDP filter and sampler against their models: generated frame sequences (valid TCP/UDP/ICMP, SYNs,
 //! truncated headers, IP options, bad header lengths, fragments, IPv6, ARP, up to three VLAN
 //! tags) go through the real eBPF program (BPF_PROG_TEST_RUN, its clock set to the model's)
 //! and through `distributed::xdp::XdpFilter`; both must give the same verdict, the same
@@ -275,4 +275,52 @@ fn a_planted_difference_is_caught() {
         differs,
         "a model with twice the SYN burst disagrees on a SYN burst"
     );
+}
+
+#[test]
+fn the_sampler_and_its_model_agree() {
+    if !available() {
+        return;
+    }
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 32,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(
+            &(prop::collection::vec(spec(), 1..64), 0u64..5),
+            |(specs, every)| {
+                let mut real = testbed_xdp::XdpSampler::load(every)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let mut model = testbed_distributed::xdp::Sampler::new(every, 4096);
+                for s in &specs {
+                    let frame = build(s);
+                    let got = real
+                        .test_run(&frame)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let want = action(model.on_packet(Instant::ZERO, &mut frame.clone()));
+                    prop_assert_eq!(got, want);
+                }
+                let real_samples: Vec<(u64, u32, Vec<u8>)> = real
+                    .drain()
+                    .into_iter()
+                    .map(|s| (s.seq, s.len, s.data))
+                    .collect();
+                let model_samples: Vec<(u64, u32, Vec<u8>)> = model
+                    .drain()
+                    .into_iter()
+                    .map(|s| (s.seq, s.len, s.data))
+                    .collect();
+                prop_assert_eq!(&real_samples, &model_samples);
+                let st = real
+                    .stats()
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!((st.seen, st.sampled, st.lost), model.stats());
+                if every == 1 {
+                    prop_assert_eq!(real_samples.len(), specs.len(), "every packet sampled");
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
 }

@@ -9,10 +9,12 @@ mod error;
 mod filter;
 pub mod netns;
 mod objects;
+mod sampler;
 mod txgen;
 
 pub use error::XdpError;
 pub use filter::{unpin, AttachMode, Counters, FilterConfig, FilterMaps, XdpFilter, COUNTER_NAMES};
+pub use sampler::{Sample, SamplerStats, XdpSampler, SNAP};
 pub use txgen::Generator;
 
 /// Whether this process can load XDP programs here: root (CAP_BPF, CAP_NET_ADMIN) and programs

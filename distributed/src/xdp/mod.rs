@@ -5,5 +5,7 @@
 
 pub mod filter;
 pub mod frame;
+pub mod sampler;
 
 pub use filter::{FilterLimits, XdpFilter, FILTER_COUNTERS};
+pub use sampler::Sampler;
