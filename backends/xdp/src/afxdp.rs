@@ -151,6 +151,9 @@ pub struct XskCounters {
     pub tx_kick_deferred: u64,
     /// Sent frames reaped from the completion ring (back on the free list).
     pub tx_completions: u64,
+    /// Frames the kernel handed back at an address outside the UMEM (a kernel bug; the
+    /// frame is gone for good).
+    pub frames_lost: u64,
 }
 
 /// The kernel's counts for the socket (XDP_STATISTICS).
@@ -352,7 +355,10 @@ impl XskPort {
     /// Every frame is free, with the kernel for rx, or with the kernel for tx.
     fn check_accounting(&self) {
         debug_assert_eq!(
-            self.umem.free_frames() as u64 + u64::from(self.rx_kernel) + u64::from(self.tx_kernel),
+            self.umem.free_frames() as u64
+                + u64::from(self.rx_kernel)
+                + u64::from(self.tx_kernel)
+                + self.counters.frames_lost,
             u64::from(self.umem.frames()),
             "UMEM frame accounting"
         );
@@ -364,8 +370,9 @@ impl XskPort {
         let n = self.comp.peek(self.comp.size());
         for i in 0..n {
             let addr = self.comp.read(i);
-            // A completion outside the UMEM would be a kernel bug; the frame is then lost.
-            self.umem.free(addr);
+            if !self.umem.free(addr) {
+                self.counters.frames_lost += 1;
+            }
         }
         self.comp.release(n);
         self.tx_kernel = self.tx_kernel.saturating_sub(n);
@@ -395,7 +402,12 @@ impl XskPort {
     fn kick(&mut self) -> Result<(), XskError> {
         let rounds = self.tx.size() / 32 + 2;
         for _ in 0..rounds {
-            if self.tx.unconsumed() == 0 || !self.tx.needs_wakeup() {
+            if self.tx.unconsumed() == 0 {
+                break;
+            }
+            // Copy mode sends only from sendto, whatever the flag says; a zero-copy driver
+            // asks for a kick when it needs one.
+            if self.mode.bind == BindMode::ZeroCopy && !self.tx.needs_wakeup() {
                 break;
             }
             self.counters.tx_kicks += 1;
@@ -434,7 +446,9 @@ impl PacketPort for XskPort {
                 }
                 None => self.counters.rx_invalid_descs += 1,
             }
-            self.umem.free(d.addr);
+            if !self.umem.free(d.addr) {
+                self.counters.frames_lost += 1;
+            }
         }
         self.rx.release(n);
         self.rx_kernel = self.rx_kernel.saturating_sub(n);

@@ -297,6 +297,18 @@ fn rx_then_tx(subnet: u8, skb_only: bool) {
     assert_eq!(k.tx_invalid_descs, 0, "{k:?}");
     assert_eq!(k.rx_invalid_descs, 0, "{k:?}");
     eprintln!("tx: {c:?}\nkernel: {k:?}");
+
+    // ----- dropped: the program is detached, datagrams reach the kernel stack again -----
+    drop(port);
+    let script = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         for i in range(3): s.sendto(b'after-%d' % i, ('{outer_ip}', {RX_PORT}))"
+    );
+    ns.exec("python3", &["-c", &script]).unwrap();
+    let n = stack
+        .recv(&mut buf)
+        .expect("after drop the stack gets the datagrams");
+    assert_eq!(&buf[..n], b"after-0");
 }
 
 fn format_mac(m: [u8; 6]) -> String {
@@ -347,4 +359,82 @@ fn checksum_helper_matches_a_known_header() {
     assert_eq!(checksum(&[&ip]), 0xb861);
     ip[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
     assert_eq!(checksum(&[&ip]), 0);
+}
+
+/// A veth pair with both ends in this namespace, deleted on drop.
+struct Pair(String, String);
+
+impl Pair {
+    fn new() -> Pair {
+        let base = testbed_xdp::netns::unique("tbr");
+        let p = Pair(format!("{base}a"), format!("{base}b"));
+        testbed_xdp::netns::ip(&["link", "add", &p.0, "type", "veth", "peer", "name", &p.1])
+            .unwrap();
+        for end in [&p.0, &p.1] {
+            testbed_xdp::netns::ip(&["link", "set", end, "up"]).unwrap();
+        }
+        p
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        let _ = testbed_xdp::netns::ip(&["link", "del", &self.0]);
+    }
+}
+
+/// A rough rate, not a test of one: frames from an XskPort on one end of a veth pair to an
+/// XskPort on the other (copy mode both ways), one thread alternating tx_burst and
+/// rx_burst. Run with `cargo test --release -p testbed-xdp --test afxdp -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore = "measures a rate; run by hand"]
+#[allow(clippy::disallowed_methods)] // wall-clock rate report; nothing asserts on it
+fn rate_xsk_to_xsk_over_veth() {
+    if !available() {
+        return;
+    }
+    const TOTAL: u64 = 1_000_000;
+    let pair = Pair::new();
+    let mut a = XskPort::open(&pair.0, 0).unwrap();
+    let mut b = XskPort::open(&pair.1, 0).unwrap();
+    eprintln!("modes: tx {:?}, rx {:?}", a.mode(), b.mode());
+    let frame = Bytes::from(udp_frame(
+        [2, 0, 0, 0, 0, 1],
+        [2, 0, 0, 0, 0, 2],
+        [10, 0, 0, 1],
+        [10, 0, 0, 2],
+        1,
+        TX_DST_PORT,
+        &[0u8; 18], // 60-byte frames
+    ));
+    let burst: Vec<Bytes> = (0..64).map(|_| frame.clone()).collect();
+    let mut rx = Vec::with_capacity(64);
+    let (mut sent, mut got, mut idle) = (0u64, 0u64, 0u32);
+    let start = std::time::Instant::now();
+    while got < TOTAL && idle < 100_000 {
+        if sent < TOTAL {
+            sent += a.tx_burst(&burst).unwrap() as u64;
+        }
+        rx.clear();
+        let n = b.rx_burst(&mut rx, 64).unwrap() as u64;
+        got += rx.iter().filter(|f| f.len() == frame.len()).count() as u64;
+        idle = if n == 0 { idle + 1 } else { 0 };
+    }
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "sent {sent}, received {got} in {secs:.3}s: tx {:.0} frames/s, rx {:.0} frames/s",
+        sent as f64 / secs,
+        got as f64 / secs
+    );
+    eprintln!(
+        "tx port: {:?}\n{:?}",
+        a.counters(),
+        a.kernel_stats().unwrap()
+    );
+    eprintln!(
+        "rx port: {:?}\n{:?}",
+        b.counters(),
+        b.kernel_stats().unwrap()
+    );
 }
