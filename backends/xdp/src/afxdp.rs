@@ -10,7 +10,8 @@
 //! goes straight back to the fill ring); sent frames are copied into a UMEM frame.
 //!
 //! One port per interface: the port attaches its own redirect program and detaches it on
-//! drop.
+//! drop. While it is open the kernel stack sees nothing that arrives on the bound queue, ARP
+//! included: peers need static neighbour entries (or the caller answers ARP itself).
 
 mod error;
 #[allow(unsafe_code)] // mmap/munmap of the UMEM and the rings
@@ -213,7 +214,10 @@ impl XskPort {
         XskPort::open_with(iface, queue, XskConfig::default())
     }
 
-    /// Opens a port on receive queue `queue` of `iface`.
+    /// Opens a port on receive queue `queue` of `iface`: maps the UMEM, binds the socket
+    /// (zero copy first if `cfg.zero_copy`, else or on EBUSY/EOPNOTSUPP/EINVAL copy mode),
+    /// attaches the redirect program and stocks the fill ring. Needs root; the error names the
+    /// step that failed (a bind to a queue the interface lacks is `Sys { op: "bind", .. }`).
     pub fn open_with(iface: &str, queue: u32, cfg: XskConfig) -> Result<XskPort, XskError> {
         cfg.validate()?;
         if queue >= QUEUES_MAX {
