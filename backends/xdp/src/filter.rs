@@ -158,28 +158,7 @@ impl XdpFilter {
     /// Attaches to `iface`: driver mode unless `skb_only`, falling back to skb mode.
     pub fn attach(&mut self, iface: &str, skb_only: bool) -> Result<AttachMode, XdpError> {
         let prog = program(&mut self.ebpf)?;
-        let driver = if skb_only {
-            Err("not tried (skb mode asked for)".to_string())
-        } else {
-            prog.attach(iface, XdpMode::Driver)
-                .map_err(|e| e.to_string())
-        };
-        let (id, mode) = match driver {
-            Ok(id) => (id, AttachMode::Driver),
-            Err(driver) => match prog.attach(iface, XdpMode::Skb) {
-                Ok(id) => (id, AttachMode::Skb),
-                Err(aya::programs::ProgramError::UnknownInterface { name }) => {
-                    return Err(XdpError::NoInterface(name))
-                }
-                Err(e) => {
-                    return Err(XdpError::Attach {
-                        iface: iface.into(),
-                        driver,
-                        skb: e.to_string(),
-                    })
-                }
-            },
-        };
+        let (id, mode) = attach_with_fallback(prog, iface, skb_only)?;
         self.attached = Some((iface.into(), mode, id));
         Ok(mode)
     }
@@ -242,6 +221,34 @@ pub fn unpin(dir: &Path) -> Result<(), XdpError> {
         let _ = std::fs::remove_file(dir.join(name));
     }
     std::fs::remove_dir(dir).map_err(|e| pin_err(dir, e))
+}
+
+/// Attaches `prog` to `iface`: driver mode unless `skb_only`, falling back to skb mode.
+pub(crate) fn attach_with_fallback(
+    prog: &mut Xdp,
+    iface: &str,
+    skb_only: bool,
+) -> Result<(aya::programs::xdp::XdpLinkId, AttachMode), XdpError> {
+    let driver = if skb_only {
+        Err("not tried (skb mode asked for)".to_string())
+    } else {
+        prog.attach(iface, XdpMode::Driver)
+            .map_err(|e| e.to_string())
+    };
+    match driver {
+        Ok(id) => Ok((id, AttachMode::Driver)),
+        Err(driver) => match prog.attach(iface, XdpMode::Skb) {
+            Ok(id) => Ok((id, AttachMode::Skb)),
+            Err(aya::programs::ProgramError::UnknownInterface { name }) => {
+                Err(XdpError::NoInterface(name))
+            }
+            Err(e) => Err(XdpError::Attach {
+                iface: iface.into(),
+                driver,
+                skb: e.to_string(),
+            }),
+        },
+    }
 }
 
 fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {

@@ -1,9 +1,12 @@
 //! testbed-xdp: XDP programs (C under `bpf/`, compiled by build.rs with clang) loaded with aya —
 //! the eBPF twins of the packet filters whose models live in `distributed` — plus the
-//! network-namespace and veth harness their tests and benchmarks run in. Plain data in
-//! (addresses, prefix lengths, nanosecond costs), no dependency on the models.
+//! network-namespace and veth harness their tests and benchmarks run in, and an AF_XDP socket
+//! as a `model::PacketPort` ([`XskPort`]). Plain data in (addresses, prefix lengths, nanosecond
+//! costs), no dependency on the models.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+mod afxdp; // its submodules that touch kernel-shared memory or syscalls allow unsafe code
 
 mod error;
 mod filter;
@@ -12,6 +15,9 @@ mod objects;
 mod sampler;
 mod txgen;
 
+pub use afxdp::{
+    BindMode, XskConfig, XskCounters, XskError, XskKernelStats, XskMode, XskPort, TX_FRAME_MIN,
+};
 pub use error::XdpError;
 pub use filter::{unpin, AttachMode, Counters, FilterConfig, FilterMaps, XdpFilter, COUNTER_NAMES};
 pub use sampler::{Sample, SamplerStats, XdpSampler, SNAP};

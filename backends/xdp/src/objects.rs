@@ -5,6 +5,7 @@ use crate::XdpError;
 static FILTER: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/filter.o"));
 static SAMPLER: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sampler.o"));
 static TXGEN: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/txgen.o"));
+static XSK: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xsk.o"));
 
 /// The ELF object of program `name`, or why it is missing.
 pub(crate) fn object(name: &str) -> Result<&'static [u8], XdpError> {
@@ -12,6 +13,7 @@ pub(crate) fn object(name: &str) -> Result<&'static [u8], XdpError> {
         "filter" => FILTER,
         "sampler" => SAMPLER,
         "txgen" => TXGEN,
+        "xsk" => XSK,
         other => return Err(XdpError::NotBuilt(other.into())),
     };
     if obj.is_empty() {
