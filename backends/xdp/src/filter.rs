@@ -8,6 +8,7 @@ use crate::XdpError;
 use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{Array, Map, MapData, PerCpuArray};
 use aya::programs::links::{FdLink, PinnedLink};
+use aya::programs::xdp::XdpLinkId;
 use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::Ebpf;
 use std::net::Ipv4Addr;
@@ -130,7 +131,7 @@ pub struct XdpFilter {
     ebpf: Ebpf,
     /// The maps.
     pub maps: FilterMaps,
-    attached: Option<(String, AttachMode, aya::programs::xdp::XdpLinkId)>,
+    attached: Option<(String, AttachMode, XdpLinkId)>,
     extra: Vec<(String, Map)>,
 }
 
@@ -158,28 +159,7 @@ impl XdpFilter {
     /// Attaches to `iface`: driver mode unless `skb_only`, falling back to skb mode.
     pub fn attach(&mut self, iface: &str, skb_only: bool) -> Result<AttachMode, XdpError> {
         let prog = program(&mut self.ebpf)?;
-        let driver = if skb_only {
-            Err("not tried (skb mode asked for)".to_string())
-        } else {
-            prog.attach(iface, XdpMode::Driver)
-                .map_err(|e| e.to_string())
-        };
-        let (id, mode) = match driver {
-            Ok(id) => (id, AttachMode::Driver),
-            Err(driver) => match prog.attach(iface, XdpMode::Skb) {
-                Ok(id) => (id, AttachMode::Skb),
-                Err(aya::programs::ProgramError::UnknownInterface { name }) => {
-                    return Err(XdpError::NoInterface(name))
-                }
-                Err(e) => {
-                    return Err(XdpError::Attach {
-                        iface: iface.into(),
-                        driver,
-                        skb: e.to_string(),
-                    })
-                }
-            },
-        };
+        let (id, mode) = attach_xdp(prog, iface, skb_only)?;
         self.attached = Some((iface.into(), mode, id));
         Ok(mode)
     }
@@ -195,15 +175,7 @@ impl XdpFilter {
     /// Runs `frame` through the program once (BPF_PROG_TEST_RUN): the XDP action (1 drop,
     /// 2 pass, 3 tx, 4 redirect) and the frame as the program left it.
     pub fn test_run(&mut self, frame: &[u8]) -> Result<(u32, Vec<u8>), XdpError> {
-        let mut out = vec![0u8; frame.len() + 256];
-        let prog = program(&mut self.ebpf)?;
-        let r = prog.test_run(TestRunOptions {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            ..TestRunOptions::default()
-        })?;
-        out.truncate(r.data_size_out as usize);
-        Ok((r.return_value, out))
+        test_run_xdp(program(&mut self.ebpf)?, frame)
     }
 
     /// Pins the attachment and the maps under `dir` (created), so the filter stays attached
@@ -249,4 +221,44 @@ fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
         .program_mut("xdp_filter")
         .ok_or_else(|| XdpError::NotBuilt("filter (program xdp_filter missing)".into()))?;
     Ok(p.try_into()?)
+}
+
+/// Attaches `prog` to `iface`: driver mode unless `skb_only`, falling back to skb mode.
+pub(crate) fn attach_xdp(
+    prog: &mut Xdp,
+    iface: &str,
+    skb_only: bool,
+) -> Result<(XdpLinkId, AttachMode), XdpError> {
+    let driver = if skb_only {
+        Err("not tried (skb mode asked for)".to_string())
+    } else {
+        prog.attach(iface, XdpMode::Driver)
+            .map_err(|e| e.to_string())
+    };
+    match driver {
+        Ok(id) => Ok((id, AttachMode::Driver)),
+        Err(driver) => match prog.attach(iface, XdpMode::Skb) {
+            Ok(id) => Ok((id, AttachMode::Skb)),
+            Err(aya::programs::ProgramError::UnknownInterface { name }) => {
+                Err(XdpError::NoInterface(name))
+            }
+            Err(e) => Err(XdpError::Attach {
+                iface: iface.into(),
+                driver,
+                skb: e.to_string(),
+            }),
+        },
+    }
+}
+
+/// Runs `frame` through `prog` once (BPF_PROG_TEST_RUN): the action and the frame out.
+pub(crate) fn test_run_xdp(prog: &mut Xdp, frame: &[u8]) -> Result<(u32, Vec<u8>), XdpError> {
+    let mut out = vec![0u8; frame.len() + 256];
+    let r = prog.test_run(TestRunOptions {
+        data_in: Some(frame),
+        data_out: Some(&mut out),
+        ..TestRunOptions::default()
+    })?;
+    out.truncate(r.data_size_out as usize);
+    Ok((r.return_value, out))
 }

@@ -7,16 +7,19 @@
 
 mod error;
 mod filter;
+mod lb;
 pub mod netns;
 mod objects;
 
 pub use error::XdpError;
 pub use filter::{unpin, AttachMode, Counters, FilterConfig, FilterMaps, XdpFilter, COUNTER_NAMES};
+pub use lb::{LbCounters, XdpLb, LB_BACKENDS_MAX, LB_COUNTER_NAMES, LB_TABLE_MAX};
 
 /// Whether this process can load XDP programs here: root (CAP_BPF, CAP_NET_ADMIN) and programs
 /// built with clang. The error says which is missing.
 pub fn available() -> Result<(), XdpError> {
     objects::object("filter")?;
+    objects::object("lb")?;
     // SAFETY-free check: geteuid has no failure mode.
     if !is_root() {
         return Err(XdpError::NotPermitted(

@@ -3,11 +3,13 @@
 use crate::XdpError;
 
 static FILTER: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/filter.o"));
+static LB: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lb.o"));
 
 /// The ELF object of program `name`, or why it is missing.
 pub(crate) fn object(name: &str) -> Result<&'static [u8], XdpError> {
     let obj = match name {
         "filter" => FILTER,
+        "lb" => LB,
         other => return Err(XdpError::NotBuilt(other.into())),
     };
     if obj.is_empty() {
