@@ -16,7 +16,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use testbed_distributed::balance::{Balancer, Maglev};
-use testbed_distributed::xdp::lb::Flow;
+use testbed_distributed::xdp::lb::{csum_replace4, Flow};
 use testbed_distributed::xdp::XdpLb as Model;
 use testbed_model::packet::{PacketFilter, Verdict};
 use testbed_model::Instant;
@@ -590,4 +590,50 @@ fn a_planted_difference_is_caught() {
     assert_eq!(compare(&c, Plant::None, &seen), Ok(()));
     let err = compare(&c, Plant::ShiftedTable, &seen).unwrap_err();
     assert!(err.contains("bytes equal: false"), "{err}");
+}
+
+#[test]
+fn a_udp_checksum_computed_as_zero_leaves_as_all_ones_in_both() {
+    if !available() {
+        return;
+    }
+    // Random frames almost never make the incremental update compute zero (about 1 in 65,535),
+    // so plant the one incoming UDP checksum that does: every slot names backend 0.
+    let from = u32::from_be_bytes(VIP);
+    let to = u32::from(backend(0).0);
+    let check = (0..=u16::MAX)
+        .find(|&c| c != 0 && csum_replace4(c, from, to) == 0)
+        .expect("some checksum updates to zero");
+    let spec = Spec {
+        vlans: vec![0x8100],
+        ethertype: 0x0800,
+        version: 4,
+        ihl: 6,
+        src: [198, 51, 100, 3],
+        dst: VIP,
+        proto: None,
+        frag: 0,
+        sport: 5353,
+        dport: VIP_PORT,
+        csum: Csum::Garbage(0x4242, check),
+        payload: 3,
+        cut: None,
+    };
+    let frame = build(&spec, 17).frame;
+    let mut real = XdpLb::load().unwrap();
+    let mut model = Model::new();
+    let vip = Ipv4Addr::from(VIP);
+    real.set_vip(vip, VIP_PORT, 17, LB_MAC, None).unwrap();
+    model.set_vip(vip, VIP_PORT, 17, LB_MAC, None);
+    real.set_backends(&[backend(0)]).unwrap();
+    model.set_backends(&[backend(0)]).unwrap();
+    real.set_table(&[0; 251]).unwrap();
+    model.set_table(&[0; 251]).unwrap();
+    let (got, out) = real.test_run(&frame).unwrap();
+    let mut mframe = frame.clone();
+    let want = model.decide(&mut mframe);
+    assert_eq!((got, want), (3, Verdict::Tx));
+    let at = 14 + 4 + 24 + 6;
+    assert_eq!(&out[at..at + 2], &[0xff, 0xff], "eBPF: all ones, not zero");
+    assert_eq!(out, mframe, "the model rewrote the same bytes");
 }
