@@ -40,6 +40,16 @@ pub enum XdpError {
         /// Skb-mode error.
         skb: String,
     },
+    /// More entries than the program's map holds.
+    #[error("{what}: {len} entries, the program holds at most {max}")]
+    TooLarge {
+        /// What was being loaded.
+        what: &'static str,
+        /// How many entries were given.
+        len: usize,
+        /// The map's capacity.
+        max: usize,
+    },
     /// Setting up a namespace or veth pair failed (the `ip` command's stderr).
     #[error("{0}")]
     Setup(String),

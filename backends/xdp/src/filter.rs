@@ -4,11 +4,13 @@
 //! BPF_PROG_TEST_RUN, or pin it so that it outlives this process (the CLI's `testbed xdp`).
 
 use crate::objects::object;
+use crate::prog::{attach_with_fallback, test_run_xdp};
 use crate::XdpError;
 use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{Array, Map, MapData, PerCpuArray};
 use aya::programs::links::{FdLink, PinnedLink};
-use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
+use aya::programs::xdp::XdpLinkId;
+use aya::programs::Xdp;
 use aya::Ebpf;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -130,7 +132,7 @@ pub struct XdpFilter {
     ebpf: Ebpf,
     /// The maps.
     pub maps: FilterMaps,
-    attached: Option<(String, AttachMode, aya::programs::xdp::XdpLinkId)>,
+    attached: Option<(String, AttachMode, XdpLinkId)>,
     extra: Vec<(String, Map)>,
 }
 
@@ -174,15 +176,7 @@ impl XdpFilter {
     /// Runs `frame` through the program once (BPF_PROG_TEST_RUN): the XDP action (1 drop,
     /// 2 pass, 3 tx, 4 redirect) and the frame as the program left it.
     pub fn test_run(&mut self, frame: &[u8]) -> Result<(u32, Vec<u8>), XdpError> {
-        let mut out = vec![0u8; frame.len() + 256];
-        let prog = program(&mut self.ebpf)?;
-        let r = prog.test_run(TestRunOptions {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            ..TestRunOptions::default()
-        })?;
-        out.truncate(r.data_size_out as usize);
-        Ok((r.return_value, out))
+        test_run_xdp(program(&mut self.ebpf)?, frame)
     }
 
     /// Pins the attachment and the maps under `dir` (created), so the filter stays attached
@@ -221,34 +215,6 @@ pub fn unpin(dir: &Path) -> Result<(), XdpError> {
         let _ = std::fs::remove_file(dir.join(name));
     }
     std::fs::remove_dir(dir).map_err(|e| pin_err(dir, e))
-}
-
-/// Attaches `prog` to `iface`: driver mode unless `skb_only`, falling back to skb mode.
-pub(crate) fn attach_with_fallback(
-    prog: &mut Xdp,
-    iface: &str,
-    skb_only: bool,
-) -> Result<(aya::programs::xdp::XdpLinkId, AttachMode), XdpError> {
-    let driver = if skb_only {
-        Err("not tried (skb mode asked for)".to_string())
-    } else {
-        prog.attach(iface, XdpMode::Driver)
-            .map_err(|e| e.to_string())
-    };
-    match driver {
-        Ok(id) => Ok((id, AttachMode::Driver)),
-        Err(driver) => match prog.attach(iface, XdpMode::Skb) {
-            Ok(id) => Ok((id, AttachMode::Skb)),
-            Err(aya::programs::ProgramError::UnknownInterface { name }) => {
-                Err(XdpError::NoInterface(name))
-            }
-            Err(e) => Err(XdpError::Attach {
-                iface: iface.into(),
-                driver,
-                skb: e.to_string(),
-            }),
-        },
-    }
 }
 
 fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {

@@ -10,8 +10,10 @@ mod afxdp; // its submodules that touch kernel-shared memory or syscalls allow u
 
 mod error;
 mod filter;
+mod lb;
 pub mod netns;
 mod objects;
+mod prog;
 mod sampler;
 mod txgen;
 
@@ -20,6 +22,7 @@ pub use afxdp::{
 };
 pub use error::XdpError;
 pub use filter::{unpin, AttachMode, Counters, FilterConfig, FilterMaps, XdpFilter, COUNTER_NAMES};
+pub use lb::{LbCounters, XdpLb, LB_BACKENDS_MAX, LB_COUNTER_NAMES, LB_TABLE_MAX};
 pub use sampler::{Sample, SamplerStats, XdpSampler, SNAP};
 pub use txgen::Generator;
 
@@ -27,6 +30,7 @@ pub use txgen::Generator;
 /// built with clang. The error says which is missing.
 pub fn available() -> Result<(), XdpError> {
     objects::object("filter")?;
+    objects::object("lb")?;
     // SAFETY-free check: geteuid has no failure mode.
     if !is_root() {
         return Err(XdpError::NotPermitted(

@@ -83,14 +83,7 @@ impl XdpSampler {
 
     /// Attaches to `iface` (driver mode, falling back to skb mode).
     pub fn attach(&mut self, iface: &str) -> Result<crate::AttachMode, XdpError> {
-        let p = program(&mut self.ebpf)?;
-        let (id, mode) = match p.attach(iface, aya::programs::XdpMode::Driver) {
-            Ok(id) => (id, crate::AttachMode::Driver),
-            Err(_) => (
-                p.attach(iface, aya::programs::XdpMode::Skb)?,
-                crate::AttachMode::Skb,
-            ),
-        };
+        let (id, mode) = crate::prog::attach_with_fallback(program(&mut self.ebpf)?, iface, false)?;
         self.link = Some(id);
         Ok(mode)
     }

@@ -2,8 +2,8 @@
 //! queue, attached to the interface. Detached (and the map freed) on drop.
 
 use super::error::XskError;
-use crate::filter::attach_with_fallback;
 use crate::objects::object;
+use crate::prog::attach_with_fallback;
 use crate::AttachMode;
 use aya::maps::XskMap;
 use aya::programs::Xdp;
