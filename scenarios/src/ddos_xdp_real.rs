@@ -21,14 +21,6 @@ fn setup(e: impl std::fmt::Display) -> RunError {
     RunError::Setup(e.to_string())
 }
 
-fn mac(s: &str) -> [u8; 6] {
-    let mut m = [0u8; 6];
-    for (i, p) in s.trim().split(':').take(6).enumerate() {
-        m[i] = u8::from_str_radix(p, 16).unwrap_or(0);
-    }
-    m
-}
-
 pub(crate) fn run(
     out: &mut Outcome,
     clients: u64,
@@ -103,17 +95,9 @@ pub(crate) fn run(
     std::thread::sleep(std::time::Duration::from_millis(200));
     let legit_passed = filter.maps.counters().map_err(setup)?[0] - before[0];
     // The flood, one source at a time.
-    let read = |p: &str| std::fs::read_to_string(p).map_err(|e| setup(format!("{p}: {e}")));
-    let inner_mac = mac(&String::from_utf8_lossy(
-        &ns.exec("cat", &[&format!("/sys/class/net/{}/address", veth.inner)])
-            .map_err(setup)?
-            .stdout,
-    ));
-    let outer_mac = mac(&read(&format!("/sys/class/net/{}/address", veth.outer))?);
-    let ifindex: u32 = read(&format!("/sys/class/net/{}/ifindex", veth.outer))?
-        .trim()
-        .parse()
-        .map_err(setup)?;
+    let inner_mac = veth.inner_mac(&ns).map_err(setup)?;
+    let outer_mac = veth.outer_mac().map_err(setup)?;
+    let ifindex = veth.outer_ifindex().map_err(setup)?;
     let mut generator = Generator::load().map_err(setup)?;
     let mut flows = Vec::new();
     let mut longest = 0f64;

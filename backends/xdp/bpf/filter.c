@@ -14,9 +14,9 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <bpf/bpf_helpers.h>
+#include "parse.h"
 #include <bpf/bpf_endian.h>
 
-#define VLAN_MAX 2
 
 enum counter {
 	C_PASS = 0,
@@ -107,28 +107,17 @@ int xdp_filter(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	if ((void *)(eth + 1) > end)
+	struct iphdr *ip;
+	__u32 ihl;
+	switch (parse_ipv4(data, end, &ip, &ihl)) {
+	case L3_MALFORMED:
 		return count(C_DROP_MALFORMED, XDP_DROP);
-	__u16 proto = eth->h_proto;
-	void *l3 = eth + 1;
-#pragma unroll
-	for (int i = 0; i < VLAN_MAX; i++) {
-		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
-			break;
-		if (l3 + 4 > end)
-			return count(C_DROP_MALFORMED, XDP_DROP);
-		proto = *(__u16 *)(l3 + 2);
-		l3 += 4;
-	}
-	if (proto != bpf_htons(ETH_P_IP))
+	case L3_NOT_IPV4:
 		return count(C_PASS_NOT_IPV4, XDP_PASS);
-	struct iphdr *ip = l3;
-	if ((void *)(ip + 1) > end)
-		return count(C_DROP_MALFORMED, XDP_DROP);
-	__u32 ihl = ip->ihl * 4;
-	if (ip->version != 4 || ihl < sizeof(*ip) || l3 + ihl > end)
-		return count(C_DROP_MALFORMED, XDP_DROP);
+	default:
+		break;
+	}
+	void *l3 = ip;
 
 	struct lpm_v4 key = {.prefixlen = 32, .addr = ip->saddr};
 	if (bpf_map_lookup_elem(&blocklist, &key))

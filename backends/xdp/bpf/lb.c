@@ -19,9 +19,9 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <bpf/bpf_helpers.h>
+#include "parse.h"
 #include <bpf/bpf_endian.h>
 
-#define VLAN_MAX 2
 #define TABLE_MAX 65537
 #define BACKENDS_MAX 4096
 #define FLOWS_MAX 65536
@@ -165,28 +165,17 @@ int xdp_lb(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	if ((void *)(eth + 1) > end)
+	struct iphdr *ip;
+	__u32 ihl;
+	switch (parse_ipv4(data, end, &ip, &ihl)) {
+	case L3_MALFORMED:
 		return count(C_DROP_MALFORMED, XDP_DROP);
-	__u16 proto = eth->h_proto;
-	void *l3 = eth + 1;
-#pragma unroll
-	for (int i = 0; i < VLAN_MAX; i++) {
-		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
-			break;
-		if (l3 + 4 > end)
-			return count(C_DROP_MALFORMED, XDP_DROP);
-		proto = *(__u16 *)(l3 + 2);
-		l3 += 4;
-	}
-	if (proto != bpf_htons(ETH_P_IP))
+	case L3_NOT_IPV4:
 		return count(C_PASS_NOT_IPV4, XDP_PASS);
-	struct iphdr *ip = l3;
-	if ((void *)(ip + 1) > end)
-		return count(C_DROP_MALFORMED, XDP_DROP);
-	__u32 ihl = ip->ihl * 4;
-	if (ip->version != 4 || ihl < sizeof(*ip) || l3 + ihl > end)
-		return count(C_DROP_MALFORMED, XDP_DROP);
+	default:
+		break;
+	}
+	void *l3 = ip;
 
 	__u32 zero = 0;
 	struct lb_config *cfg = bpf_map_lookup_elem(&config, &zero);
@@ -258,6 +247,7 @@ int xdp_lb(struct xdp_md *ctx)
 		__u16 c = csum_replace4(*check, old, new);
 		*check = c ? c : 0xffff; // a computed zero is sent as all ones (RFC 768)
 	}
+	struct ethhdr *eth = data; // parse_ipv4 checked that it fits
 	__builtin_memcpy(eth->h_dest, be->mac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, cfg->lb_mac, ETH_ALEN);
 

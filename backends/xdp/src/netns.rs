@@ -133,6 +133,41 @@ impl Veth {
     }
 }
 
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut m = [0u8; 6];
+    let mut parts = s.trim().split(':');
+    for b in m.iter_mut() {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(m)
+}
+
+impl Veth {
+    /// The outer end's MAC address.
+    pub fn outer_mac(&self) -> Result<[u8; 6], XdpError> {
+        let p = format!("/sys/class/net/{}/address", self.outer);
+        let s = std::fs::read_to_string(&p).map_err(|e| XdpError::Setup(format!("{p}: {e}")))?;
+        parse_mac(&s).ok_or_else(|| XdpError::Setup(format!("{p}: not a MAC address: {s:?}")))
+    }
+
+    /// The inner end's MAC address (read inside `ns`).
+    pub fn inner_mac(&self, ns: &Netns) -> Result<[u8; 6], XdpError> {
+        let p = format!("/sys/class/net/{}/address", self.inner);
+        let out = ns.exec("cat", &[&p])?;
+        let s = String::from_utf8_lossy(&out.stdout);
+        parse_mac(&s).ok_or_else(|| XdpError::Setup(format!("{p}: not a MAC address: {s:?}")))
+    }
+
+    /// The outer end's interface index.
+    pub fn outer_ifindex(&self) -> Result<u32, XdpError> {
+        let p = format!("/sys/class/net/{}/ifindex", self.outer);
+        std::fs::read_to_string(&p)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| XdpError::Setup(format!("{p}: no interface index")))
+    }
+}
+
 impl Drop for Veth {
     fn drop(&mut self) {
         let _ = ip(&["link", "del", &self.outer]);

@@ -18,14 +18,6 @@ fn arg(name: &str) -> Option<String> {
 
 const SRC: [u8; 4] = [10, 81, 0, 99];
 
-fn mac(s: &str) -> [u8; 6] {
-    let mut m = [0u8; 6];
-    for (i, p) in s.trim().split(':').take(6).enumerate() {
-        m[i] = u8::from_str_radix(p, 16).unwrap_or(0);
-    }
-    m
-}
-
 /// A 60-byte UDP frame from the blocked source to the inner end.
 fn frame(dst_mac: [u8; 6], src_mac: [u8; 6]) -> Vec<u8> {
     let mut f = Vec::with_capacity(60);
@@ -118,17 +110,11 @@ fn run_once(path: Path, frames: u32) -> (f64, f64) {
     let veth = Veth::new(&ns, "10.81.0.1", "10.81.0.2").expect("veth pair");
     // Frames redirected into a veth reach the skb paths through NAPI only with GRO on.
     let _ = ns.exec("ethtool", &["-K", &veth.inner, "gro", "on"]);
-    let inner_mac = mac(&out(
-        ns.exec("cat", &[&format!("/sys/class/net/{}/address", veth.inner)])
-    ));
-    let outer_mac = mac(
-        &std::fs::read_to_string(format!("/sys/class/net/{}/address", veth.outer))
-            .unwrap_or_default(),
+    let (inner_mac, outer_mac, ifindex) = (
+        veth.inner_mac(&ns).expect("inner MAC"),
+        veth.outer_mac().expect("outer MAC"),
+        veth.outer_ifindex().expect("outer ifindex"),
     );
-    let ifindex: u32 = std::fs::read_to_string(format!("/sys/class/net/{}/ifindex", veth.outer))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .expect("outer ifindex");
     let f = frame(inner_mac, outer_mac);
     let inner = veth.inner.clone();
     let filter = match path {
@@ -223,17 +209,11 @@ fn run_once(path: Path, frames: u32) -> (f64, f64) {
 fn lb_once(frames: u32) -> f64 {
     let ns = Netns::new("tbxl").expect("namespace");
     let veth = Veth::new(&ns, "10.81.0.1", "10.81.0.2").expect("veth pair");
-    let inner_mac = mac(&out(
-        ns.exec("cat", &[&format!("/sys/class/net/{}/address", veth.inner)])
-    ));
-    let outer_mac = mac(
-        &std::fs::read_to_string(format!("/sys/class/net/{}/address", veth.outer))
-            .unwrap_or_default(),
+    let (inner_mac, outer_mac, ifindex) = (
+        veth.inner_mac(&ns).expect("inner MAC"),
+        veth.outer_mac().expect("outer MAC"),
+        veth.outer_ifindex().expect("outer ifindex"),
     );
-    let ifindex: u32 = std::fs::read_to_string(format!("/sys/class/net/{}/ifindex", veth.outer))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .expect("outer ifindex");
     let mut sink = XdpFilter::load().expect("filter");
     sink.maps
         .block(Ipv4Addr::UNSPECIFIED, 0)
