@@ -128,7 +128,7 @@ fn range(field: &'static str, value: usize, min: usize, max: usize) -> Result<()
     }
 }
 
-/// Builds a [`Stack`]: `Stack::builder().ip(cidr).mac(mac).seed(7).build(port)`.
+/// Builds a [`Stack`]: `StackBuilder::new().ip(cidr).mac(mac).seed(7).build(port)`.
 #[derive(Clone, Debug)]
 pub struct StackBuilder {
     cfg: StackConfig,
@@ -143,6 +143,11 @@ impl Default for StackBuilder {
 }
 
 impl StackBuilder {
+    /// A builder with the defaults (64 KiB buffers, backlog 16, ports 49152..=65535,
+    /// connect timeout 10 s, user timeout 60 s, idle sleep at most 1 ms).
+    pub fn new() -> Self {
+        Self::default()
+    }
     /// Interface address and prefix (required).
     pub fn ip(mut self, ip: Ipv4Cidr) -> Self {
         self.cfg.ip = ip;

@@ -225,7 +225,8 @@ impl<P: PacketPort> std::fmt::Debug for Stack<P> {
 }
 
 impl<P: PacketPort> Stack<P> {
-    /// A builder with the defaults (see [`StackBuilder`]).
+    /// A builder with the defaults (see [`StackBuilder`]); `StackBuilder::new()` is the same
+    /// without naming the port type first.
     pub fn builder() -> StackBuilder {
         StackBuilder::default()
     }
@@ -303,6 +304,12 @@ impl<P: PacketPort> Stack<P> {
     /// The port, mutably.
     pub fn port_mut(&mut self) -> &mut P {
         &mut self.port
+    }
+
+    /// Tears the stack down (sockets and tasks go) and gives the port back.
+    pub fn into_port(self) -> P {
+        self.inner.exec.clear();
+        self.port
     }
 
     /// Runs `f(handle)` and every task it spawns until `f`'s future completes; then drops the
