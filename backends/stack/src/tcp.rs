@@ -255,6 +255,9 @@ pub(crate) async fn connect(
     let (handle, port) = {
         let mut core = inner.core.borrow_mut();
         let core = &mut *core;
+        if !core.cfg.ip.contains_addr(&ip) && core.cfg.gateway.is_none() {
+            return Err(ConnectError::Unreachable); // off-subnet, no gateway: no route
+        }
         let port = pick_port(&mut core.port_rng, core.cfg.ephemeral_ports, |p| {
             core.listeners.contains_key(&p) || core.tcp_ports.contains(&p)
         })

@@ -23,12 +23,21 @@ const PORT: u16 = 7000;
 const LIVENESS: Duration = Duration::from_secs(120);
 
 fn stack(ip: Ipv4Addr, last: u8, port: MemPort) -> Stack<MemPort> {
-    let mut s = StackBuilder::new()
+    stack_with(ip, last, port, |b| b)
+}
+
+fn stack_with(
+    ip: Ipv4Addr,
+    last: u8,
+    port: MemPort,
+    cfg: impl FnOnce(StackBuilder) -> StackBuilder,
+) -> Stack<MemPort> {
+    let mut s = cfg(StackBuilder::new()
         .ip(Ipv4Cidr::new(ip, 24))
         .mac([0x02, 0, 0, 0, 0, last])
-        .seed(u64::from(last))
-        .build(port)
-        .expect("valid config");
+        .seed(u64::from(last)))
+    .build(port)
+    .expect("valid config");
     s.set_idle_wait(|p: &mut MemPort, d| {
         p.wait_rx(d);
     });
@@ -378,4 +387,107 @@ fn static_neighbor_is_used_without_arp() {
         "software checksums"
     );
     assert_eq!(st.stats().static_arp_answers, 1);
+}
+
+#[test]
+fn tcp_survives_loss_duplication_and_reordering() {
+    const LEN: usize = 64 << 10;
+    let link = LinkConfig {
+        latency: Latency::Uniform {
+            min: Duration::from_micros(500),
+            max: Duration::from_millis(2),
+        },
+        loss: 0.03,
+        duplicate: 0.03,
+        reorder: 0.05,
+        reorder_delay: Duration::from_millis(3),
+        ..LinkConfig::default()
+    };
+    let (back, server, client) = with_pair(Some(link), |h| bulk_echo(h, LEN));
+    let back = back.expect("bulk echo over a bad link");
+    assert!(back == pattern(LEN), "echo differs from what was sent");
+    eprintln!("server {server:?}\nclient {client:?}");
+}
+
+#[test]
+fn a_full_backlog_refuses_and_accept_rearms_the_slot() {
+    let (a_port, b_port) = MemPort::pair(4096);
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let acc2 = accepted.clone();
+    let accept_now = Arc::new(AtomicBool::new(false));
+    let go = accept_now.clone();
+    let server = std::thread::spawn(move || {
+        let mut st = stack_with(SERVER, 1, a_port, |b| b.backlog(1));
+        st.run(|h| async move {
+            let l = h
+                .listen(SocketAddr::new(SERVER.into(), PORT))
+                .expect("listen");
+            let mut held = Vec::new();
+            while !s2.load(Ordering::SeqCst) {
+                if go.load(Ordering::SeqCst) {
+                    if let Ok(Ok((s, _))) = timeout(&h, Duration::from_millis(5), l.accept()).await
+                    {
+                        held.push(s);
+                        acc2.fetch_add(1, Ordering::SeqCst);
+                    }
+                } else {
+                    h.sleep(Duration::from_millis(2)).await;
+                }
+            }
+        })
+        .expect("server runs");
+        st.into_port()
+    });
+    let mut st = stack(CLIENT, 2, b_port);
+    let (first, second, third) = st
+        .run(|h| async move {
+            let to = SocketAddr::new(SERVER.into(), PORT);
+            // The one slot takes the first connection (established, not accepted) ...
+            let first = h.connect(to).await.map(|_| ());
+            // ... so nothing listens for the second: smoltcp answers RST.
+            let second = h.connect(to).await.map(|_| ());
+            accept_now.store(true, Ordering::SeqCst);
+            while accepted.load(Ordering::SeqCst) < 1 {
+                h.sleep(Duration::from_millis(2)).await;
+            }
+            // Accepting re-armed the slot.
+            let third = h.connect(to).await.map(|_| ());
+            (first, second, third)
+        })
+        .expect("client runs");
+    stop.store(true, Ordering::SeqCst);
+    let _port = server.join().expect("server thread");
+    assert_eq!(first, Ok(()));
+    assert_eq!(second, Err(ConnectError::Refused));
+    assert_eq!(third, Ok(()));
+}
+
+#[test]
+fn connects_without_an_answer_time_out_and_off_subnet_is_unreachable() {
+    let (port, _silent_wire) = MemPort::pair(64);
+    let mut st = stack_with(CLIENT, 2, port, |b| {
+        b.connect_timeout(Duration::from_millis(300))
+    });
+    let (nobody, off_subnet, v6) = st
+        .run(|h| async move {
+            let nobody = h
+                .connect(SocketAddr::new(Ipv4Addr::new(10, 7, 0, 99).into(), 80))
+                .await
+                .map(|_| ());
+            let off = h
+                .connect(SocketAddr::new(Ipv4Addr::new(192, 0, 2, 1).into(), 80))
+                .await
+                .map(|_| ());
+            let v6 = h
+                .connect("[::1]:80".parse().expect("literal"))
+                .await
+                .map(|_| ());
+            (nobody, off, v6)
+        })
+        .expect("runs");
+    assert_eq!(nobody, Err(ConnectError::TimedOut));
+    assert_eq!(off_subnet, Err(ConnectError::Unreachable));
+    assert_eq!(v6, Err(ConnectError::Unreachable));
 }
