@@ -85,6 +85,23 @@ pub(crate) struct Inner {
     pub(crate) exec: Exec,
 }
 
+/// The stack's own reference to [`Inner`]: dropping it drops the remaining tasks, which hold
+/// references to `Inner` themselves (a cycle that would otherwise leak).
+struct Owner(Rc<Inner>);
+
+impl std::ops::Deref for Owner {
+    type Target = Rc<Inner>;
+    fn deref(&self) -> &Rc<Inner> {
+        &self.0
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.exec.clear();
+    }
+}
+
 #[allow(clippy::disallowed_methods)] // a real backend reads the real clock
 fn std_now() -> std::time::Instant {
     std::time::Instant::now()
@@ -209,7 +226,7 @@ impl Core {
 pub struct Stack<P: PacketPort> {
     port: P,
     dev: PortDevice,
-    inner: Rc<Inner>,
+    inner: Owner,
     #[allow(clippy::type_complexity)]
     idle_wait: Option<Box<dyn FnMut(&mut P, Duration)>>,
     rx_buf: Vec<Bytes>,
@@ -265,10 +282,10 @@ impl<P: PacketPort> Stack<P> {
         Stack {
             port,
             dev,
-            inner: Rc::new(Inner {
+            inner: Owner(Rc::new(Inner {
                 core: RefCell::new(core),
                 exec: Exec::default(),
-            }),
+            })),
             idle_wait: None,
             rx_buf: Vec::with_capacity(BURST),
         }
@@ -276,7 +293,7 @@ impl<P: PacketPort> Stack<P> {
 
     /// A handle on this stack (usable inside [`Stack::run`]; outside it nothing progresses).
     pub fn handle(&self) -> Handle {
-        Handle::new(self.inner.clone())
+        Handle::new(Rc::clone(&self.inner))
     }
 
     /// Adds a static neighbour entry (a peer that never answers ARP); false if the table
@@ -308,8 +325,7 @@ impl<P: PacketPort> Stack<P> {
 
     /// Tears the stack down (sockets and tasks go) and gives the port back.
     pub fn into_port(self) -> P {
-        self.inner.exec.clear();
-        self.port
+        self.port // the other fields drop here, the tasks with them
     }
 
     /// Runs `f(handle)` and every task it spawns until `f`'s future completes; then drops the
