@@ -199,7 +199,18 @@ impl testbed_model::Listener for StackListener {
         s.set_timeout(core.cfg.user_timeout.map(smol_duration));
         let (local, peer) = match (s.local_endpoint(), s.remote_endpoint()) {
             (Some(l), Some(r)) => (to_sockaddr(l), to_sockaddr(r)),
-            _ => unreachable!("a connected socket has both endpoints"),
+            _ => {
+                // smoltcp keeps both endpoints while connected; should that change, the
+                // socket is dropped and its slot re-armed rather than handed out half-known.
+                s.abort();
+                core.zombies.push((h, 0));
+                let fresh = core.listen_socket(self.addr);
+                if let Some(l) = core.listeners.get_mut(&port) {
+                    l.sockets.push(fresh);
+                }
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
         };
         // Re-arm the slot.
         let fresh = core.listen_socket(self.addr);
