@@ -314,7 +314,7 @@ impl Scenario for Echo {
         PARAMS
     }
     fn backends(&self) -> &'static [Backend] {
-        &[Backend::Sim, Backend::Kernel, Backend::Uring]
+        &[Backend::Sim, Backend::Kernel, Backend::Uring, Backend::Xdp]
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         // Every round trip's latency is kept for exact percentiles: 8 bytes each.

@@ -19,6 +19,7 @@ pub mod outcome;
 pub mod params;
 pub mod partition_heal;
 mod real;
+mod real_port;
 pub mod rpc;
 pub mod scenario;
 pub mod serve;

@@ -171,7 +171,8 @@ pub(crate) fn run<L: Workload>(
     Ok(run)
 }
 
-/// [`run`] for a scenario: its `clients` and `workers` parameters on `ctx.backend`, timed by
+/// [`run`] for a scenario (or, on `xdp`, [`crate::real_port::run_xdp`]: the server on smoltcp
+/// over AF_XDP): its `clients` and `workers` parameters on `ctx.backend`, timed by
 /// `ctx.wall`; records `wall_s`, `workers` and, on io_uring, `ring_enters` and `ring_ops`.
 pub(crate) fn run_scenario<L: Workload>(
     ctx: &RunCtx<'_>,
@@ -183,7 +184,10 @@ pub(crate) fn run_scenario<L: Workload>(
         ctx.params.int("workers") as usize,
     );
     let wall0 = (ctx.wall)();
-    let mut r = run(ctx.backend, ctx.seed, workers, clients, load)?;
+    let mut r = match ctx.backend {
+        Backend::Xdp => crate::real_port::run_xdp(ctx.seed, clients, load)?,
+        other => run(other, ctx.seed, workers, clients, load)?,
+    };
     r.wall = (ctx.wall)() - wall0;
     out.metric("wall_s", r.wall.as_secs_f64());
     out.metric("workers", workers as u64);

@@ -333,7 +333,7 @@ impl Scenario for Rpc {
         PARAMS
     }
     fn backends(&self) -> &'static [Backend] {
-        &[Backend::Sim, Backend::Kernel, Backend::Uring]
+        &[Backend::Sim, Backend::Kernel, Backend::Uring, Backend::Xdp]
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         crate::params::check_product(&ctx.params, "clients", "calls", 5_000_000)?;
