@@ -69,7 +69,7 @@ mod dpdk {
             .allowlist_function("rte_eth_dev_(start|stop|close|socket_id|count_avail|get_mtu)")
             .allowlist_function("rte_eth_dev_(get_port_by_name|get_name_by_port|info_get|is_valid_port)")
             .allowlist_function("rte_eth_(promiscuous_enable|promiscuous_disable|promiscuous_get)")
-            .allowlist_function("rte_eth_(stats_get|stats_reset|macaddr_get|link_get_nowait)")
+            .allowlist_function("rte_eth_(stats_get|stats_reset|macaddr_get|link_get_nowait|dev_default_mac_addr_set|dev_mac_addr_add)")
             .allowlist_function("rte_eth_from_rings")
             .allowlist_function("rte_pktmbuf_pool_create")
             .allowlist_function("rte_pktmbuf_free_bulk")

@@ -352,6 +352,29 @@ impl<'p> Port<'p> {
         Ok(MacAddr(a.addr_bytes))
     }
 
+    /// Sets the port's MAC address (`rte_eth_dev_default_mac_addr_set`). Drivers that cannot
+    /// change it but start without one (net_ring) get it as their first address instead
+    /// (`rte_eth_dev_mac_addr_add` fills the empty default slot).
+    pub fn set_mac(&mut self, mac: MacAddr) -> Result<(), PortError> {
+        let mut a = sys::rte_ether_addr { addr_bytes: mac.0 };
+        // SAFETY: a is a valid rte_ether_addr that DPDK copies.
+        let rc = unsafe { sys::rte_eth_dev_default_mac_addr_set(self.id, &mut a) };
+        if rc == -(sys::ENOTSUP as i32) && self.mac()? == MacAddr::default() {
+            // SAFETY: as above; pool 0 is the default VMDq pool.
+            let rc = unsafe { sys::rte_eth_dev_mac_addr_add(self.id, &mut a, 0) };
+            check("rte_eth_dev_mac_addr_add", self.id, rc)?;
+            return match self.mac()? {
+                m if m == mac => Ok(()),
+                _ => check(
+                    "rte_eth_dev_default_mac_addr_set",
+                    self.id,
+                    -(sys::ENOTSUP as i32),
+                ),
+            };
+        }
+        check("rte_eth_dev_default_mac_addr_set", self.id, rc)
+    }
+
     /// The port's MTU (largest L3 payload).
     pub fn mtu(&self) -> Result<u16, PortError> {
         let mut mtu = 0u16;
