@@ -147,3 +147,18 @@ pub enum PacketPortError {
         max: usize,
     },
 }
+
+/// Launching work on an lcore failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LaunchError {
+    /// Not an enabled worker lcore (the main lcore runs the caller).
+    #[error("lcore {0} is not a worker lcore of this EAL")]
+    NotWorker(u32),
+    /// The worker is still running an earlier job.
+    #[error("lcore {0} is busy with another job")]
+    Busy(u32),
+    /// The job panicked.
+    #[error("the job on lcore {0} panicked")]
+    Panicked(u32),
+}

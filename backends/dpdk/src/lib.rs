@@ -17,6 +17,8 @@ mod eal;
 #[cfg(feature = "dpdk")]
 pub mod l2fwd;
 #[cfg(feature = "dpdk")]
+mod lcore;
+#[cfg(feature = "dpdk")]
 mod mbuf;
 #[cfg(feature = "dpdk")]
 mod mempool;
@@ -30,11 +32,15 @@ mod vdev;
 #[cfg(not(feature = "dpdk"))]
 mod stub;
 
-pub use error::{EalError, Errno, MbufError, MempoolError, PacketPortError, PortError, VdevError};
+pub use error::{
+    EalError, Errno, LaunchError, MbufError, MempoolError, PacketPortError, PortError, VdevError,
+};
 pub use mac::MacAddr;
 
 #[cfg(feature = "dpdk")]
 pub use eal::{lcore_id, Eal};
+#[cfg(feature = "dpdk")]
+pub use lcore::LcoreJob;
 #[cfg(feature = "dpdk")]
 pub use mbuf::Mbuf;
 #[cfg(feature = "dpdk")]

@@ -4,10 +4,17 @@
 mod common;
 
 use testbed_dpdk::{
-    Eal, EalError, Mempool, MempoolConfig, MempoolError, Port, PortConfig, PortError, PortId, Vdev,
+    Eal, EalError, LaunchError, Mempool, MempoolConfig, MempoolError, Port, PortConfig, PortError,
+    PortId, Vdev,
 };
 
-const VDEVS: &[&str] = &["--vdev=net_null0", "--vdev=net_null1", "--vdev=net_ring0"];
+// net_null1 is opened (and so, on close, released) by one test; the others stay listed.
+const VDEVS: &[&str] = &[
+    "--vdev=net_null0",
+    "--vdev=net_null1",
+    "--vdev=net_null2",
+    "--vdev=net_ring0",
+];
 
 fn eal(test: &str) -> Option<&'static Eal> {
     common::eal(test, VDEVS)
@@ -19,7 +26,7 @@ fn starts_with_the_vdevs_and_only_once() {
         return;
     };
     let names = eal.port_names();
-    for want in ["net_null0", "net_null1", "net_ring0"] {
+    for want in ["net_null0", "net_null2", "net_ring0"] {
         assert!(
             names.iter().any(|n| n == want),
             "{want} missing from {names:?}"
@@ -198,4 +205,49 @@ fn runtime_vdev_comes_and_goes() {
     );
     assert!(Vdev::new(eal, "net_nosuchdriver0", "").is_err());
     assert_eq!(pool.available(), 1023);
+}
+
+#[test]
+fn jobs_run_on_worker_lcores() {
+    let Some(eal) = eal("jobs_run_on_worker_lcores") else {
+        return;
+    };
+    let workers = eal.worker_lcores();
+    assert_eq!(
+        workers.len() as u32,
+        eal.lcore_count() - 1,
+        "all but the main lcore"
+    );
+    let main = (0..eal.lcore_count() + 1)
+        .find(|l| !workers.contains(l))
+        .unwrap();
+    assert!(matches!(
+        eal.launch(main, || 0),
+        Err(LaunchError::NotWorker(_))
+    ));
+    let Some(&w) = workers.first() else {
+        common::skip::<()>("jobs_run_on_worker_lcores", "one CPU: no worker lcore");
+        return;
+    };
+    let job = eal
+        .launch(w, || testbed_dpdk::lcore_id().map_or(-1, |l| l as i32))
+        .unwrap();
+    assert_eq!(job.lcore(), w);
+    assert_eq!(job.join(), Ok(w as i32), "it ran on that lcore");
+
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let job = eal
+        .launch(w, move || {
+            wait.recv().unwrap();
+            7
+        })
+        .unwrap();
+    assert_eq!(eal.launch(w, || 0).unwrap_err(), LaunchError::Busy(w));
+    go.send(()).unwrap();
+    assert_eq!(job.join(), Ok(7));
+
+    let job = eal.launch(w, || panic!("on purpose")).unwrap();
+    assert_eq!(job.join(), Err(LaunchError::Panicked(w)));
+    // The worker is usable again.
+    assert_eq!(eal.launch(w, || 3).unwrap().join(), Ok(3));
 }
