@@ -7,6 +7,7 @@
 
 pub mod balance;
 pub mod breaker;
+pub mod client;
 pub mod concurrency;
 pub mod ddos;
 pub mod degrade;

@@ -5,11 +5,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod avalanche;
 pub mod chat_room;
+pub mod client_common;
 pub mod ddos_common;
 pub mod ddos_xdp;
 mod ddos_xdp_real;
 mod ddos_xdp_sim;
+pub mod degrade;
 pub mod determinism;
 pub mod echo;
 pub mod http1_load;
@@ -18,6 +21,8 @@ pub mod http_versions;
 pub mod outcome;
 pub mod params;
 pub mod partition_heal;
+pub mod rebalance;
+pub mod retry_storm;
 mod real;
 mod real_port;
 pub mod rpc;

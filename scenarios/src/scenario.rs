@@ -166,6 +166,10 @@ pub fn catalogue() -> Vec<&'static dyn Scenario> {
         &crate::http_flood::HttpFlood,
         &crate::ddos_xdp::DdosXdp,
         &crate::http_versions::HttpVersions,
+        &crate::avalanche::Avalanche,
+        &crate::retry_storm::RetryStorm,
+        &crate::rebalance::Rebalance,
+        &crate::degrade::Degrade,
     ]
 }
 

@@ -119,3 +119,27 @@ macro_rules! membership_via {
     };
 }
 pub(crate) use membership_via;
+
+impl<B: Balancer + ?Sized> Balancer for Box<B> {
+    fn add(&mut self, node: NodeId, weight: u32) {
+        (**self).add(node, weight)
+    }
+    fn remove(&mut self, node: NodeId) {
+        (**self).remove(node)
+    }
+    fn eject(&mut self, node: NodeId) {
+        (**self).eject(node)
+    }
+    fn uneject(&mut self, node: NodeId) {
+        (**self).uneject(node)
+    }
+    fn pick(&mut self, p: &mut Pick<'_>) -> Option<NodeId> {
+        (**self).pick(p)
+    }
+    fn on_start(&mut self, node: NodeId, now: Instant) {
+        (**self).on_start(node, now)
+    }
+    fn on_end(&mut self, node: NodeId, now: Instant, latency: Duration) {
+        (**self).on_end(node, now, latency)
+    }
+}
