@@ -11,7 +11,7 @@
 //! never degraded. While a dependency is not called for real, half of the requests still
 //! probe it (answer discarded) so its error rate stays observable.
 //!
-//! Phases: 40% load; 80% (degraded); 95% (critical); 40% with 60% dependency errors
+//! Phases: 40% load; 80% (degraded); 100% (critical); 40% with 70% dependency errors
 //! (critical); 40% healthy, where the level must be back to normal within 1.5 s.
 
 use crate::client_common::{metrics_json, round4, Conns};
@@ -42,8 +42,8 @@ const SEC: Duration = Duration::from_secs(1);
 const PHASES: [(u64, f64, f64); 5] = [
     (0, 0.4, 0.0),
     (2, 0.8, 0.0),
-    (4, 0.95, 0.0),
-    (6, 0.4, 0.6),
+    (4, 1.0, 0.0),
+    (6, 0.4, 0.7),
     (8, 0.4, 0.0),
 ];
 const END: Duration = Duration::from_secs(11);
@@ -56,7 +56,7 @@ const PROBE: f64 = 0.5;
 
 const PARAMS: &[ParamSpec] = &[ParamSpec {
     name: "capacity",
-    default: "200",
+    default: "400",
     kind: Kind::Int { min: 10, max: 5000 },
     help: "requests per second the product service counts as 100% CPU",
 }];
@@ -386,9 +386,9 @@ impl Scenario for Degrade {
             let mut i = 0;
             while h.now().since_epoch() < END {
                 let (load, _) = phase(h.now().since_epoch());
-                let mean_ns = 1e9 / (load * capacity as f64);
-                h.sleep(Duration::from_nanos(rng.range_inclusive(0, 2 * mean_ns as u64)))
-                    .await;
+                let mean_ns = (1e9 / (load * capacity as f64)) as u64;
+                let gap = rng.range_inclusive(mean_ns / 2, mean_ns + mean_ns / 2);
+                h.sleep(Duration::from_nanos(gap)).await;
                 i += 1;
                 let (h2, conn, seen) = (h.clone(), conn.clone(), s2.clone());
                 tasks.push(h.spawn(async move {
@@ -473,8 +473,8 @@ impl Degrade {
         let expect = [
             ("normal_at_40pct_load", 0, 2, Level::Normal, 1.0),
             ("degraded_at_80pct_load", 2, 4, Level::Degraded, 1.0),
-            ("critical_at_95pct_load", 4, 6, Level::Critical, 1.0),
-            ("critical_at_60pct_errors", 6, 8, Level::Critical, 0.8),
+            ("critical_at_100pct_load", 4, 6, Level::Critical, 1.0),
+            ("critical_at_70pct_errors", 6, 8, Level::Critical, 0.8),
         ];
         let mut phases = serde_json::Map::new();
         for (name, from, to, want, share) in expect {
