@@ -14,7 +14,7 @@
 //! stays ≥ 95% successful. After inventory heals, the breaker probes and closes and stock
 //! answers come from inventory again within `wait_in_open` + 1 s (the liveness bound).
 
-use crate::client_common::{metrics_json, round4, Conns, Windows, Workers};
+use crate::client_common::{claim, metrics_json, round4, Conns, Windows, Workers};
 use crate::ddos_common::{record_variants, VariantRun};
 use crate::outcome::{Invariant, Outcome};
 use crate::params::{Kind, ParamSpec, Params};
@@ -269,7 +269,9 @@ fn run_variant(ctx: &RunCtx<'_>, protect: bool) -> Variant {
                                 format!("order {id}: 2 items, paid")
                             }
                         };
-                        op.blocking(&h, work).await.ok_or_else(|| internal("cancelled"))
+                        op.blocking(&h, work)
+                            .await
+                            .ok_or_else(|| internal("cancelled"))
                     }
                 })
                 .register::<Stock, _, _>(move |item: u64| {
@@ -283,13 +285,19 @@ fn run_variant(ctx: &RunCtx<'_>, protect: bool) -> Variant {
                             };
                             if protect {
                                 // Seed §4.5 Q2 step 4: a default stock when inventory fails.
-                                let (n, served) = call_or_fallback(&h2, &oi, item, send, |_| 1).await;
+                                let (n, served) =
+                                    call_or_fallback(&h2, &oi, item, send, |_| 1).await;
                                 Ok((n, served == Served::Fallback))
                             } else {
-                                call(&h2, &oi, item, send).await.map(|n| (n, false)).map_err(internal)
+                                call(&h2, &oi, item, send)
+                                    .await
+                                    .map(|n| (n, false))
+                                    .map_err(internal)
                             }
                         };
-                        op.blocking(&h, work).await.unwrap_or_else(|| Err(internal("cancelled")))
+                        op.blocking(&h, work)
+                            .await
+                            .unwrap_or_else(|| Err(internal("cancelled")))
                     }
                 })
         }
@@ -315,7 +323,9 @@ fn run_variant(ctx: &RunCtx<'_>, protect: bool) -> Variant {
                             };
                             call(&h2, &wc, id, send).await.map_err(internal)
                         };
-                        wp.blocking(&h, work).await.unwrap_or_else(|| Err(internal("cancelled")))
+                        wp.blocking(&h, work)
+                            .await
+                            .unwrap_or_else(|| Err(internal("cancelled")))
                     }
                 })
                 .register::<WebStock, _, _>(move |item: u64| {
@@ -335,7 +345,9 @@ fn run_variant(ctx: &RunCtx<'_>, protect: bool) -> Variant {
                                 call(&h2, &ws, item, send).await.map_err(internal)
                             }
                         };
-                        wp.blocking(&h, work).await.unwrap_or_else(|| Err(internal("cancelled")))
+                        wp.blocking(&h, work)
+                            .await
+                            .unwrap_or_else(|| Err(internal("cancelled")))
                     }
                 })
         }
@@ -374,8 +386,7 @@ fn run_variant(ctx: &RunCtx<'_>, protect: bool) -> Variant {
                         let r = conn.call::<WebStock, _>(&h2, &i, user_timeout).await;
                         let mut s = seen.borrow_mut();
                         s.stock.record(t0, r.is_ok());
-                        s.stock_primary
-                            .record(t0, matches!(r, Ok((_, false))));
+                        s.stock_primary.record(t0, matches!(r, Ok((_, false))));
                     }
                 }));
             }
@@ -492,11 +503,13 @@ impl Scenario for Avalanche {
         let mode = ctx.params.choice("protect");
         let mut runs = Vec::new();
         let mut measured: Vec<(bool, Rates)> = Vec::new();
+        let mut web_peaks = Vec::new();
         for (name, protect) in [("unprotected", false), ("protected", true)] {
             if mode == "both" || mode == protect.to_string() {
                 let v = run_variant(ctx, protect);
                 let r = rates(&v.seen);
                 let metrics = variant_metrics(&v, &r, workers);
+                web_peaks.push(v.web_peak);
                 runs.push(VariantRun {
                     name,
                     run: v.run,
@@ -512,7 +525,10 @@ impl Scenario for Avalanche {
                 out.invariants.push(Invariant::check(
                     "protected_core_at_least_95pct",
                     r.core_fault >= 0.95,
-                    format!("core endpoint success {:.3} while inventory was slow", r.core_fault),
+                    format!(
+                        "core endpoint success {:.3} while inventory was slow",
+                        r.core_fault
+                    ),
                 ));
                 out.invariants.push(Invariant::check(
                     "protected_stock_degrades_to_fallback",
@@ -544,6 +560,32 @@ impl Scenario for Avalanche {
             }
         }
         if let [(false, u), (true, p)] = &measured[..] {
+            let (uw, pw) = (web_peaks[0], web_peaks[1]);
+            out.metric(
+                "seed_claims",
+                json!([
+                    claim(
+                        "avalanche.cascade",
+                        "4.5 Q2",
+                        "a slow inventory service ties up order's threads, then web's, and every request fails",
+                        "the whole system fails",
+                        format!("core {:.3}, stock {:.3}; web workers peak {uw}/{workers}", u.core_fault, u.stock_fault),
+                        "success rate while inventory is slow, without protection",
+                        u.core_fault < 0.5 && u.stock_fault < 0.5 && uw == workers,
+                        "thread-per-request servers; users give up after user_timeout".into(),
+                    ),
+                    claim(
+                        "avalanche.protection",
+                        "4.5 Q2",
+                        "breakers, timeouts, isolation (a few threads per dependency) and fallbacks keep the main flow available",
+                        "main flow available",
+                        format!("core {:.3} (unprotected {:.3}); stock answered {:.3}, from inventory {:.3}; web workers peak {pw}/{workers}", p.core_fault, u.core_fault, p.stock_fault, p.stock_primary_fault),
+                        "success rate while inventory is slow, with protection",
+                        p.core_fault >= 0.95 && p.stock_fault >= 0.95,
+                        "stock answered with fallback data while the breaker is open".into(),
+                    ),
+                ]),
+            );
             out.metric(
                 "core_success_fault",
                 json!({"unprotected": round4(u.core_fault), "protected": round4(p.core_fault)}),

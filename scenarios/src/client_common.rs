@@ -135,7 +135,10 @@ impl Windows {
     }
     /// (ok, total) over `[from, to)`.
     pub fn between(&self, from: Instant, to: Instant) -> (u64, u64) {
-        let (a, b) = (from.as_nanos() / self.width_ns, to.as_nanos() / self.width_ns);
+        let (a, b) = (
+            from.as_nanos() / self.width_ns,
+            to.as_nanos() / self.width_ns,
+        );
         self.counts
             .range(a..b)
             .fold((0, 0), |s, (_, c)| (s.0 + c.0, s.1 + c.1))

@@ -14,7 +14,7 @@
 //! Phases: 40% load; 80% (degraded); 100% (critical); 40% with 70% dependency errors
 //! (critical); 40% healthy, where the level must be back to normal within 1.5 s.
 
-use crate::client_common::{metrics_json, round4, Conns};
+use crate::client_common::{claim, metrics_json, round4, Conns};
 use crate::outcome::{Invariant, Outcome};
 use crate::params::{Kind, ParamSpec, Params};
 use crate::scenario::{Backend, RunCtx, RunError, Scenario};
@@ -25,8 +25,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use testbed_distributed::balance::RoundRobin;
 use testbed_distributed::client::{
-    call, Action, FeaturePolicy, Instance, Stack, StackConfig,
-    StaticResolve,
+    call, Action, FeaturePolicy, Instance, Stack, StackConfig, StaticResolve,
 };
 use testbed_distributed::degrade::{Degrader, Level, Signals, Thresholds};
 use testbed_model::{Duration, Instant, Net, Rng, Runtime};
@@ -101,7 +100,14 @@ type WirePage = (String, Option<String>, u8, Option<String>, u8, u8);
 
 impl Page {
     fn wire(self) -> WirePage {
-        (self.core, self.reviews, self.reviews_action, self.recs, self.recs_action, self.level)
+        (
+            self.core,
+            self.reviews,
+            self.reviews_action,
+            self.recs,
+            self.recs_action,
+            self.level,
+        )
     }
     fn from_wire(w: WirePage) -> Page {
         Page {
@@ -219,7 +225,10 @@ async fn feature<H: Net + Runtime>(
         async move { conns.call::<Dep, _>(&h, addr, &7, dl).await }
     };
     let r = call(h, stack, 0, send).await;
-    p.telemetry.borrow_mut().deps.push_back((h.now(), r.is_ok()));
+    p.telemetry
+        .borrow_mut()
+        .deps
+        .push_back((h.now(), r.is_ok()));
     match action {
         Action::Full => {
             let shown = match r {
@@ -295,7 +304,10 @@ impl Scenario for Degrade {
             ..ctx.sim_config()
         };
         let mut sim = Sim::new(cfg);
-        let (reviews, recs) = (dependency(&mut sim, "reviews"), dependency(&mut sim, "recommendations"));
+        let (reviews, recs) = (
+            dependency(&mut sim, "reviews"),
+            dependency(&mut sim, "recommendations"),
+        );
         let seed = |l: &str| testbed_model::rng::derive_seed(ctx.seed, l);
         let product = Rc::new(Product {
             level: RefCell::new(Level::Normal),
@@ -348,13 +360,19 @@ impl Scenario for Degrade {
                             (r.chance(PROBE), r.chance(PROBE))
                         };
                         let (reviews, ra) = feature(
-                            &h, &pr, &conns, &pr.reviews, REVIEWS, level, p1, "Loading...",
+                            &h,
+                            &pr,
+                            &conns,
+                            &pr.reviews,
+                            REVIEWS,
+                            level,
+                            p1,
+                            "Loading...",
                         )
                         .await;
-                        let (recs, ca) = feature(
-                            &h, &pr, &conns, &pr.recs, RECS, level, p2, "hot products",
-                        )
-                        .await;
+                        let (recs, ca) =
+                            feature(&h, &pr, &conns, &pr.recs, RECS, level, p2, "hot products")
+                                .await;
                         Ok(Page {
                             core,
                             reviews,
@@ -443,7 +461,10 @@ impl Degrade {
                 _ => page.recs.is_none(),
             };
             if page.reviews_action != ra || page.recs_action != ca || !shown_ok {
-                off_table.push(format!("page at {t} at level {}", LEVEL_NAMES[page.level as usize]));
+                off_table.push(format!(
+                    "page at {t} at level {}",
+                    LEVEL_NAMES[page.level as usize]
+                ));
             }
         }
         out.invariants.push(Invariant::check(
@@ -453,7 +474,10 @@ impl Degrade {
                 "{} of {total} pages answered with the core part ({} failed){}",
                 seen.pages.len(),
                 seen.failed,
-                bad_core.first().map(|s| format!("; {s}")).unwrap_or_default()
+                bad_core
+                    .first()
+                    .map(|s| format!("; {s}"))
+                    .unwrap_or_default()
             ),
         ));
         off_table.truncate(5);
@@ -491,7 +515,10 @@ impl Degrade {
                     ls.len()
                 ),
             ));
-            phases.insert(name.into(), json!(round4(hit as f64 / ls.len().max(1) as f64)));
+            phases.insert(
+                name.into(),
+                json!(round4(hit as f64 / ls.len().max(1) as f64)),
+            );
         }
         let heal = Duration::from_secs(PHASES[4].0);
         let after = levels_in(heal + BOUND, END);
@@ -503,7 +530,9 @@ impl Degrade {
             .collect::<Vec<_>>();
         let full = full_after
             .iter()
-            .filter(|(_, p)| p.reviews.as_deref() == Some("real data") && p.recs.as_deref() == Some("real data"))
+            .filter(|(_, p)| {
+                p.reviews.as_deref() == Some("real data") && p.recs.as_deref() == Some("real data")
+            })
             .count();
         out.invariants.push(Invariant::check(
             "back_to_normal_within_bound",
@@ -514,6 +543,20 @@ impl Degrade {
                 full_after.len()
             ),
         ));
+        let levels_ok = out.invariants.iter().all(|i| i.passed);
+        out.metric(
+            "seed_claims",
+            json!([claim(
+                "degrade.levels",
+                "5.4",
+                "CPU > 70% or errors > 20% → degraded (fallback reviews, cached recommendations); CPU > 90% or errors > 50% → critical (recommendations off); product info never degraded",
+                "levels by threshold; core never degraded",
+                format!("{} of {total} pages with product info; per level {per_level:?} (normal, degraded, critical)", seen.pages.len()),
+                "pages",
+                levels_ok,
+                "CPU is offered load ÷ capacity; leaving a level needs 90% of its thresholds and a 300 ms hold".into(),
+            )]),
+        );
         out.metric("pages", seen.pages.len());
         out.metric("pages_failed", seen.failed);
         out.metric(
@@ -528,7 +571,12 @@ impl Degrade {
                     .timeline
                     .borrow()
                     .iter()
-                    .map(|(t, l)| json!([round4(t.since_epoch().as_secs_f64()), LEVEL_NAMES[level_code(*l) as usize]]))
+                    .map(|(t, l)| {
+                        json!([
+                            round4(t.since_epoch().as_secs_f64()),
+                            LEVEL_NAMES[level_code(*l) as usize]
+                        ])
+                    })
                     .collect(),
             ),
         );
@@ -539,7 +587,13 @@ impl Degrade {
             })
             .collect();
         out.metric("feature_table", json!(table));
-        out.metric("client_reviews", metrics_json(product.reviews.borrow().metrics()));
-        out.metric("client_recommendations", metrics_json(product.recs.borrow().metrics()));
+        out.metric(
+            "client_reviews",
+            metrics_json(product.reviews.borrow().metrics()),
+        );
+        out.metric(
+            "client_recommendations",
+            metrics_json(product.recs.borrow().metrics()),
+        );
     }
 }

@@ -58,13 +58,19 @@ const PARAMS: &[ParamSpec] = &[
     ParamSpec {
         name: "hot_keys",
         default: "200",
-        kind: Kind::Int { min: 10, max: 100_000 },
+        kind: Kind::Int {
+            min: 10,
+            max: 100_000,
+        },
         help: "distinct keys the simulated clients read",
     },
     ParamSpec {
         name: "rate",
         default: "500",
-        kind: Kind::Int { min: 10, max: 10_000 },
+        kind: Kind::Int {
+            min: 10,
+            max: 10_000,
+        },
         help: "reads per second per scheme (simulated part)",
     },
 ];
@@ -277,10 +283,13 @@ fn simulate(ctx: &RunCtx<'_>, out: &mut Outcome) -> BTreeMap<&'static str, Windo
                     rev += 1;
                     watch.borrow_mut().apply(rev, c).expect("increasing");
                 }
-                h.sleep(Duration::from_nanos(rng.range_inclusive(0, 2 * gap_mean_ns)))
-                    .await;
+                h.sleep(Duration::from_nanos(
+                    rng.range_inclusive(0, 2 * gap_mean_ns),
+                ))
+                .await;
                 let key = format!("{scheme}:{}", rng.below(hot));
-                let (h2, conns, stack, hits) = (h.clone(), conns.clone(), stack.clone(), hits.clone());
+                let (h2, conns, stack, hits) =
+                    (h.clone(), conns.clone(), stack.clone(), hits.clone());
                 tasks.push(h.spawn(async move {
                     let t0 = h2.now();
                     let send = |_, addr, dl| {
@@ -343,11 +352,7 @@ impl Scenario for Rebalance {
             .collect();
         let t = keys_moved(&keys);
         let table = |m: &BTreeMap<&str, Vec<(u64, f64)>>| {
-            Json::Object(
-                m.iter()
-                    .map(|(k, v)| (k.to_string(), series(v)))
-                    .collect(),
-            )
+            Json::Object(m.iter().map(|(k, v)| (k.to_string(), series(v))).collect())
         };
         out.metric("keys_moved_add", table(&t.add));
         out.metric("keys_moved_remove", table(&t.remove));
@@ -361,7 +366,10 @@ impl Scenario for Rebalance {
                     _ => *f >= 0.6,
                 };
                 if !ok {
-                    bad.push(format!("{scheme} {n}→{}: moved {f:.3} (1/(n+1) = {ideal:.3})", n + 1));
+                    bad.push(format!(
+                        "{scheme} {n}→{}: moved {f:.3} (1/(n+1) = {ideal:.3})",
+                        n + 1
+                    ));
                 }
             }
         }
@@ -440,7 +448,10 @@ impl Scenario for Rebalance {
                     format!("{:.3}", at3("ring")),
                     "fraction of keys moved, 3 → 4 nodes",
                     t.ring_only_to_new && (0.15..=0.35).contains(&at3("ring")),
-                    format!("150 virtual nodes per node; every moved key went to the new node: {}", t.ring_only_to_new),
+                    format!(
+                        "150 virtual nodes per node; every moved key went to the new node: {}",
+                        t.ring_only_to_new
+                    ),
                 ),
                 claim(
                     "consistent-hashing.vnodes-balance",

@@ -11,7 +11,7 @@
 //! Liveness: after the outage ends, the budgeted clients' success rate is back ≥ 99% within
 //! one second (the bound), and stays there to the end.
 
-use crate::client_common::{metrics_json, round4, Conns, Windows};
+use crate::client_common::{claim, metrics_json, round4, Conns, Windows};
 use crate::ddos_common::{record_variants, Cpu, VariantRun};
 use crate::outcome::{Invariant, Outcome};
 use crate::params::{Kind, ParamSpec, Params};
@@ -191,8 +191,10 @@ fn run_variant(ctx: &RunCtx<'_>, budget: bool) -> Variant {
             let mut tasks = Vec::new();
             let mut i = 0;
             while h.now().since_epoch() < END {
-                h.sleep(Duration::from_nanos(rng.range_inclusive(0, 2 * gap_mean_ns)))
-                    .await;
+                h.sleep(Duration::from_nanos(
+                    rng.range_inclusive(0, 2 * gap_mean_ns),
+                ))
+                .await;
                 i += 1;
                 let (h2, stack, calls, conns) =
                     (h.clone(), stack.clone(), calls.clone(), conns.clone());
@@ -324,6 +326,19 @@ impl Scenario for RetryStorm {
             }
         }
         if let [(false, n), (true, b)] = &measured[..] {
+            out.metric(
+                "seed_claims",
+                json!([claim(
+                    "retry.unbounded-amplifies",
+                    "4.5 Q2",
+                    "unbounded retries make an avalanche worse (more requests); limit the retries",
+                    "more requests",
+                    format!("{:.2}x naive vs {:.2}x with a retry budget", n.amplification, b.amplification),
+                    "backend requests ÷ client calls during the outage",
+                    n.amplification >= 2.0 && b.amplification <= 1.2,
+                    format!("{} attempts at most per call in both; the budget allows 10% of calls plus 1 retry/s", ctx.params.int("max_attempts")),
+                )]),
+            );
             out.metric(
                 "amplification",
                 json!({"naive": round4(n.amplification), "budget": round4(b.amplification)}),

@@ -352,7 +352,11 @@ impl<B: Balancer, R: Resolve> Stack<B, R> {
         let took = now.saturating_duration_since(started);
         self.balancer.on_end(node, now, took);
         if let (Some(b), Some(p)) = (self.breakers.get_mut(&node), permit) {
-            let o = if ok { Outcome::Success } else { Outcome::Failure };
+            let o = if ok {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            };
             b.on_result(now, p, o, took);
         }
         self.drain_breaker(node);
