@@ -204,17 +204,28 @@ struct Product {
     recs: Client,
 }
 
-/// Calls dependency `stack` per `policy` at `level`; returns the text shown and the action.
+/// An optional feature: its dependency's client, its policy and its fallback answer.
+struct Feature<'a> {
+    stack: &'a Client,
+    policy: FeaturePolicy,
+    fallback: &'static str,
+}
+
+/// Calls the feature's dependency per its policy at `level` (or as a `probe`); returns the
+/// text shown and the action.
 async fn feature<H: Net + Runtime>(
     h: &H,
     p: &Product,
     conns: &Conns,
-    stack: &Client,
-    policy: FeaturePolicy,
+    f: Feature<'_>,
     level: Level,
     probe: bool,
-    fallback: &str,
 ) -> (Option<String>, Action) {
+    let Feature {
+        stack,
+        policy,
+        fallback,
+    } = f;
     let action = policy.at(level);
     if action != Action::Full && !probe {
         let shown = (action == Action::Fallback).then(|| fallback.to_string());
@@ -363,16 +374,28 @@ impl Scenario for Degrade {
                             &h,
                             &pr,
                             &conns,
-                            &pr.reviews,
-                            REVIEWS,
+                            Feature {
+                                stack: &pr.reviews,
+                                policy: REVIEWS,
+                                fallback: "Loading...",
+                            },
                             level,
                             p1,
-                            "Loading...",
                         )
                         .await;
-                        let (recs, ca) =
-                            feature(&h, &pr, &conns, &pr.recs, RECS, level, p2, "hot products")
-                                .await;
+                        let (recs, ca) = feature(
+                            &h,
+                            &pr,
+                            &conns,
+                            Feature {
+                                stack: &pr.recs,
+                                policy: RECS,
+                                fallback: "hot products",
+                            },
+                            level,
+                            p2,
+                        )
+                        .await;
                         Ok(Page {
                             core,
                             reviews,

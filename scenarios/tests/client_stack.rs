@@ -10,7 +10,7 @@ use testbed_distributed::client::{
     StaticResolve,
 };
 use testbed_distributed::retry::{Backoff, Growth, Jitter};
-use testbed_model::{Duration, Net, Runtime};
+use testbed_model::{Duration, Runtime};
 use testbed_scenarios::{find, prepare, Backend, RunCtx};
 use testbed_sim::{Sim, SimConfig};
 
@@ -95,7 +95,6 @@ fn driver_frees_slots_of_dropped_calls_retries_and_falls_back() {
             (3, 4, 1, 1, 1)
         );
         assert_eq!(m.ended(), 3);
-        let _ = h.ip();
         d2.set(true);
         Ok(())
     });
