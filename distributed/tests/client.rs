@@ -118,7 +118,18 @@ fn breaker_fails_fast_then_probes_and_closes_with_a_timeline() {
     assert!(s.is_ejected(1, at(10)));
     let mut call = s.begin(at(503), 0);
     let probe = s.try_attempt(at(503), &mut call).unwrap();
+    let mut other = s.begin(at(503), 0);
+    assert_eq!(
+        s.try_attempt(at(503), &mut other),
+        Err(Rejected::CircuitOpen),
+        "one probe at a time"
+    );
     assert_eq!(s.finish(at(504), &mut call, probe, true, false), Next::Done);
+    let mut after = s.begin(at(505), 0);
+    let a = s
+        .try_attempt(at(505), &mut after)
+        .expect("closed: back in picks at once");
+    assert_eq!(s.finish(at(505), &mut after, a, true, false), Next::Done);
     let states: Vec<State> = s
         .metrics()
         .breaker_timeline
@@ -128,7 +139,7 @@ fn breaker_fails_fast_then_probes_and_closes_with_a_timeline() {
     assert_eq!(states, [State::Open, State::HalfOpen, State::Closed]);
     assert_eq!(s.metrics().breaker_timeline[0].at, at(2));
     assert_eq!(s.metrics().circuit_opened, 1);
-    assert_eq!(s.metrics().rejected_circuit, 1);
+    assert_eq!(s.metrics().rejected_circuit, 2);
 }
 
 #[test]

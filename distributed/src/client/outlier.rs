@@ -108,6 +108,18 @@ impl Outlier {
         }
     }
 
+    /// `node`'s breaker admits calls again: ends its breaker ejection. Returns whether it is
+    /// now back in picks (it may still be ejected as an outlier).
+    pub fn clear_breaker(&mut self, node: NodeId, now: Instant) -> bool {
+        match self.health.get_mut(&node) {
+            Some(h) if h.breaker_until.is_some() => {
+                h.breaker_until = None;
+                h.outlier_until.is_none_or(|t| now >= t)
+            }
+            _ => false,
+        }
+    }
+
     /// Records an attempt's result; returns whether `node` was ejected by it.
     pub fn record(&mut self, node: NodeId, now: Instant, ok: bool) -> bool {
         let Some(cfg) = self.cfg else { return false };

@@ -7,7 +7,7 @@ use super::metrics::{BreakerMark, Metrics};
 use super::outlier::{Outlier, OutlierConfig};
 use super::resolve::{Instance, Resolve};
 use crate::balance::{Balancer, NodeId, Pick};
-use crate::breaker::{Breaker, BreakerConfig, Outcome, Permit};
+use crate::breaker::{Breaker, BreakerConfig, Outcome, Permit, State};
 use crate::concurrency::{Bulkhead, Slot};
 use crate::limit::{Quota, RateLimiter, TokenBucket};
 use crate::retry::{Backoff, TpsBudget};
@@ -358,6 +358,9 @@ impl<B: Balancer, R: Resolve> Stack<B, R> {
                 Outcome::Failure
             };
             b.on_result(now, p, o, took);
+            if b.state(now) == State::Closed && self.outlier.clear_breaker(node, now) {
+                self.balancer.uneject(node);
+            }
         }
         self.drain_breaker(node);
         if self.outlier.record(node, now, ok) {
