@@ -1,5 +1,6 @@
 //! testbed-distributed: resilience and balancing policies — rate limiters, circuit breakers,
-//! concurrency limits, retries and budgets, load balancers, degradation — as sans-IO cores.
+//! concurrency limits, retries and budgets, load balancers, degradation — as sans-IO cores,
+//! and the resilient RPC client stack that composes them (`client`).
 //! Every decision takes `now: model::Instant` (and `&mut impl model::Rng` where it
 //! randomises); nothing here reads a clock or OS entropy, so the simulator drives it exactly.
 #![forbid(unsafe_code)]

@@ -226,6 +226,7 @@ type HitWindows = Rc<RefCell<BTreeMap<&'static str, Windows>>>;
 fn simulate(ctx: &RunCtx<'_>, out: &mut Outcome) -> BTreeMap<&'static str, Windows> {
     let p: &Params = &ctx.params;
     let (n, hot, rate) = (p.int("nodes") as u32, p.int("hot_keys"), p.int("rate"));
+    let seed = ctx.seed;
     let cfg = SimConfig {
         default_link: LinkConfig {
             latency: Latency::Fixed(Duration::from_micros(200)),
@@ -291,7 +292,7 @@ fn simulate(ctx: &RunCtx<'_>, out: &mut Outcome) -> BTreeMap<&'static str, Windo
                     rng.range_inclusive(0, 2 * gap_mean_ns),
                 ))
                 .await;
-                let key = format!("{scheme}:{}", rng.below(hot));
+                let key = format!("{scheme}:{seed}:{}", rng.below(hot));
                 let (h2, conns, stack, hits) =
                     (h.clone(), conns.clone(), stack.clone(), hits.clone());
                 tasks.push(h.spawn(async move {
