@@ -99,3 +99,132 @@ fn bulkhead_layer_rejects_past_its_limit_and_frees_slots() {
     drop(first);
     assert!(now_or_never(svc.call(())).unwrap().is_ok());
 }
+
+mod client_stack {
+    use super::*;
+    use std::net::SocketAddr;
+    use std::sync::Mutex;
+    use testbed_distributed::balance::RoundRobin;
+    use testbed_distributed::client::tower::{ClientStackLayer, Sleeper};
+    use testbed_distributed::client::{
+        ClientError, Instance, Rejected as StackRejected, RetryConfig, Stack, StackConfig,
+        StaticResolve,
+    };
+    use testbed_distributed::retry::{Backoff, Growth, Jitter};
+
+    /// A sleeper that jumps the manual clock to the instant and is ready at once.
+    fn sleeper(t: Arc<AtomicU64>) -> Sleeper {
+        Arc::new(move |at: Instant| {
+            t.fetch_max(at.as_nanos(), Ordering::SeqCst);
+            Box::pin(async {})
+        })
+    }
+
+    fn layer_clock(t: &Arc<AtomicU64>) -> Clock {
+        let t = t.clone();
+        Arc::new(move || Instant::from_nanos(t.load(Ordering::SeqCst)))
+    }
+
+    fn stack(cfg: StackConfig) -> Stack<RoundRobin, StaticResolve> {
+        let r = StaticResolve::new((1..=2).map(|id| Instance {
+            id,
+            addr: SocketAddr::from(([10, 0, 0, id as u8], 80)),
+            weight: 1,
+        }));
+        Stack::new(cfg, r, RoundRobin::new(), 3)
+    }
+
+    fn retry() -> Option<RetryConfig> {
+        Some(RetryConfig {
+            max_attempts: 3,
+            backoff: Backoff {
+                base: Duration::from_millis(10),
+                cap: Duration::from_millis(10),
+                growth: Growth::Constant,
+                jitter: Jitter::None,
+            },
+            budget: None,
+        })
+    }
+
+    #[test]
+    fn retries_across_instances_after_the_backoff() {
+        let (clock, t) = manual_clock();
+        let cfg = StackConfig {
+            retry: retry(),
+            ..StackConfig::PASSTHROUGH
+        };
+        let layer =
+            ClientStackLayer::new(stack(cfg), clock, sleeper(t.clone()), |x: &u32| *x as u64);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let mut svc = layer.layer(service_fn(move |(addr, x): (SocketAddr, u32)| {
+            let mut s = s2.lock().unwrap();
+            s.push(addr);
+            let n = s.len();
+            async move {
+                if n < 3 {
+                    Err::<u32, BoxError>("unavailable".into())
+                } else {
+                    Ok(x * 2)
+                }
+            }
+        }));
+        assert_eq!(now_or_never(svc.call(21)).unwrap().unwrap(), 42);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 3);
+        assert_ne!(seen[0], seen[1], "the retry went to the other instance");
+        assert_eq!(t.load(Ordering::SeqCst), 20_000_000, "two 10 ms backoffs");
+        let st = layer.stack();
+        let m = st.lock().unwrap().metrics().clone();
+        assert_eq!((m.calls, m.admitted, m.retried, m.succeeded), (1, 3, 2, 1));
+    }
+
+    #[test]
+    fn attempt_timeouts_and_rejections_are_typed() {
+        let (clock, t) = manual_clock();
+        let cfg = StackConfig {
+            attempt_timeout: Some(Duration::from_millis(50)),
+            ..StackConfig::PASSTHROUGH
+        };
+        let layer = ClientStackLayer::new(stack(cfg), clock, sleeper(t.clone()), |_: &u32| 0);
+        let mut svc = layer.layer(service_fn(|_: (SocketAddr, u32)| {
+            std::future::pending::<Result<u32, BoxError>>()
+        }));
+        let e = now_or_never(svc.call(1)).unwrap().unwrap_err();
+        assert!(
+            matches!(
+                e.downcast_ref::<ClientError<BoxError>>(),
+                Some(ClientError::TimedOut { attempts: 1 })
+            ),
+            "{e}"
+        );
+        assert_eq!(t.load(Ordering::SeqCst), 50_000_000);
+        // Without a timeout, a call in flight holds the bulkhead's only slot; dropping it
+        // frees the slot.
+        let cfg = StackConfig {
+            bulkhead: Some(1),
+            ..StackConfig::PASSTHROUGH
+        };
+        let layer =
+            ClientStackLayer::new(stack(cfg), layer_clock(&t), sleeper(t.clone()), |_: &u32| 0);
+        let mut svc = layer.layer(service_fn(|_: (SocketAddr, u32)| {
+            std::future::pending::<Result<u32, BoxError>>()
+        }));
+        let mut pending = Box::pin(svc.call(2));
+        let cx = &mut Context::from_waker(Waker::noop());
+        let st = layer.stack();
+        let mut other = svc.clone();
+        let _ = pending.as_mut().poll(cx);
+        let e = now_or_never(other.call(3)).unwrap().unwrap_err();
+        assert!(matches!(
+            e.downcast_ref::<ClientError<BoxError>>(),
+            Some(ClientError::Rejected(StackRejected::BulkheadFull {
+                max: 1
+            }))
+        ));
+        drop(pending);
+        assert_eq!(st.lock().unwrap().in_flight(), 0);
+        assert_eq!(st.lock().unwrap().metrics().cancelled, 1);
+    }
+}

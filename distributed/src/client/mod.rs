@@ -17,7 +17,8 @@
 //!    or the service is degraded.
 //!
 //! [`Stack`] is the sans-IO core (`try_attempt(now, ..)` / `finish(now, ..)`); [`call`] is the
-//! async driver over any `model::Runtime`. Every layer counts what it did in [`Metrics`].
+//! async driver over any `model::Runtime`; with feature `tower`, [`tower::ClientStackLayer`]
+//! wraps it as a tower `Layer`. Every layer counts what it did in [`Metrics`].
 //! Nothing here reads a clock or OS entropy: time is an argument, randomness a seed.
 
 mod driver;
@@ -26,6 +27,8 @@ mod metrics;
 mod outlier;
 mod resolve;
 mod stack;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use driver::{call, call_or_fallback, ClientError, Served};
 pub use feature::{Action, FeaturePolicy};
