@@ -14,7 +14,9 @@
 //! stays ≥ 95% successful. After inventory heals, the breaker probes and closes and stock
 //! answers come from inventory again within `wait_in_open` + 1 s (the liveness bound).
 
-use crate::client_common::{claim, metrics_json, round4, Conns, Windows, Workers};
+use crate::client_common::{
+    breaker_timeline_ms, claim, metrics_json, round4, Conns, Windows, Workers,
+};
 use crate::ddos_common::{record_variants, VariantRun};
 use crate::outcome::{Invariant, Outcome};
 use crate::params::{Kind, ParamSpec, Params};
@@ -504,12 +506,20 @@ impl Scenario for Avalanche {
         let mut runs = Vec::new();
         let mut measured: Vec<(bool, Rates)> = Vec::new();
         let mut web_peaks = Vec::new();
+        let mut timelines = None;
         for (name, protect) in [("unprotected", false), ("protected", true)] {
             if mode == "both" || mode == protect.to_string() {
                 let v = run_variant(ctx, protect);
                 let r = rates(&v.seen);
                 let metrics = variant_metrics(&v, &r, workers);
                 web_peaks.push(v.web_peak);
+                if protect {
+                    timelines = Some(json!({
+                        "order->inventory": breaker_timeline_ms(v.order_inventory.borrow().metrics()),
+                        "web->order (stock)": breaker_timeline_ms(v.web_stock.borrow().metrics()),
+                        "web->order (core)": breaker_timeline_ms(v.web_core.borrow().metrics()),
+                    }));
+                }
                 runs.push(VariantRun {
                     name,
                     run: v.run,
@@ -520,6 +530,10 @@ impl Scenario for Avalanche {
             }
         }
         record_variants(&mut out, runs);
+        if let Some(t) = timelines {
+            // The protected run's breakers, for the report's plot: [[t_ms, state], ...].
+            out.metric("breaker_timeline", t);
+        }
         for (protect, r) in &measured {
             if *protect {
                 out.invariants.push(Invariant::check(
@@ -562,7 +576,7 @@ impl Scenario for Avalanche {
         if let [(false, u), (true, p)] = &measured[..] {
             let (uw, pw) = (web_peaks[0], web_peaks[1]);
             out.metric(
-                "seed_claims",
+                "claims",
                 json!([
                     claim(
                         "avalanche.cascade",

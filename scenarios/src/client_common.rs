@@ -198,6 +198,25 @@ pub fn metrics_json(m: &Metrics) -> Json {
     Json::Object(o)
 }
 
+/// A stack's breaker transitions as the report plots them: `[[t_ms, state], ...]` with
+/// states `closed`, `half_open`, `open`.
+pub fn breaker_timeline_ms(m: &Metrics) -> Json {
+    use testbed_distributed::breaker::State;
+    Json::Array(
+        m.breaker_timeline
+            .iter()
+            .map(|b| {
+                let state = match b.state {
+                    State::Closed | State::Disabled => "closed",
+                    State::HalfOpen => "half_open",
+                    State::Open | State::ForcedOpen => "open",
+                };
+                json!([round4(b.at.since_epoch().as_secs_f64() * 1e3), state])
+            })
+            .collect(),
+    )
+}
+
 /// A claim record (DESIGN.md "Claims").
 #[allow(clippy::too_many_arguments)]
 pub fn claim(

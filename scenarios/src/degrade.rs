@@ -568,7 +568,7 @@ impl Degrade {
         ));
         let levels_ok = out.invariants.iter().all(|i| i.passed);
         out.metric(
-            "seed_claims",
+            "claims",
             json!([claim(
                 "degrade.levels",
                 "5.4",

@@ -433,7 +433,7 @@ impl Scenario for Rebalance {
         let (one, many) = (imbalance(1, 3, &keys), imbalance(150, 3, &keys));
         let at3 = |s: &str| t.add[s].iter().find(|r| r.0 == 3).map_or(0.0, |r| r.1);
         out.metric(
-            "seed_claims",
+            "claims",
             json!([
                 claim(
                     "consistent-hashing.modulo-moves-most",

@@ -327,7 +327,7 @@ impl Scenario for RetryStorm {
         }
         if let [(false, n), (true, b)] = &measured[..] {
             out.metric(
-                "seed_claims",
+                "claims",
                 json!([claim(
                     "retry.unbounded-amplifies",
                     "4.5 Q2",

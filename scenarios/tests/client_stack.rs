@@ -174,7 +174,7 @@ fn rebalance_moves_few_keys_with_consistent_hashing() {
         assert!((at("ring", n) - ideal).abs() < 0.5 * ideal);
         assert!(at("modulo", n) > 0.7);
     }
-    let claims = m["seed_claims"].as_array().unwrap();
+    let claims = m["claims"].as_array().unwrap();
     assert!(claims.iter().all(|c| c["verdict"] == "holds"), "{claims:?}");
 }
 
