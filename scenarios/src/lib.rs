@@ -19,6 +19,7 @@ pub mod outcome;
 pub mod params;
 pub mod partition_heal;
 mod real;
+mod real_dpdk;
 mod real_port;
 pub mod rpc;
 pub mod scenario;
@@ -29,4 +30,6 @@ pub mod ws_echo;
 
 pub use outcome::{Invariant, Outcome};
 pub use params::{ParamError, ParamSpec, Params};
-pub use scenario::{catalogue, find, prepare, replay_command, Backend, RunCtx, RunError, Scenario};
+pub use scenario::{
+    catalogue, find, prepare, replay_command, Backend, DpdkOpts, RunCtx, RunError, Scenario,
+};
