@@ -7,6 +7,7 @@ use testbed_scenarios::determinism::{check_seed, SeedVerdict};
 use testbed_scenarios::{catalogue, find, prepare, replay_command, Backend, RunCtx};
 use testbed_sim::Fidelity;
 
+mod report_cmd;
 mod xdp_cmd;
 
 #[derive(Parser)]
@@ -114,6 +115,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: xdp_cmd::XdpCmd,
     },
+    /// Measure the seed document's claims that run here, read bench results, and write a page
+    /// with plots (index.html), a markdown summary and report.json.
+    Report(report_cmd::ReportArgs),
     /// Run a scenario twice per seed and compare the traces event by event.
     CheckDeterminism {
         /// Scenario name.
@@ -593,6 +597,7 @@ fn main() -> ExitCode {
             ecdsa,
         } => cert(&dir, &names, seed, ecdsa),
         Cmd::Xdp { cmd } => xdp_cmd::run(cmd),
+        Cmd::Report(args) => report_cmd::run(args),
     }
 }
 

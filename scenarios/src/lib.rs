@@ -21,6 +21,7 @@ pub mod partition_heal;
 mod real;
 mod real_dpdk;
 mod real_port;
+pub mod report;
 pub mod rpc;
 pub mod scenario;
 pub mod serve;
