@@ -146,11 +146,16 @@ fn the_report_renders_in_headless_chromium() {
 
     // The check below must be able to fail: a page with a script error is caught.
     let bad = dir.join("bad.html");
-    std::fs::write(&bad, "<!DOCTYPE html><p>x</p><script>throw new Error('planted')</script>")
-        .expect("write bad page");
+    std::fs::write(
+        &bad,
+        "<!DOCTYPE html><p>x</p><script>throw new Error('planted')</script>",
+    )
+    .expect("write bad page");
     let (_, bad_log) = run_chromium(&bin, &dir.join("profile-bad"), &bad, &["--dump-dom"]);
     assert!(
-        console_errors(&bad_log).iter().any(|l| l.contains("planted")),
+        console_errors(&bad_log)
+            .iter()
+            .any(|l| l.contains("planted")),
         "the console check misses a planted error; log:\n{bad_log}"
     );
 
@@ -191,7 +196,10 @@ fn the_report_renders_in_headless_chromium() {
     assert_eq!(dom.matches("<tr id=\"claim-").count(), claims);
     for p in plots {
         let id = p["id"].as_str().expect("plot id");
-        assert!(dom.contains(&format!("<figure id=\"plot-{id}\"")), "figure {id}");
+        assert!(
+            dom.contains(&format!("<figure id=\"plot-{id}\"")),
+            "figure {id}"
+        );
     }
     for p in plots.iter().filter(|p| p["drawn"] == false) {
         let reason = p["reason"].as_str().expect("reason for an undrawn plot");
@@ -237,17 +245,22 @@ fn bench_records_are_read_and_missing_ones_say_how_to_measure_them() {
     assert!(missing["detail"]
         .as_str()
         .is_some_and(|d| d.contains("scripts/bench-xdp")));
-    assert!(report["notes"]
-        .as_array()
-        .is_some_and(|n| n.iter().any(|x| x.as_str().is_some_and(|s| s.contains("line 2")))));
+    assert!(report["notes"].as_array().is_some_and(|n| n
+        .iter()
+        .any(|x| x.as_str().is_some_and(|s| s.contains("line 2")))));
     // The drop-rate plot now comes from the record, not the simulator.
     let drop = report["plots"]
         .as_array()
         .and_then(|p| p.iter().find(|p| p["id"] == "drop-rate"))
         .expect("drop-rate plot");
-    assert!(drop["caption"].as_str().is_some_and(|c| c.contains("xdp.jsonl")));
+    assert!(drop["caption"]
+        .as_str()
+        .is_some_and(|c| c.contains("xdp.jsonl")));
     let svg = std::fs::read_to_string(dir.join("out/drop-rate.svg")).expect("drop-rate.svg");
-    assert!(svg.contains("4.25") && svg.contains("1.50"), "bars from the record");
+    assert!(
+        svg.contains("4.25") && svg.contains("1.50"),
+        "bars from the record"
+    );
     let md = std::fs::read_to_string(dir.join("out/report.md")).expect("report.md");
     assert!(md.contains("| 2.3 | XDP drops 20-30 Mpps | 20-30 Mpps | 4.25 Mpps |"));
 }

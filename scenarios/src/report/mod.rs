@@ -4,6 +4,7 @@
 //! hashing cores) run in-process here; bench results that need root or time are read from the
 //! claims directory, and a claim without a record says how to measure it.
 
+pub mod breaker;
 pub mod claim;
 pub mod ddos;
 pub mod hashing;
@@ -14,6 +15,7 @@ mod render;
 pub mod runs;
 pub mod seed;
 
+use crate::scenario::Backend;
 use claim::{Claim, Verdict};
 use plot::{LineChart, PlotError};
 use plotters::prelude::SeriesLabelPosition;
@@ -147,6 +149,18 @@ pub fn build(cfg: &Config<'_>) -> Report {
             ),
         },
     ));
+
+    // §3.3: WebSocket latency on real loopback sockets.
+    let ws_sets: &[&str] = if cfg.quick {
+        &["clients=1", "messages=100", "deflate=0"]
+    } else {
+        &["clients=1", "messages=1000", "deflate=0"]
+    };
+    let ws = runs::run_on("ws-echo", Backend::Kernel, cfg.seed, ws_sets, cfg.wall);
+    claims.extend(http::ws_claims(&ws));
+
+    // §4: the breaker's state machine, driven directly.
+    claims.extend(breaker::claims(&breaker::drive()));
 
     // §4: limiters.
     let lim = limiter::run_all();
@@ -292,7 +306,7 @@ pub fn build(cfg: &Config<'_>) -> Report {
     };
     plots.push(drop);
 
-    for r in [&hv, &syn, &udp, &hf] {
+    for r in [&hv, &ws, &syn, &udp, &hf] {
         if let Some(o) = r.outcome() {
             if !o.passed() {
                 notes.push(format!(

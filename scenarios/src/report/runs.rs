@@ -28,15 +28,17 @@ impl ScenarioRun {
     pub fn source(&self) -> String {
         match &self.result {
             Some(Ok(o)) => format!(
-                "ran here: `{}` (sim, seed {}, {}; trace hash {})",
+                "ran here: `{}` ({}, seed {}, {}{})",
                 self.command,
+                o.backend,
                 o.seed,
                 if o.passed() {
                     "invariants held"
                 } else {
                     "an invariant FAILED"
                 },
-                o.trace_hash.map_or("none".into(), |h| format!("{h:016x}"))
+                o.trace_hash
+                    .map_or(String::new(), |h| format!("; trace hash {h:016x}"))
             ),
             Some(Err(e)) => format!("`{}` could not run: {e}", self.command),
             None => format!(
@@ -66,6 +68,17 @@ impl ScenarioRun {
 
 /// Runs scenario `name` on the simulator with `seed` and `sets` (`key=value`).
 pub fn run(name: &str, seed: u64, sets: &[&str], wall: &dyn Fn() -> Duration) -> ScenarioRun {
+    run_on(name, Backend::Sim, seed, sets, wall)
+}
+
+/// Runs scenario `name` on `backend`.
+pub fn run_on(
+    name: &str,
+    backend: Backend,
+    seed: u64,
+    sets: &[&str],
+    wall: &dyn Fn() -> Duration,
+) -> ScenarioRun {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     let Ok(s) = find(name) else {
         return ScenarioRun {
@@ -74,7 +87,7 @@ pub fn run(name: &str, seed: u64, sets: &[&str], wall: &dyn Fn() -> Duration) ->
             command: format!("testbed run {name} --seed {seed}"),
         };
     };
-    let params = match prepare(s, Backend::Sim, &sets) {
+    let params = match prepare(s, backend, &sets) {
         Ok(p) => p,
         Err(e) => {
             return ScenarioRun {
@@ -84,12 +97,12 @@ pub fn run(name: &str, seed: u64, sets: &[&str], wall: &dyn Fn() -> Duration) ->
             }
         }
     };
-    let replay = replay_command(s, Backend::Sim, seed, &params);
+    let replay = replay_command(s, backend, seed, &params);
     let command = replay
         .strip_prefix("cargo run --release -- ")
         .map_or(replay.clone(), |r| format!("testbed {r}"));
     let ctx = RunCtx {
-        backend: Backend::Sim,
+        backend,
         seed,
         params,
         record_trace: false,
