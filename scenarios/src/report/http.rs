@@ -68,52 +68,72 @@ fn conditions(r: &ScenarioRun) -> String {
     )
 }
 
+/// One HTTP claim: which cells of `page_load_s` (slower, faster) and which numbers of
+/// `seed_claims` it compares.
+struct Spec {
+    id: &'static str,
+    section: &'static str,
+    claim: &'static str,
+    cells: [&'static str; 2],
+    when: &'static str,
+    note: &'static str,
+    seed: [&'static [&'static str]; 2],
+}
+
 /// The seed's HTTP claims, measured by the run.
 pub fn claims(r: &ScenarioRun) -> Vec<Claim> {
     let cond = conditions(r);
     let src = r.source();
-    let specs: [(&str, &str, &str, [&str; 2], &str, &str, [&[&str]; 2]); 4] = [
-        (
-            "http.h2-vs-h1",
-            "3.2",
-            "HTTP/2 (one connection) loads a 100-resource page 2.5x faster than HTTP/1.1 (6 connections)",
-            ["http1_loss0", "http2_loss0"],
-            "0% loss",
-            "",
-            [&["http1_s"], &["http2_s"]],
-        ),
-        (
-            "http.h3-first-visit",
-            "3.4",
-            "HTTP/3 (1-RTT handshake) loads the page faster than TCP+TLS+HTTP/2 on a first visit",
-            ["http2_loss0", "http3_loss0"],
-            "0% loss, cold",
-            "",
-            [&["first_connection", "http2_s"], &["first_connection", "http3_s"]],
-        ),
-        (
-            "http.h3-0rtt",
-            "3.4",
-            "HTTP/3 with 0-RTT loads a repeat visit faster than HTTP/2",
-            ["http2_loss0", "http3_resumed_loss0"],
-            "0% loss, repeat visit",
-            "; the HTTP/2 side is a cold load (the scenario has no HTTP/2 resumption cell), which \
-             favours HTTP/3 by at most one TLS round trip",
-            [&["resumed", "http2_s"], &["resumed", "http3_s"]],
-        ),
-        (
-            "http.h3-loss",
-            "3.4",
-            "At 1% loss HTTP/3 loads the page about 2x faster than HTTP/2 (no TCP head-of-line blocking); '30-50% faster, especially on weak networks'",
-            ["http2_loss1", "http3_loss1"],
-            "1% loss",
-            "; smoltcp's minimum RTO is 1 s (Linux: 200 ms), which makes TCP tail losses dearer here",
-            [&["loss_1pct", "http2_s"], &["loss_1pct", "http3_s"]],
-        ),
+    let specs = [
+        Spec {
+            id: "http.h2-vs-h1",
+            section: "3.2",
+            claim: "HTTP/2 (one connection) loads a 100-resource page 2.5x faster than HTTP/1.1 (6 connections)",
+            cells: ["http1_loss0", "http2_loss0"],
+            when: "0% loss",
+            note: "",
+            seed: [&["http1_s"], &["http2_s"]],
+        },
+        Spec {
+            id: "http.h3-first-visit",
+            section: "3.4",
+            claim: "HTTP/3 (1-RTT handshake) loads the page faster than TCP+TLS+HTTP/2 on a first visit",
+            cells: ["http2_loss0", "http3_loss0"],
+            when: "0% loss, cold",
+            note: "",
+            seed: [&["first_connection", "http2_s"], &["first_connection", "http3_s"]],
+        },
+        Spec {
+            id: "http.h3-0rtt",
+            section: "3.4",
+            claim: "HTTP/3 with 0-RTT loads a repeat visit faster than HTTP/2",
+            cells: ["http2_loss0", "http3_resumed_loss0"],
+            when: "0% loss, repeat visit",
+            note: "; the HTTP/2 side is a cold load (the scenario has no HTTP/2 resumption cell), which favours HTTP/3 by at most one TLS round trip",
+            seed: [&["resumed", "http2_s"], &["resumed", "http3_s"]],
+        },
+        Spec {
+            id: "http.h3-loss",
+            section: "3.4",
+            claim: "At 1% loss HTTP/3 loads the page about 2x faster than HTTP/2 (no TCP head-of-line blocking); '30-50% faster, especially on weak networks'",
+            cells: ["http2_loss1", "http3_loss1"],
+            when: "1% loss",
+            note: "; smoltcp's minimum RTO is 1 s (Linux: 200 ms), which makes TCP tail losses dearer here",
+            seed: [&["loss_1pct", "http2_s"], &["loss_1pct", "http3_s"]],
+        },
     ];
     specs
         .iter()
-        .map(|(id, section, claim, [slow, fast], when, note, [seed_slow, seed_fast])| {
+        .map(|sp| {
+            let Spec {
+                id,
+                section,
+                claim,
+                cells: [slow, fast],
+                when,
+                note,
+                seed: [seed_slow, seed_fast],
+            } = sp;
             let seed = (seed_num(r, seed_slow), seed_num(r, seed_fast));
             let seed_value = match seed {
                 (Some(a), Some(b)) => format!("{:.2}x ({a} s vs {b} s)", a / b),

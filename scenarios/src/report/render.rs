@@ -58,7 +58,7 @@ pub fn html(r: &Report) -> String {
     h.push_str("<h1>The seed document's claims, measured</h1>\n");
     let _ = writeln!(
         h,
-        "<p>Machine: <b>{}</b>.{}</p>",
+        "<p>Machine that ran this report's experiments: <b>{}</b>. Records read from claim files were written by benches on the machine that ran them, at the time shown with each.{}</p>",
         esc(&r.machine),
         if r.quick {
             " <b>Quick mode</b>: smaller experiments (a 20-object page, 10,000 keys); numbers are not the full runs'."
