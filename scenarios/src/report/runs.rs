@@ -248,6 +248,48 @@ mod tests {
     }
 
     #[test]
+    fn a_scenario_that_reports_claims_and_a_timeline_is_read() {
+        let mut o = Outcome {
+            scenario: "avalanche".into(),
+            backend: "sim".into(),
+            ..Outcome::default()
+        };
+        o.metric(
+            "claims",
+            json!([{"id": "avalanche.contained", "section": "4.5", "measured": "99%", "verdict": "holds"}, {"no": "id"}]),
+        );
+        o.metric(
+            "breaker_timeline",
+            json!([
+                [0, "closed"],
+                [300, "open"],
+                [5300, "half_open"],
+                [5310, "closed"]
+            ]),
+        );
+        let r = ScenarioRun {
+            name: "avalanche".into(),
+            result: Some(Ok(o)),
+            command: "testbed run avalanche --seed 0".into(),
+        };
+        let c = later_claims(&r, "4.5", "x");
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].id, "avalanche.contained");
+        assert_eq!(c[0].verdict, Verdict::Holds);
+        assert!(c[0].source.contains("testbed run avalanche"));
+        let t = breaker_timelines(r.metric("breaker_timeline").expect("timeline"));
+        assert_eq!(t[0].1.len(), 4);
+        // Ran, but no claims: says so instead of inventing a verdict.
+        let mut quiet = r;
+        if let Some(Ok(o)) = quiet.result.as_mut() {
+            o.metrics.remove("claims");
+        }
+        let c = later_claims(&quiet, "4.5", "x");
+        assert_eq!(c[0].verdict, Verdict::NotMeasurableHere);
+        assert!(c[0].detail.contains("no claim records"));
+    }
+
+    #[test]
     fn a_missing_scenario_is_not_run_here() {
         let wall = || Duration::ZERO;
         let r = run("no-such-scenario", 0, &[], &wall);
