@@ -3,7 +3,7 @@
 
 use super::claim::{Claim, Verdict};
 use crate::outcome::Outcome;
-use crate::scenario::{find, prepare, replay_command, Backend, RunCtx, RunError};
+use crate::scenario::{find, prepare, replay_command, Backend, DpdkOpts, RunCtx, RunError};
 use serde_json::Value as Json;
 use testbed_model::Duration;
 use testbed_sim::Fidelity;
@@ -110,6 +110,7 @@ pub fn run_on(
         replay,
         fidelity: Fidelity::Stream,
         pcap: None,
+        dpdk: DpdkOpts::default(),
     };
     ScenarioRun {
         name: name.into(),
