@@ -3,17 +3,31 @@
 
 use super::claim::{Claim, Verdict};
 use crate::outcome::Outcome;
-use crate::scenario::{find, prepare, replay_command, Backend, DpdkOpts, RunCtx, RunError};
+use crate::scenario::{
+    find, prepare, replay_command, Backend, DpdkOpts, RunCtx, RunError, Scenario,
+};
 use serde_json::Value as Json;
 use testbed_model::Duration;
 use testbed_sim::Fidelity;
+
+/// Why a scenario produced no outcome.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunFailure {
+    /// The run could not happen (parameters, backend setup).
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The scenario panicked (a bug in it); the report goes on without it.
+    #[error("the scenario panicked: {0}")]
+    Panicked(String),
+}
 
 /// A scenario run (or why there is none).
 pub struct ScenarioRun {
     /// Scenario name.
     pub name: String,
     /// `None`: the scenario is not in this build's catalogue.
-    pub result: Option<Result<Outcome, RunError>>,
+    pub result: Option<Result<Outcome, RunFailure>>,
     /// The `testbed run` command that reproduces it.
     pub command: String,
 }
@@ -92,7 +106,7 @@ pub fn run_on(
         Err(e) => {
             return ScenarioRun {
                 name: name.into(),
-                result: Some(Err(e)),
+                result: Some(Err(e.into())),
                 command: format!("testbed run {name} --seed {seed}"),
             }
         }
@@ -114,8 +128,22 @@ pub fn run_on(
     };
     ScenarioRun {
         name: name.into(),
-        result: Some(s.run(&ctx)),
+        result: Some(run_caught(s, &ctx)),
         command,
+    }
+}
+
+/// Runs `s`, turning a panic into [`RunFailure::Panicked`] so one broken scenario does not
+/// take the whole report down.
+fn run_caught(s: &dyn Scenario, ctx: &RunCtx<'_>) -> Result<Outcome, RunFailure> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run(ctx))) {
+        Ok(r) => r.map_err(RunFailure::Run),
+        Err(p) => Err(RunFailure::Panicked(
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "non-string panic payload".into()),
+        )),
     }
 }
 
@@ -288,6 +316,43 @@ mod tests {
         let c = later_claims(&quiet, "4.5", "x");
         assert_eq!(c[0].verdict, Verdict::NotMeasurableHere);
         assert!(c[0].detail.contains("no claim records"));
+    }
+
+    struct Panics;
+    impl Scenario for Panics {
+        fn name(&self) -> &'static str {
+            "panics"
+        }
+        fn summary(&self) -> &'static str {
+            "panics"
+        }
+        fn params(&self) -> &'static [crate::params::ParamSpec] {
+            &[]
+        }
+        fn backends(&self) -> &'static [Backend] {
+            &[Backend::Sim]
+        }
+        fn run(&self, _: &RunCtx<'_>) -> Result<Outcome, RunError> {
+            panic!("planted bug")
+        }
+    }
+
+    #[test]
+    fn a_panicking_scenario_becomes_a_failure_not_a_crash() {
+        let wall = || Duration::ZERO;
+        let ctx = RunCtx {
+            backend: Backend::Sim,
+            seed: 0,
+            params: prepare(&Panics, Backend::Sim, &[]).expect("params"),
+            record_trace: false,
+            wall: &wall,
+            replay: String::new(),
+            fidelity: Fidelity::Stream,
+            pcap: None,
+            dpdk: DpdkOpts::default(),
+        };
+        let r = run_caught(&Panics, &ctx);
+        assert_eq!(r.err(), Some(RunFailure::Panicked("planted bug".into())));
     }
 
     #[test]
