@@ -186,8 +186,3 @@ pub fn not_run(b: &BenchClaim, from: &str) -> Claim {
         source: format!("no record in {from}"),
     }
 }
-
-/// The script that writes `id`, if a bench does.
-pub fn script_for(id: &str) -> Option<&'static str> {
-    BENCH_CLAIMS.iter().find(|b| b.id == id).map(|b| b.script)
-}
