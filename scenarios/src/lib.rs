@@ -22,8 +22,10 @@ pub mod outcome;
 pub mod params;
 pub mod partition_heal;
 mod real;
+mod real_dpdk;
 mod real_port;
 pub mod rebalance;
+pub mod report;
 pub mod retry_storm;
 pub mod rpc;
 pub mod scenario;
@@ -34,4 +36,6 @@ pub mod ws_echo;
 
 pub use outcome::{Invariant, Outcome};
 pub use params::{ParamError, ParamSpec, Params};
-pub use scenario::{catalogue, find, prepare, replay_command, Backend, RunCtx, RunError, Scenario};
+pub use scenario::{
+    catalogue, find, prepare, replay_command, Backend, DpdkOpts, RunCtx, RunError, Scenario,
+};

@@ -116,6 +116,7 @@ fn run(name: &str, seed: u64, sets: &[&str]) -> serde_json::Value {
         replay: String::new(),
         fidelity: testbed_sim::Fidelity::Stream,
         pcap: None,
+        dpdk: Default::default(),
     };
     let o = s.run(&ctx).expect("runs");
     assert!(o.passed(), "{name} seed {seed}: {}", o.summary());
