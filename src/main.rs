@@ -7,6 +7,8 @@ use testbed_scenarios::determinism::{check_seed, SeedVerdict};
 use testbed_scenarios::{catalogue, find, prepare, replay_command, Backend, RunCtx};
 use testbed_sim::Fidelity;
 
+mod shrink_cmd;
+mod sweep_cmd;
 mod xdp_cmd;
 
 #[derive(Parser)]
@@ -54,7 +56,17 @@ enum Cmd {
         /// Simulator: write one pcap per host into DIR (implies --fidelity packet).
         #[arg(long, value_name = "DIR")]
         pcap: Option<std::path::PathBuf>,
+        /// Replay this fault schedule (JSON: a schedule, or a `run --json` result) instead of
+        /// the faults drawn from the seed.
+        #[arg(long, value_name = "FILE")]
+        schedule: Option<std::path::PathBuf>,
     },
+    /// Run a scenario for a range of seeds across threads and summarise (see README: sweeps).
+    Sweep(sweep_cmd::SweepArgs),
+    /// Combine `sweep --json` results files (shards) into one summary.
+    Merge(sweep_cmd::MergeArgs),
+    /// Shrink a failing seed's fault schedule to a minimal one that still fails.
+    Shrink(shrink_cmd::ShrinkArgs),
     /// Run a protocol server on its own for real clients (curl, wrk, browsers, Autobahn).
     Serve {
         /// http1, h2, ws or rpc.
@@ -178,6 +190,7 @@ struct RunOpts {
     json: bool,
     fidelity: String,
     pcap: Option<std::path::PathBuf>,
+    schedule: Option<std::path::PathBuf>,
 }
 
 fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts) -> ExitCode {
@@ -186,6 +199,7 @@ fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts)
         json,
         fidelity,
         pcap,
+        schedule,
     } = opts;
     let fidelity = fidelity.as_str();
     let fidelity = match (parse_fidelity(fidelity), &pcap) {
@@ -196,7 +210,7 @@ fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts)
         (Ok(_), Some(_)) => Fidelity::Packet,
         (Ok(f), None) => f,
     };
-    let s = match find(scenario) {
+    let s = match shrink_cmd::lookup(scenario) {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
@@ -219,6 +233,16 @@ fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts)
     if fidelity == Fidelity::Packet {
         replay.push_str(" --fidelity packet");
     }
+    let schedule = match &schedule {
+        Some(path) => match shrink_cmd::read_schedule(path) {
+            Ok(sch) => {
+                replay.push_str(&format!(" --schedule {}", path.display()));
+                Some(sch)
+            }
+            Err(e) => return usage(e),
+        },
+        None => None,
+    };
     let ctx = RunCtx {
         backend,
         seed,
@@ -229,7 +253,10 @@ fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts)
         fidelity,
         pcap,
     };
-    let outcome = match s.run(&ctx) {
+    let outcome = match schedule
+        .as_ref()
+        .map_or_else(|| s.run(&ctx), |sch| s.run_with_schedule(&ctx, sch))
+    {
         Ok(o) => o,
         Err(e) if e.is_usage() => return usage(e),
         Err(e) => {
@@ -501,6 +528,7 @@ fn main() -> ExitCode {
             json,
             fidelity,
             pcap,
+            schedule,
         } => run(
             &scenario,
             &backend,
@@ -511,8 +539,12 @@ fn main() -> ExitCode {
                 json,
                 fidelity,
                 pcap,
+                schedule,
             },
         ),
+        Cmd::Sweep(a) => sweep_cmd::sweep(a),
+        Cmd::Merge(a) => sweep_cmd::merge_files(a),
+        Cmd::Shrink(a) => shrink_cmd::shrink(a),
         Cmd::CheckDeterminism {
             scenario,
             seeds,

@@ -12,21 +12,29 @@ mod ddos_xdp_real;
 mod ddos_xdp_sim;
 pub mod determinism;
 pub mod echo;
+pub mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http1_load;
 pub mod http_flood;
 pub mod http_versions;
 pub mod outcome;
 pub mod params;
 pub mod partition_heal;
+mod planted;
 mod real;
 mod real_port;
 pub mod rpc;
 pub mod scenario;
 pub mod serve;
+pub mod shrink;
+pub mod sweep;
 pub mod syn_flood;
 pub mod udp_flood;
 pub mod ws_echo;
 
 pub use outcome::{Invariant, Outcome};
 pub use params::{ParamError, ParamSpec, Params};
-pub use scenario::{catalogue, find, prepare, replay_command, Backend, RunCtx, RunError, Scenario};
+pub use scenario::{
+    catalogue, find, prepare, replay_command, test_catalogue, Backend, RunCtx, RunError, Scenario,
+};
