@@ -76,9 +76,15 @@ fn progress_bar(len: u64) -> ProgressBar {
     }
     let pb = ProgressBar::new(len);
     let style = ProgressStyle::with_template(
-        "{elapsed_precise} [{wide_bar}] {pos}/{len} seeds  {per_sec}  ETA {eta}  {msg}",
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} seeds  {rate}  ETA {eta}  {msg}",
     )
     .expect("valid template")
+    .with_key(
+        "rate",
+        |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0} seeds/s", st.per_sec());
+        },
+    )
     .progress_chars("=> ");
     pb.set_style(style);
     pb

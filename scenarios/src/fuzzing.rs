@@ -9,8 +9,11 @@ pub use testbed_protocols::fuzzing::{
     h2_frame_guard, http1_chunked, http1_request, http1_response, rpc_frame, ws_frame, ws_handshake,
 };
 
+/// A fuzz target's body: panics on a violated property.
+pub type Body = fn(&[u8]);
+
 /// Every fuzz target: its name (the file `fuzz/fuzz_targets/<name>.rs`) and body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("scenario_params", scenario_params),
     ("fault_schedule", fault_schedule),
     ("http1_request", http1_request),

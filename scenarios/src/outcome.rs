@@ -157,6 +157,14 @@ impl Outcome {
         for (k, v) in &self.metrics {
             s += &format!("  {k} = {v}\n");
         }
+        if let Some(n) = self
+            .schedule
+            .as_ref()
+            .and_then(|j| j["events"].as_array())
+            .map(Vec::len)
+        {
+            s += &format!("  fault schedule: {n} events (under \"schedule\" in --json; replay with --schedule FILE)\n");
+        }
         if !self.passed() {
             s += &format!("  replay: {}\n", self.replay);
         }
