@@ -169,6 +169,12 @@ impl FaultSchedule {
     /// Checks every host exists and every fault is one `spec` allows on its target.
     pub fn validate(&self, spec: &SwarmSpec) -> Result<(), ScheduleError> {
         for e in &self.events {
+            if e.end_ms() > LIMIT_MS {
+                return Err(ScheduleError::BadValue(format!(
+                    "event ends at {} ms, past the limit of {LIMIT_MS} ms",
+                    e.end_ms()
+                )));
+            }
             for h in e.fault.hosts() {
                 if !spec.hosts.iter().any(|x| x == h) {
                     return Err(ScheduleError::UnknownHost {
@@ -203,6 +209,16 @@ impl FaultSchedule {
                         "drift_ppm {drift_ppm} would stop the clock"
                     )))
                 }
+                Fault::Latency { extra_ms: v, .. } if *v > LIMIT_MS => {
+                    return Err(ScheduleError::BadValue(format!(
+                        "extra_ms {v} is past the limit of {LIMIT_MS} ms"
+                    )))
+                }
+                Fault::ClockSkew { offset_ms: v, .. } if v.unsigned_abs() > LIMIT_MS => {
+                    return Err(ScheduleError::BadValue(format!(
+                        "offset_ms {v} is past the limit of ±{LIMIT_MS} ms"
+                    )))
+                }
                 _ => {}
             }
         }
@@ -234,6 +250,9 @@ impl FaultSchedule {
         }
     }
 }
+
+/// Largest time, latency or clock offset a schedule may name, in milliseconds (one day).
+pub const LIMIT_MS: u64 = 86_400_000;
 
 /// Rounds a loss rate to 4 decimals, so a rate read back from JSON is the rate applied.
 pub fn quantize_rate(rate: f64) -> f64 {

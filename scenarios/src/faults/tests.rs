@@ -108,6 +108,16 @@ fn validation_names_the_problem() {
     })
     .validate(&sp);
     assert!(matches!(e, Err(ScheduleError::BadValue(_))), "{e:?}");
+    let mut far = ev(Fault::Crash { host: "a".into() });
+    far.events[0].at_ms = u64::MAX - 5;
+    assert!(matches!(far.validate(&sp), Err(ScheduleError::BadValue(_))));
+    let e = ev(Fault::ClockSkew {
+        host: "b".into(),
+        offset_ms: i64::MIN,
+        drift_ppm: 0,
+    })
+    .validate(&sp);
+    assert!(matches!(e, Err(ScheduleError::BadValue(_))), "{e:?}");
 }
 
 /// Applies a schedule to a small simulation and watches the host state from a probe task.
