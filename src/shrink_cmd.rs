@@ -100,6 +100,7 @@ pub fn shrink(a: ShrinkArgs) -> ExitCode {
         replay: replay.clone(),
         fidelity,
         pcap: None,
+        dpdk: Default::default(),
     };
     let r = match shrink_seed(s, &ctx, a.max_runs) {
         Ok(r) => r,

@@ -23,7 +23,9 @@ pub mod params;
 pub mod partition_heal;
 mod planted;
 mod real;
+mod real_dpdk;
 mod real_port;
+pub mod report;
 pub mod rpc;
 pub mod scenario;
 pub mod serve;
@@ -36,5 +38,6 @@ pub mod ws_echo;
 pub use outcome::{Invariant, Outcome};
 pub use params::{ParamError, ParamSpec, Params};
 pub use scenario::{
-    catalogue, find, prepare, replay_command, test_catalogue, Backend, RunCtx, RunError, Scenario,
+    catalogue, find, prepare, replay_command, test_catalogue, Backend, DpdkOpts, RunCtx, RunError,
+    Scenario,
 };

@@ -165,6 +165,7 @@ impl Sweep<'_> {
             replay: replay.clone(),
             fidelity: self.fidelity,
             pcap: None,
+            dpdk: Default::default(),
         };
         let run =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.scenario.run(&ctx)));

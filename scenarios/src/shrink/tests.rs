@@ -65,6 +65,7 @@ fn ctx_for(seed: u64, wall: &dyn Fn() -> Duration) -> RunCtx<'_> {
         replay: String::new(),
         fidelity: Fidelity::Stream,
         pcap: None,
+        dpdk: Default::default(),
     }
 }
 
