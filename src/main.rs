@@ -8,6 +8,8 @@ use testbed_scenarios::{catalogue, find, prepare, replay_command, Backend, RunCt
 use testbed_sim::Fidelity;
 
 mod report_cmd;
+mod shrink_cmd;
+mod sweep_cmd;
 mod xdp_cmd;
 
 #[derive(Parser)]
@@ -72,7 +74,17 @@ enum Cmd {
         /// model; this kernel has no netem).
         #[arg(long)]
         impair: bool,
+        /// Replay this fault schedule (JSON: a schedule, or a `run --json` result) instead of
+        /// the faults drawn from the seed.
+        #[arg(long, value_name = "FILE")]
+        schedule: Option<std::path::PathBuf>,
     },
+    /// Run a scenario for a range of seeds across threads and summarise (see README: sweeps).
+    Sweep(sweep_cmd::SweepArgs),
+    /// Combine `sweep --json` results files (shards) into one summary.
+    Merge(sweep_cmd::MergeArgs),
+    /// Shrink a failing seed's fault schedule to a minimal one that still fails.
+    Shrink(shrink_cmd::ShrinkArgs),
     /// Run a protocol server on its own for real clients (curl, wrk, browsers, Autobahn).
     Serve {
         /// http1, h2, ws or rpc.
@@ -223,6 +235,7 @@ struct RunOpts {
     fidelity: String,
     pcap: Option<std::path::PathBuf>,
     dpdk: testbed_scenarios::DpdkOpts,
+    schedule: Option<std::path::PathBuf>,
 }
 
 fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts) -> ExitCode {
@@ -232,6 +245,7 @@ fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts)
         fidelity,
         pcap,
         dpdk,
+        schedule,
     } = opts;
     let fidelity = fidelity.as_str();
     let fidelity = match (parse_fidelity(fidelity), &pcap) {
@@ -242,7 +256,7 @@ fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts)
         (Ok(_), Some(_)) => Fidelity::Packet,
         (Ok(f), None) => f,
     };
-    let s = match find(scenario) {
+    let s = match shrink_cmd::lookup(scenario) {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
@@ -270,6 +284,16 @@ fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts)
     } else if dpdk != Default::default() {
         return usage("--dpdk-args, --dpdk-port, --dpdk-peer and --impair need --backend dpdk");
     }
+    let schedule = match &schedule {
+        Some(path) => match shrink_cmd::read_schedule(path) {
+            Ok(sch) => {
+                replay.push_str(&format!(" --schedule {}", path.display()));
+                Some(sch)
+            }
+            Err(e) => return usage(e),
+        },
+        None => None,
+    };
     let ctx = RunCtx {
         backend,
         seed,
@@ -281,7 +305,10 @@ fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts)
         pcap,
         dpdk,
     };
-    let outcome = match s.run(&ctx) {
+    let outcome = match schedule
+        .as_ref()
+        .map_or_else(|| s.run(&ctx), |sch| s.run_with_schedule(&ctx, sch))
+    {
         Ok(o) => o,
         Err(e) if e.is_usage() => return usage(e),
         Err(e) => {
@@ -557,6 +584,7 @@ fn main() -> ExitCode {
             dpdk_port,
             dpdk_peer,
             impair,
+            schedule,
         } => run(
             &scenario,
             &backend,
@@ -573,8 +601,12 @@ fn main() -> ExitCode {
                     peer: dpdk_peer,
                     impair,
                 },
+                schedule,
             },
         ),
+        Cmd::Sweep(a) => sweep_cmd::sweep(a),
+        Cmd::Merge(a) => sweep_cmd::merge_files(a),
+        Cmd::Shrink(a) => shrink_cmd::shrink(a),
         Cmd::CheckDeterminism {
             scenario,
             seeds,

@@ -4,6 +4,5 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    testbed_protocols::h2::exercise_frame_guard(data);
-});
+// The body lives in testbed_scenarios::fuzzing, shared with the stable replay test.
+fuzz_target!(|data: &[u8]| testbed_scenarios::fuzzing::h2_frame_guard(data));

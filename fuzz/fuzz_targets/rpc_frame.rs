@@ -3,13 +3,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use testbed_protocols::rpc::frame::{decode_header, encode, parse_error_payload, HEADER_LEN};
 
-fuzz_target!(|data: &[u8]| {
-    let _ = parse_error_payload(data);
-    if let Ok(Some(h)) = decode_header(data, u32::MAX) {
-        let mut out = Vec::new();
-        encode(&mut out, &h, &vec![0; h.payload_len.min(1 << 16) as usize]);
-        assert_eq!(&out[..HEADER_LEN - 4], &data[..HEADER_LEN - 4]);
-    }
-});
+// The body lives in testbed_scenarios::fuzzing, shared with the stable replay test.
+fuzz_target!(|data: &[u8]| testbed_scenarios::fuzzing::rpc_frame(data));

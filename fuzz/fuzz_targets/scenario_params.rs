@@ -3,16 +3,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use testbed_scenarios::{catalogue, params::parse_duration, Params};
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let sets: Vec<String> = text.split('\n').map(str::to_string).collect();
-    let _ = parse_duration(text);
-    for s in catalogue() {
-        if let Ok(p) = Params::parse(s.params(), &sets) {
-            let again = Params::parse(s.params(), &p.non_default_sets(s.params())).expect("rendered sets parse");
-            assert_eq!(again, p, "render/parse round trip");
-        }
-    }
-});
+// The body lives in testbed_scenarios::fuzzing, shared with the stable replay test.
+fuzz_target!(|data: &[u8]| testbed_scenarios::fuzzing::scenario_params(data));

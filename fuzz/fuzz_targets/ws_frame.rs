@@ -3,15 +3,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use testbed_protocols::ws::{MessageLayer, Role, WsLimits};
 
-fuzz_target!(|data: &[u8]| {
-    for role in [Role::Server, Role::Client] {
-        let mut m = MessageLayer::new(role, WsLimits { max_frame: 1 << 16, max_message: 1 << 17 }, None);
-        let mut at = 0;
-        while let Ok(Some((_, n))) = m.handle(&data[at..]) {
-            assert!(n > 0 && at + n <= data.len());
-            at += n;
-        }
-    }
-});
+// The body lives in testbed_scenarios::fuzzing, shared with the stable replay test.
+fuzz_target!(|data: &[u8]| testbed_scenarios::fuzzing::ws_frame(data));

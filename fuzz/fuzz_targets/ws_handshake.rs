@@ -2,12 +2,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use testbed_protocols::http1::{parse_request, Header, Limits, Status};
-use testbed_protocols::ws::validate_client_request;
 
-fuzz_target!(|data: &[u8]| {
-    let mut h = [Header::default(); 32];
-    if let Ok(Status::Complete(r)) = parse_request(data, &mut h, &Limits::default()) {
-        let _ = validate_client_request(&r);
-    }
-});
+// The body lives in testbed_scenarios::fuzzing, shared with the stable replay test.
+fuzz_target!(|data: &[u8]| testbed_scenarios::fuzzing::ws_handshake(data));

@@ -15,12 +15,16 @@ mod ddos_xdp_sim;
 pub mod degrade;
 pub mod determinism;
 pub mod echo;
+pub mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http1_load;
 pub mod http_flood;
 pub mod http_versions;
 pub mod outcome;
 pub mod params;
 pub mod partition_heal;
+mod planted;
 mod real;
 mod real_dpdk;
 mod real_port;
@@ -30,6 +34,8 @@ pub mod retry_storm;
 pub mod rpc;
 pub mod scenario;
 pub mod serve;
+pub mod shrink;
+pub mod sweep;
 pub mod syn_flood;
 pub mod udp_flood;
 pub mod ws_echo;
@@ -37,5 +43,6 @@ pub mod ws_echo;
 pub use outcome::{Invariant, Outcome};
 pub use params::{ParamError, ParamSpec, Params};
 pub use scenario::{
-    catalogue, find, prepare, replay_command, Backend, DpdkOpts, RunCtx, RunError, Scenario,
+    catalogue, find, prepare, replay_command, test_catalogue, Backend, DpdkOpts, RunCtx, RunError,
+    Scenario,
 };

@@ -66,6 +66,8 @@ pub struct Outcome {
     pub replay: String,
     /// Recorded trace events and host names (when tracing was requested).
     pub trace: Option<(Vec<Event>, Vec<String>)>,
+    /// The fault schedule the run used, for scenarios whose faults are one.
+    pub schedule: Option<Json>,
 }
 
 impl Outcome {
@@ -115,7 +117,7 @@ impl Outcome {
 
     /// The machine-readable form (one JSON object).
     pub fn to_json(&self) -> Json {
-        json!({
+        let mut j = json!({
             "scenario": self.scenario,
             "backend": self.backend,
             "seed": self.seed,
@@ -125,7 +127,11 @@ impl Outcome {
             "metrics": self.metrics,
             "params": self.params,
             "replay": self.replay,
-        })
+        });
+        if let Some(s) = &self.schedule {
+            j["schedule"] = s.clone();
+        }
+        j
     }
 
     /// A short human summary.
@@ -150,6 +156,14 @@ impl Outcome {
         }
         for (k, v) in &self.metrics {
             s += &format!("  {k} = {v}\n");
+        }
+        if let Some(n) = self
+            .schedule
+            .as_ref()
+            .and_then(|j| j["events"].as_array())
+            .map(Vec::len)
+        {
+            s += &format!("  fault schedule: {n} events (under \"schedule\" in --json; replay with --schedule FILE)\n");
         }
         if !self.passed() {
             s += &format!("  replay: {}\n", self.replay);

@@ -2,9 +2,14 @@
 //! crash and restart of the server, retrying with timeouts, backoff and reconnects.
 //! Invariants: every request is eventually answered with its own payload, and once the last
 //! fault is healed every outstanding request is answered within a liveness bound.
-//! The fault schedule (when, how long, which clients are cut off) is drawn from the seed.
+//! The fault schedule is drawn from the seed: by default swarm-style (`faults=swarm`: which
+//! kinds of fault, how many and how intense, within the ranges of [`PartitionHeal::swarm`]),
+//! or the classic plan (`faults=plan`: a partition of some clients, then a server crash).
+//! Either way it is a [`FaultSchedule`], recorded in the result and replayable with
+//! `--schedule FILE`.
 
 use crate::echo::serve;
+use crate::faults::{Fault, FaultEvent, FaultKind, FaultSchedule, SwarmSpec};
 use crate::outcome::{Invariant, Outcome};
 use crate::params::{Kind, ParamSpec, Params};
 use crate::scenario::{Backend, RunCtx, RunError, Scenario};
@@ -71,6 +76,12 @@ const PARAMS: &[ParamSpec] = &[
         kind: Kind::Duration,
         help: "one-way link latency",
     },
+    ParamSpec {
+        name: "faults",
+        default: "swarm",
+        kind: Kind::Choice(&["swarm", "plan"]),
+        help: "swarm: kinds, counts and intensities drawn per seed; plan: partition then crash",
+    },
 ];
 
 /// The faults of one run, drawn from its seed.
@@ -115,6 +126,60 @@ impl FaultPlan {
     /// When the last fault is healed (the server restarts).
     pub fn heal_at(&self) -> Duration {
         self.crash_at + self.down_for
+    }
+
+    /// The plan as a fault schedule.
+    pub fn to_schedule(&self) -> FaultSchedule {
+        let ms = |d: Duration| d.as_millis() as u64;
+        let mut events: Vec<FaultEvent> = self
+            .cut_clients
+            .iter()
+            .map(|c| FaultEvent {
+                at_ms: ms(self.partition_at),
+                for_ms: ms(self.partition_for),
+                fault: Fault::Partition {
+                    a: "server".into(),
+                    b: format!("client-{c}"),
+                },
+            })
+            .collect();
+        events.push(FaultEvent {
+            at_ms: ms(self.crash_at),
+            for_ms: ms(self.down_for),
+            fault: Fault::Crash {
+                host: "server".into(),
+            },
+        });
+        FaultSchedule { events }
+    }
+}
+
+/// The swarm ranges: any server–client link may be cut, lossy (up to 30%) or slow (up to
+/// 300 ms extra), the server may crash, any clock may be skewed (±500 ms, ±2000 ppm); up to 8
+/// faults starting in the first 3 s, each lasting 0.2–3 s.
+fn swarm_spec(clients: u64) -> SwarmSpec {
+    let names: Vec<String> = (0..clients).map(|c| format!("client-{c}")).collect();
+    let mut hosts = vec!["server".to_string()];
+    hosts.extend(names.iter().cloned());
+    SwarmSpec {
+        links: names.iter().map(|c| ("server".into(), c.clone())).collect(),
+        crashable: vec!["server".into()],
+        skewable: hosts.clone(),
+        hosts,
+        kinds: vec![
+            FaultKind::Partition,
+            FaultKind::Crash,
+            FaultKind::Loss,
+            FaultKind::Latency,
+            FaultKind::ClockSkew,
+        ],
+        events_max: 8,
+        start_max_ms: 3000,
+        for_ms: (200, 3000),
+        loss_max: 0.3,
+        latency_max_ms: 300,
+        skew_max_ms: 500,
+        drift_max_ppm: 2000,
     }
 }
 
@@ -216,16 +281,16 @@ async fn client<H: Net + Runtime>(
 }
 
 impl PartitionHeal {
-    fn run_sim(&self, ctx: &RunCtx<'_>, out: &mut Outcome) {
+    fn run_sim(&self, ctx: &RunCtx<'_>, schedule: &FaultSchedule, out: &mut Outcome) {
         let p: &Params = &ctx.params;
         let clients = p.int("clients");
         let requests = p.int("requests");
-        let plan = FaultPlan::draw(ctx.seed, clients);
+        let base_link = LinkConfig {
+            latency: Latency::Fixed(p.duration("latency")),
+            ..LinkConfig::default()
+        };
         let cfg = SimConfig {
-            default_link: LinkConfig {
-                latency: Latency::Fixed(p.duration("latency")),
-                ..LinkConfig::default()
-            },
+            default_link: base_link.clone(),
             time_limit: Duration::from_secs(600),
             ..ctx.sim_config()
         };
@@ -254,18 +319,8 @@ impl PartitionHeal {
             });
         }
         let t0 = Instant::ZERO;
-        for c in &plan.cut_clients {
-            let name = format!("client-{c}");
-            let n2 = name.clone();
-            sim.at(t0 + plan.partition_at, move |ctl| {
-                ctl.partition("server", &name)
-            });
-            sim.at(t0 + plan.partition_at + plan.partition_for, move |ctl| {
-                ctl.repair("server", &n2)
-            });
-        }
-        sim.at(t0 + plan.crash_at, |ctl| ctl.crash("server"));
-        sim.at(t0 + plan.heal_at(), |ctl| ctl.restart("server"));
+        schedule.apply(&sim, &base_link);
+        out.schedule = Some(schedule.to_json());
 
         let run = sim.run();
         let stats = std::mem::take(&mut *stats.borrow_mut());
@@ -284,7 +339,7 @@ impl PartitionHeal {
             &stats.wrong_responses,
             "every response carried its request's id",
         ));
-        let heal = t0 + plan.heal_at();
+        let heal = t0 + schedule.end();
         let bound = p.duration("liveness_bound");
         let worst_after_heal = stats
             .answers
@@ -306,7 +361,7 @@ impl PartitionHeal {
         let worst = stats
             .answers
             .iter()
-            .map(|a| a.answered - a.first_attempt)
+            .map(|a| a.answered.saturating_duration_since(a.first_attempt))
             .max()
             .unwrap_or_default();
         out.metric("requests_answered", answered);
@@ -320,12 +375,8 @@ impl PartitionHeal {
             "max_wait_after_heal_ms",
             worst_after_heal.as_secs_f64() * 1e3,
         );
-        out.metric("partition_at_s", plan.partition_at.as_secs_f64());
-        out.metric("partition_for_s", plan.partition_for.as_secs_f64());
-        out.metric("cut_clients", plan.cut_clients.clone());
-        out.metric("crash_at_s", plan.crash_at.as_secs_f64());
-        out.metric("down_for_s", plan.down_for.as_secs_f64());
-        out.metric("heal_at_s", plan.heal_at().as_secs_f64());
+        out.metric("fault_events", schedule.events.len() as u64);
+        out.metric("heal_at_s", schedule.end().as_secs_f64());
         out.metric("end_s", end.since_epoch().as_secs_f64());
     }
 }
@@ -344,9 +395,30 @@ impl Scenario for PartitionHeal {
         &[Backend::Sim]
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
+        let schedule = self
+            .fault_schedule(ctx.seed, &ctx.params)
+            .expect("partition-heal always has a schedule");
+        self.run_with_schedule(ctx, &schedule)
+    }
+    fn swarm(&self, params: &Params) -> Option<SwarmSpec> {
+        Some(swarm_spec(params.int("clients")))
+    }
+    fn fault_schedule(&self, seed: u64, params: &Params) -> Option<FaultSchedule> {
+        let clients = params.int("clients");
+        Some(match params.choice("faults") {
+            "plan" => FaultPlan::draw(seed, clients).to_schedule(),
+            _ => swarm_spec(clients).draw(seed),
+        })
+    }
+    fn run_with_schedule(
+        &self,
+        ctx: &RunCtx<'_>,
+        schedule: &FaultSchedule,
+    ) -> Result<Outcome, RunError> {
         crate::params::check_product(&ctx.params, "clients", "requests", 1_000_000)?;
+        schedule.validate(&swarm_spec(ctx.params.int("clients")))?;
         let mut out = Outcome::start(self.name(), ctx);
-        self.run_sim(ctx, &mut out);
+        self.run_sim(ctx, schedule, &mut out);
         Ok(out)
     }
 }

@@ -1,7 +1,10 @@
 //! `rpc`: clients × calls against the example RPC service over lossy, slow links while the
 //! server crashes and restarts. Invariant: every call completes — with the right response or
-//! a typed error — no later than its deadline.
+//! a typed error — no later than its deadline. On the simulator the faults are a
+//! [`FaultSchedule`]: the one crash (`faults=plan`, default) or swarm faults (`faults=swarm`:
+//! partitions, latency, skew and server crashes drawn per seed), recorded and replayable.
 
+use crate::faults::{Fault, FaultEvent, FaultKind, FaultSchedule, SwarmSpec};
 use crate::outcome::{quantile, Invariant, Outcome};
 use crate::params::{Kind, ParamSpec, Params};
 use crate::scenario::{Backend, RunCtx, RunError, Scenario};
@@ -10,7 +13,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use testbed_model::rng::derive_seed;
-use testbed_model::{Duration, Instant, Net, Rng, Runtime, SeededRng};
+use testbed_model::{Duration, Net, Rng, Runtime, SeededRng};
 use testbed_protocols::rpc::example::{self, Add, KvGet, KvPut, Pair, Sub};
 use testbed_protocols::rpc::{serve, CallError, CodecId, RpcClient};
 use testbed_sim::{Latency, LinkConfig, Sim, SimConfig};
@@ -64,7 +67,40 @@ const PARAMS: &[ParamSpec] = &[
         kind: Kind::Int { min: 1, max: 256 },
         help: "worker threads (kernel, uring)",
     },
+    ParamSpec {
+        name: "faults",
+        default: "plan",
+        kind: Kind::Choice(&["plan", "swarm"]),
+        help: "plan: the one crash; swarm: partitions, latency, skew, crashes drawn per seed (sim)",
+    },
 ];
+
+/// Swarm ranges: server–client partitions (0.1–1.5 s), extra latency up to 200 ms, clock
+/// skew ±100 ms / ±1000 ppm, server crashes; up to 6 faults in the first 2 s.
+fn swarm_spec(clients: u64) -> SwarmSpec {
+    let names: Vec<String> = (0..clients).map(|c| format!("client-{c}")).collect();
+    let mut hosts = vec!["server".to_string()];
+    hosts.extend(names.iter().cloned());
+    SwarmSpec {
+        links: names.iter().map(|c| ("server".into(), c.clone())).collect(),
+        crashable: vec!["server".into()],
+        skewable: hosts.clone(),
+        hosts,
+        kinds: vec![
+            FaultKind::Partition,
+            FaultKind::Crash,
+            FaultKind::Latency,
+            FaultKind::ClockSkew,
+        ],
+        events_max: 6,
+        start_max_ms: 2000,
+        for_ms: (100, 1500),
+        loss_max: 0.0,
+        latency_max_ms: 200,
+        skew_max_ms: 100,
+        drift_max_ppm: 1000,
+    }
+}
 
 /// What clients saw.
 #[derive(Default)]
@@ -276,7 +312,7 @@ impl Rpc {
         Ok(())
     }
 
-    fn run_sim(&self, ctx: &RunCtx<'_>, out: &mut Outcome) {
+    fn run_sim(&self, ctx: &RunCtx<'_>, schedule: &FaultSchedule, out: &mut Outcome) {
         let p: &Params = &ctx.params;
         let (clients, calls, timeout) = (p.int("clients"), p.int("calls"), p.duration("timeout"));
         let link = LinkConfig {
@@ -285,7 +321,7 @@ impl Rpc {
             ..LinkConfig::default()
         };
         let cfg = SimConfig {
-            default_link: link,
+            default_link: link.clone(),
             time_limit: Duration::from_secs(3600),
             ..ctx.sim_config()
         };
@@ -305,15 +341,10 @@ impl Rpc {
                 Ok(())
             });
         }
-        let mut plan = SeededRng::new(derive_seed(ctx.seed, "rpc:faults"));
-        let crash_at = Duration::from_millis(plan.range_inclusive(100, 1500));
-        let down_for = Duration::from_millis(plan.range_inclusive(100, 1000));
-        if p.int("crash") == 1 {
-            sim.at(Instant::ZERO + crash_at, |c| c.crash("server"));
-            sim.at(Instant::ZERO + crash_at + down_for, |c| c.restart("server"));
-            out.metric("crash_at_s", crash_at.as_secs_f64());
-            out.metric("down_for_s", down_for.as_secs_f64());
-        }
+        schedule.apply(&sim, &link);
+        out.schedule = Some(schedule.to_json());
+        out.metric("fault_events", schedule.events.len() as u64);
+        out.metric("heal_at_s", schedule.end().as_secs_f64());
         let run = sim.run();
         out.sim_run(&run, sim.trace_hash());
         let t = std::mem::take(&mut *tally.borrow_mut());
@@ -342,12 +373,55 @@ impl Scenario for Rpc {
         ]
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
+        if ctx.backend == Backend::Sim {
+            let schedule = self
+                .fault_schedule(ctx.seed, &ctx.params)
+                .expect("rpc has a schedule");
+            return self.run_with_schedule(ctx, &schedule);
+        }
         crate::params::check_product(&ctx.params, "clients", "calls", 5_000_000)?;
         let mut out = Outcome::start(self.name(), ctx);
-        match ctx.backend {
-            Backend::Sim => self.run_sim(ctx, &mut out),
-            _ => self.run_real(ctx, &mut out)?,
+        self.run_real(ctx, &mut out)?;
+        Ok(out)
+    }
+    fn swarm(&self, params: &Params) -> Option<SwarmSpec> {
+        Some(swarm_spec(params.int("clients")))
+    }
+    fn fault_schedule(&self, seed: u64, params: &Params) -> Option<FaultSchedule> {
+        if params.choice("faults") == "swarm" {
+            return Some(swarm_spec(params.int("clients")).draw(seed));
         }
+        let mut plan = SeededRng::new(derive_seed(seed, "rpc:faults"));
+        let crash_at = plan.range_inclusive(100, 1500);
+        let down_for = plan.range_inclusive(100, 1000);
+        let events = (params.int("crash") == 1)
+            .then(|| FaultEvent {
+                at_ms: crash_at,
+                for_ms: down_for,
+                fault: Fault::Crash {
+                    host: "server".into(),
+                },
+            })
+            .into_iter()
+            .collect();
+        Some(FaultSchedule { events })
+    }
+    fn run_with_schedule(
+        &self,
+        ctx: &RunCtx<'_>,
+        schedule: &FaultSchedule,
+    ) -> Result<Outcome, RunError> {
+        if ctx.backend != Backend::Sim {
+            return Err(RunError::NoSchedule(format!(
+                "{} on --backend {}",
+                self.name(),
+                ctx.backend
+            )));
+        }
+        crate::params::check_product(&ctx.params, "clients", "calls", 5_000_000)?;
+        schedule.validate(&swarm_spec(ctx.params.int("clients")))?;
+        let mut out = Outcome::start(self.name(), ctx);
+        self.run_sim(ctx, schedule, &mut out);
         Ok(out)
     }
 }

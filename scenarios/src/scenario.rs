@@ -1,5 +1,6 @@
 //! The scenario contract and the catalogue.
 
+use crate::faults::{FaultSchedule, ScheduleError, SwarmSpec};
 use crate::outcome::Outcome;
 use crate::params::{ParamError, ParamSpec, Params};
 use std::fmt;
@@ -156,6 +157,23 @@ pub enum RunError {
     /// The backend failed to set up (e.g. could not bind a socket).
     #[error("backend setup failed: {0}")]
     Setup(String),
+    /// `--schedule` for a scenario whose faults are not a schedule.
+    #[error("scenario {name} does not take a fault schedule (--schedule); scenarios that do: {list}", name = .0, list = schedule_scenarios().join(", "))]
+    NoSchedule(String),
+    /// The fault schedule does not fit the scenario.
+    #[error("fault schedule: {0}")]
+    Schedule(#[from] ScheduleError),
+}
+
+fn schedule_scenarios() -> Vec<String> {
+    catalogue()
+        .iter()
+        .filter(|s| {
+            s.swarm(&Params::parse(s.params(), &[]).expect("defaults parse"))
+                .is_some()
+        })
+        .map(|s| s.name().to_string())
+        .collect()
 }
 
 impl RunError {
@@ -177,6 +195,24 @@ pub trait Scenario: Sync {
     fn backends(&self) -> &'static [Backend];
     /// Runs once. Invariant failures are reported in the outcome, not as errors.
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError>;
+    /// Swarm testing: the hosts and fault ranges this scenario draws its schedule from, for
+    /// these parameters. `None` (the default): its faults are not a [`FaultSchedule`].
+    fn swarm(&self, _params: &Params) -> Option<SwarmSpec> {
+        None
+    }
+    /// The fault schedule the run of `seed` uses (drawn from the seed), when it has one.
+    fn fault_schedule(&self, _seed: u64, _params: &Params) -> Option<FaultSchedule> {
+        None
+    }
+    /// Runs once with `schedule` instead of the faults drawn from the seed (replay and
+    /// shrinking). The default refuses with [`RunError::NoSchedule`].
+    fn run_with_schedule(
+        &self,
+        _ctx: &RunCtx<'_>,
+        _schedule: &FaultSchedule,
+    ) -> Result<Outcome, RunError> {
+        Err(RunError::NoSchedule(self.name().into()))
+    }
 }
 
 /// Every scenario, in listing order.
@@ -198,6 +234,13 @@ pub fn catalogue() -> Vec<&'static dyn Scenario> {
         &crate::rebalance::Rebalance,
         &crate::degrade::Degrade,
     ]
+}
+
+/// Scenarios for the testbed's own tests (a planted bug for the shrinker): not in
+/// [`catalogue`], `testbed list` or [`find`]; the CLI finds them by name only when the
+/// environment has `TESTBED_TEST_SCENARIOS=1`.
+pub fn test_catalogue() -> Vec<&'static dyn Scenario> {
+    vec![&crate::planted::PlantedBug]
 }
 
 /// The scenario named `name`.

@@ -1,0 +1,162 @@
+use super::*;
+use crate::scenario::{test_catalogue, Backend};
+use testbed_model::Duration;
+use testbed_sim::Fidelity;
+
+fn part(name: &str, at_ms: u64, for_ms: u64) -> FaultEvent {
+    FaultEvent {
+        at_ms,
+        for_ms,
+        fault: Fault::Partition {
+            a: "s".into(),
+            b: name.into(),
+        },
+    }
+}
+
+fn has(s: &FaultSchedule, name: &str) -> Option<FaultEvent> {
+    s.events
+        .iter()
+        .find(|e| matches!(&e.fault, Fault::Partition { b, .. } if b == name))
+        .cloned()
+}
+
+/// A synthetic bug: fails when x3 lasts at least 100 ms and x11 starts at 40 ms or later.
+#[test]
+fn ddmin_then_binary_searches_find_the_two_events_and_their_limits() {
+    let original = FaultSchedule {
+        events: (0..20)
+            .map(|i| part(&format!("x{i}"), 50 + i, 500))
+            .collect(),
+    };
+    let mut fails = |s: &FaultSchedule| match (has(s, "x3"), has(s, "x11")) {
+        (Some(a), Some(b)) => a.for_ms >= 100 && b.at_ms >= 40,
+        _ => false,
+    };
+    assert!(fails(&original));
+    let (min, runs, exhausted) = shrink(&original, 10_000, &mut fails);
+    assert!(!exhausted);
+    assert_eq!(
+        min.events,
+        vec![part("x3", 0, 100), part("x11", 40, 1)],
+        "after {runs} runs"
+    );
+    assert!(runs < 200, "{runs} runs");
+}
+
+#[test]
+fn a_schedule_failing_without_faults_shrinks_to_nothing_and_the_budget_holds() {
+    let original = FaultSchedule {
+        events: (0..8).map(|i| part(&format!("x{i}"), i, 10)).collect(),
+    };
+    let (min, runs, _) = shrink(&original, 100, &mut |_| true);
+    assert!(min.events.is_empty() && runs == 1);
+    let (_, runs, exhausted) = shrink(&original, 5, &mut |s| s.events.len() >= 3);
+    assert!(exhausted && runs == 5);
+}
+
+fn ctx_for(seed: u64, wall: &dyn Fn() -> Duration) -> RunCtx<'_> {
+    RunCtx {
+        backend: Backend::Sim,
+        seed,
+        params: Params::parse(&[], &[]).unwrap(),
+        record_trace: false,
+        wall,
+        replay: String::new(),
+        fidelity: Fidelity::Stream,
+        pcap: None,
+        dpdk: Default::default(),
+    }
+}
+
+/// The planted bug needs a primary–backup partition and a later crash of the primary. From a
+/// failing seed whose schedule has many faults, shrinking keeps exactly those two.
+#[test]
+fn shrinking_the_planted_bug_keeps_exactly_partition_and_crash() {
+    let s = test_catalogue()
+        .into_iter()
+        .find(|s| s.name() == "planted-bug")
+        .unwrap();
+    assert!(
+        crate::find("planted-bug").is_err(),
+        "test-only scenario is not in the catalogue"
+    );
+    let wall = || Duration::ZERO;
+    let params = Params::parse(&[], &[]).unwrap();
+    let seed = (0..400)
+        .find(|seed| {
+            let sch = s.fault_schedule(*seed, &params).unwrap();
+            sch.events.len() >= 8 && !s.run(&ctx_for(*seed, &wall)).unwrap().passed()
+        })
+        .expect("a failing seed with at least 8 faults");
+    let ctx = ctx_for(seed, &wall);
+    let r = shrink_seed(s, &ctx, 3000).unwrap();
+    assert!(!r.exhausted);
+    assert_eq!(r.failed, vec!["acknowledged_writes_survive".to_string()]);
+    assert!(r.original.events.len() >= 8);
+    let kinds: Vec<&Fault> = r.schedule.events.iter().map(|e| &e.fault).collect();
+    assert_eq!(kinds.len(), 2, "seed {seed}: {:#?}", r.schedule);
+    assert!(
+        kinds.iter().any(|f| matches!(f, Fault::Partition { a, b }
+        if (a == "primary" && b == "backup") || (a == "backup" && b == "primary"))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds
+            .iter()
+            .any(|f| matches!(f, Fault::Crash { host } if host == "primary")),
+        "{kinds:?}"
+    );
+    // Both were in the original, among faults that were dropped.
+    for e in &r.schedule.events {
+        assert!(r.original.events.iter().any(|o| o.fault == e.fault));
+    }
+    // The minimum still fails, and each of its events alone passes.
+    assert!(!s.run_with_schedule(&ctx, &r.schedule).unwrap().passed());
+    for keep in 0..2 {
+        let one = FaultSchedule {
+            events: vec![r.schedule.events[keep].clone()],
+        };
+        assert!(s.run_with_schedule(&ctx, &one).unwrap().passed());
+    }
+    // Shorter than the original, and each event no longer than where it came from.
+    assert!(r.schedule.end() < r.original.end());
+    for e in &r.schedule.events {
+        let longest = r
+            .original
+            .events
+            .iter()
+            .filter(|o| o.fault == e.fault)
+            .map(|o| o.for_ms)
+            .max();
+        assert!(Some(e.for_ms) <= longest, "{e:?}");
+    }
+    eprintln!(
+        "seed {seed}: {} faults -> {:?} in {} runs",
+        r.original.events.len(),
+        r.schedule,
+        r.runs
+    );
+}
+
+#[test]
+fn passing_seeds_and_scenarios_without_schedules_are_refused() {
+    let wall = || Duration::ZERO;
+    let echo = crate::find("echo").unwrap();
+    let mut ctx = ctx_for(1, &wall);
+    ctx.params = Params::parse(echo.params(), &[]).unwrap();
+    assert_eq!(
+        shrink_seed(echo, &ctx, 10),
+        Err(ShrinkError::NoSchedule("echo".into()))
+    );
+    let s = test_catalogue()[0];
+    let params = Params::parse(&[], &[]).unwrap();
+    let passing = (0..100)
+        .find(|seed| s.run(&ctx_for(*seed, &wall)).unwrap().passed())
+        .unwrap();
+    let _ = params;
+    assert_eq!(
+        shrink_seed(s, &ctx_for(passing, &wall), 10),
+        Err(ShrinkError::Passes(passing))
+    );
+}
