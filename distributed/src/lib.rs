@@ -1,5 +1,6 @@
 //! testbed-distributed: resilience and balancing policies — rate limiters, circuit breakers,
-//! concurrency limits, retries and budgets, load balancers, degradation — as sans-IO cores.
+//! concurrency limits, retries and budgets, load balancers, degradation, service discovery —
+//! as sans-IO cores (discovery adds async drivers over model's `Net` and `Runtime`).
 //! Every decision takes `now: model::Instant` (and `&mut impl model::Rng` where it
 //! randomises); nothing here reads a clock or OS entropy, so the simulator drives it exactly.
 #![forbid(unsafe_code)]
@@ -10,6 +11,7 @@ pub mod breaker;
 pub mod concurrency;
 pub mod ddos;
 pub mod degrade;
+pub mod discovery;
 pub mod hash;
 pub mod limit;
 pub mod retry;
