@@ -121,8 +121,10 @@ pub async fn revoke_emits_deletes<D: Discovery, R: Runtime>(d: &D, rt: &R, b: &B
     ensure!(e == WatchEvent { revision: rev, change: Change::Delete { service: svc.into(), id: "r".into() } }, "event {e:?}, revoke at {rev:?}");
     let r = e2s("resolve", d.resolve(svc).await)?;
     ensure!(r.instances.is_empty(), "still listed: {:?}", ids(&r.instances));
-    ensure!(d.keepalive(l.id).await == Err(DiscoveryError::LeaseNotFound), "keepalive of a revoked lease");
-    ensure!(d.revoke(l.id).await == Err(DiscoveryError::LeaseNotFound), "second revoke");
+    let k = d.keepalive(l.id).await;
+    ensure!(k == Err(DiscoveryError::LeaseNotFound), "keepalive of a revoked lease: {k:?}");
+    let again = d.revoke(l.id).await;
+    ensure!(again == Err(DiscoveryError::LeaseNotFound), "second revoke: {again:?}");
     Ok(format!("delete at revision {}", rev.0))
 }
 

@@ -32,10 +32,14 @@ fn unavailable(e: impl std::fmt::Display) -> DiscoveryError {
     DiscoveryError::Unavailable(e.to_string())
 }
 
-/// A gRPC NOT_FOUND (etcd: "requested lease not found").
+/// etcd's "requested lease not found" (a gRPC status on revoke; on the keepalive stream
+/// `etcd-client` reports it as a keepalive error).
 fn lease_error(e: etcd_client::Error) -> DiscoveryError {
     match &e {
         etcd_client::Error::GRpcStatus(s) if s.message().contains("lease not found") => {
+            DiscoveryError::LeaseNotFound
+        }
+        etcd_client::Error::LeaseKeepAliveError(m) if m.contains("lease not found") => {
             DiscoveryError::LeaseNotFound
         }
         _ => unavailable(e),
