@@ -14,6 +14,7 @@ pub mod determinism;
 pub mod discovery_conformance;
 pub mod discovery_etcd;
 pub mod etcd_server;
+pub mod failover;
 pub mod echo;
 pub mod http1_load;
 pub mod http_flood;

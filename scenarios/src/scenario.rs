@@ -166,6 +166,7 @@ pub fn catalogue() -> Vec<&'static dyn Scenario> {
         &crate::http_flood::HttpFlood,
         &crate::ddos_xdp::DdosXdp,
         &crate::http_versions::HttpVersions,
+        &crate::failover::Failover,
     ]
 }
 

@@ -6,7 +6,12 @@
 //! instance count (`renewalPercentThreshold`, 0.85). Here the measure is the fraction of
 //! leases renewed within the last `window`, which is the same signal without assuming a
 //! renewal rate: with keepalives every TTL/3 and `window` at least that, a healthy lease is
-//! always fresh.
+//! always fresh. Only leases that hold instances are counted (the registry filters), so an
+//! instance that re-registered under a new lease does not keep protection on through the
+//! empty lease it left behind.
+//!
+//! The price: protection cannot tell a partition from crashes. A crashed instance that
+//! makes renewals fall below the threshold stays listed until renewals recover.
 
 use testbed_model::{Duration, Instant};
 

@@ -282,7 +282,15 @@ impl Registry {
         }
         self.next_tick = align_after(now, self.cfg.tick);
         self.protected = match &self.cfg.self_preservation {
-            Some(sp) => sp.protect(now, self.leases.values().map(|l| l.last_renewal)),
+            // Only leases holding instances count: an agent that re-registered leaves its
+            // old, empty lease behind, and that must not keep protection on forever.
+            Some(sp) => sp.protect(
+                now,
+                self.leases
+                    .values()
+                    .filter(|l| !l.keys.is_empty())
+                    .map(|l| l.last_renewal),
+            ),
             None => false,
         };
         let expired: Vec<LeaseId> = self

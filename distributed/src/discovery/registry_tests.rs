@@ -244,3 +244,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_empty_lease_left_behind_does_not_keep_protection_on() {
+    let (mut r, ids) = three_leases(Some(SelfPreservation::default()));
+    renew_two(&mut r, ids, 2000);
+    assert!(r.is_protected());
+    // Instance i2 comes back under a new lease; its old lease is now empty.
+    let fresh = r.handle_grant(at(2000), ms(3000)).unwrap().id;
+    r.handle_put(at(2000), fresh, inst("a", "i2")).unwrap();
+    let mut t = 2000;
+    while t < 4000 {
+        t += 500;
+        run_until(&mut r, at(t));
+        for l in [ids[0], ids[1], fresh] {
+            r.handle_keepalive(at(t), l).unwrap();
+        }
+    }
+    assert!(!r.is_protected());
+    assert_eq!(r.lease_count(), 3, "the empty lease expired");
+    assert_eq!(r.resolve("a").instances.len(), 3);
+}
