@@ -7,7 +7,8 @@ use testbed_model::Instant;
 
 #[test]
 fn discovery_codec_seeds() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/discovery_codec");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/discovery_codec");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -26,7 +27,10 @@ fn discovery_codec_seeds() {
             assert_eq!(decode(&again), Ok(Some((m.clone(), again.len()))));
             now += 100_000_000;
             let answer = server.handle(Instant::from_nanos(now), m);
-            assert!(!matches!(answer, Msg::Grant { .. } | Msg::Watch { .. }), "{answer:?}");
+            assert!(
+                !matches!(answer, Msg::Grant { .. } | Msg::Watch { .. }),
+                "{answer:?}"
+            );
             decoded += 1;
             rest = &rest[used..];
         }

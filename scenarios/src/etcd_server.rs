@@ -47,8 +47,18 @@ impl EtcdServer {
         let child = Command::new(&bin)
             .args(["--name", "testbed", "--data-dir"])
             .arg(dir.join("data"))
-            .args(["--listen-client-urls", &curl, "--advertise-client-urls", &curl])
-            .args(["--listen-peer-urls", &purl, "--initial-advertise-peer-urls", &purl])
+            .args([
+                "--listen-client-urls",
+                &curl,
+                "--advertise-client-urls",
+                &curl,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &purl,
+                "--initial-advertise-peer-urls",
+                &purl,
+            ])
             .args(["--initial-cluster", &format!("testbed={purl}")])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -25,8 +25,8 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use testbed_distributed::discovery::{
-    serve, AgentStats, ClientConfig, Registration, RegistryClient, RegistryConfig,
-    RegistryServer, RegistryStats, SelfPreservation, ServerConfig,
+    serve, AgentStats, ClientConfig, Registration, RegistryClient, RegistryConfig, RegistryServer,
+    RegistryStats, SelfPreservation, ServerConfig,
 };
 use testbed_model::{Duration, Net, Runtime};
 use testbed_sim::{Host, Latency, LinkConfig, Sim, SimConfig};
@@ -36,19 +36,84 @@ use workload::{ClientCfg, ClientLog};
 pub struct Failover;
 
 const PARAMS: &[ParamSpec] = &[
-    ParamSpec { name: "instances", default: "3", kind: Kind::Int { min: 2, max: 32 }, help: "service instances" },
-    ParamSpec { name: "clients", default: "2", kind: Kind::Int { min: 1, max: 32 }, help: "client hosts" },
-    ParamSpec { name: "ttl", default: "2s", kind: Kind::Duration, help: "lease TTL of each instance" },
-    ParamSpec { name: "tick", default: "100ms", kind: Kind::Duration, help: "registry reaper period" },
-    ParamSpec { name: "keepalive", default: "500ms", kind: Kind::Duration, help: "instances renew their lease this often" },
-    ParamSpec { name: "interval", default: "20ms", kind: Kind::Duration, help: "pause between a client's calls" },
-    ParamSpec { name: "call_timeout", default: "200ms", kind: Kind::Duration, help: "deadline of one call (connect included)" },
-    ParamSpec { name: "sp_window", default: "1s", kind: Kind::Duration, help: "self-preservation: a lease renewed within this counts as fresh" },
-    ParamSpec { name: "sp_threshold", default: "0.85", kind: Kind::Real { min: 0.0, max: 1.0 }, help: "self-preservation: protect when fewer leases than this fraction are fresh" },
-    ParamSpec { name: "removal_slack", default: "10ms", kind: Kind::Duration, help: "added to TTL + tick for the removal bound (link latency to the registry and back)" },
-    ParamSpec { name: "recovery_bound", default: "3s", kind: Kind::Duration, help: "after the last fault, all instances listed and every call succeeding within this" },
-    ParamSpec { name: "liveness", default: "5s", kind: Kind::Duration, help: "length of the liveness phase" },
-    ParamSpec { name: "latency", default: "1ms", kind: Kind::Duration, help: "one-way link latency" },
+    ParamSpec {
+        name: "instances",
+        default: "3",
+        kind: Kind::Int { min: 2, max: 32 },
+        help: "service instances",
+    },
+    ParamSpec {
+        name: "clients",
+        default: "2",
+        kind: Kind::Int { min: 1, max: 32 },
+        help: "client hosts",
+    },
+    ParamSpec {
+        name: "ttl",
+        default: "2s",
+        kind: Kind::Duration,
+        help: "lease TTL of each instance",
+    },
+    ParamSpec {
+        name: "tick",
+        default: "100ms",
+        kind: Kind::Duration,
+        help: "registry reaper period",
+    },
+    ParamSpec {
+        name: "keepalive",
+        default: "500ms",
+        kind: Kind::Duration,
+        help: "instances renew their lease this often",
+    },
+    ParamSpec {
+        name: "interval",
+        default: "20ms",
+        kind: Kind::Duration,
+        help: "pause between a client's calls",
+    },
+    ParamSpec {
+        name: "call_timeout",
+        default: "200ms",
+        kind: Kind::Duration,
+        help: "deadline of one call (connect included)",
+    },
+    ParamSpec {
+        name: "sp_window",
+        default: "1s",
+        kind: Kind::Duration,
+        help: "self-preservation: a lease renewed within this counts as fresh",
+    },
+    ParamSpec {
+        name: "sp_threshold",
+        default: "0.85",
+        kind: Kind::Real { min: 0.0, max: 1.0 },
+        help: "self-preservation: protect when fewer leases than this fraction are fresh",
+    },
+    ParamSpec {
+        name: "removal_slack",
+        default: "10ms",
+        kind: Kind::Duration,
+        help: "added to TTL + tick for the removal bound (link latency to the registry and back)",
+    },
+    ParamSpec {
+        name: "recovery_bound",
+        default: "3s",
+        kind: Kind::Duration,
+        help: "after the last fault, all instances listed and every call succeeding within this",
+    },
+    ParamSpec {
+        name: "liveness",
+        default: "5s",
+        kind: Kind::Duration,
+        help: "length of the liveness phase",
+    },
+    ParamSpec {
+        name: "latency",
+        default: "1ms",
+        kind: Kind::Duration,
+        help: "one-way link latency",
+    },
 ];
 
 const REGISTRY_PORT: u16 = 2379;
@@ -66,21 +131,39 @@ struct Cfg {
 
 impl Cfg {
     fn from(p: &Params) -> Result<Cfg, ParamError> {
-        let (ttl, keepalive, window) = (p.duration("ttl"), p.duration("keepalive"), p.duration("sp_window"));
+        let (ttl, keepalive, window) = (
+            p.duration("ttl"),
+            p.duration("keepalive"),
+            p.duration("sp_window"),
+        );
         let registry = RegistryConfig {
             tick: p.duration("tick"),
             ..RegistryConfig::default()
         };
         if registry.limits.check_ttl(ttl).is_err() {
-            return Err(ParamError::Constraint(format!("ttl must be in {:?}..={:?}", registry.limits.ttl_min, registry.limits.ttl_max)));
+            return Err(ParamError::Constraint(format!(
+                "ttl must be in {:?}..={:?}",
+                registry.limits.ttl_min, registry.limits.ttl_max
+            )));
         }
-        if keepalive.is_zero() || keepalive * 2 > ttl || window >= ttl || window < keepalive || registry.tick.is_zero() {
-            return Err(ParamError::Constraint("need 0 < keepalive <= ttl/2, keepalive <= sp_window < ttl, tick > 0".into()));
+        if keepalive.is_zero()
+            || keepalive * 2 > ttl
+            || window >= ttl
+            || window < keepalive
+            || registry.tick.is_zero()
+        {
+            return Err(ParamError::Constraint(
+                "need 0 < keepalive <= ttl/2, keepalive <= sp_window < ttl, tick > 0".into(),
+            ));
         }
         Ok(Cfg {
             instances: p.int("instances") as usize,
             clients: p.int("clients"),
-            reg: Registration { ttl, every: keepalive, retry: Duration::from_millis(200) },
+            reg: Registration {
+                ttl,
+                every: keepalive,
+                retry: Duration::from_millis(200),
+            },
             registry,
             client: ClientCfg {
                 interval: p.duration("interval").max(Duration::from_millis(1)),
@@ -107,15 +190,27 @@ fn registry_client(h: &Host) -> RegistryClient<Host> {
     RegistryClient::new(h.clone(), addr, ClientConfig::default())
 }
 
-fn simulate(ctx: &RunCtx<'_>, cfg: &Cfg, plan: &Plan, sp: Option<SelfPreservation>, name: &'static str) -> Variant {
+fn simulate(
+    ctx: &RunCtx<'_>,
+    cfg: &Cfg,
+    plan: &Plan,
+    sp: Option<SelfPreservation>,
+    name: &'static str,
+) -> Variant {
     let sim_cfg = SimConfig {
-        default_link: LinkConfig { latency: Latency::Fixed(cfg.latency), ..LinkConfig::default() },
+        default_link: LinkConfig {
+            latency: Latency::Fixed(cfg.latency),
+            ..LinkConfig::default()
+        },
         time_limit: Duration::from_secs(3600),
         ..ctx.sim_config()
     };
     let mut sim = Sim::new(sim_cfg);
     let server_cfg = ServerConfig {
-        registry: RegistryConfig { self_preservation: sp, ..cfg.registry.clone() },
+        registry: RegistryConfig {
+            self_preservation: sp,
+            ..cfg.registry.clone()
+        },
         ..ServerConfig::default()
     };
     let server: Rc<RefCell<Option<Rc<RegistryServer>>>> = Rc::default();
@@ -123,7 +218,9 @@ fn simulate(ctx: &RunCtx<'_>, cfg: &Cfg, plan: &Plan, sp: Option<SelfPreservatio
     sim.host("registry", move |h| {
         let (server_cfg, slot) = (server_cfg.clone(), s2.clone());
         async move {
-            let l = h.listen(([0, 0, 0, 0], REGISTRY_PORT).into()).expect("fresh host");
+            let l = h
+                .listen(([0, 0, 0, 0], REGISTRY_PORT).into())
+                .expect("fresh host");
             let s = RegistryServer::new(h.now(), server_cfg);
             *slot.borrow_mut() = Some(s.clone());
             serve(h, l, s).await
@@ -149,7 +246,10 @@ fn simulate(ctx: &RunCtx<'_>, cfg: &Cfg, plan: &Plan, sp: Option<SelfPreservatio
             Ok(())
         });
     }
-    let (victim, cut) = (format!("inst-{}", plan.victim), format!("inst-{}", plan.cut));
+    let (victim, cut) = (
+        format!("inst-{}", plan.victim),
+        format!("inst-{}", plan.cut),
+    );
     let v2 = victim.clone();
     sim.at(plan.crash_at, move |c| c.crash(&victim));
     sim.at(plan.restart_at, move |c| c.restart(&v2));
@@ -160,9 +260,18 @@ fn simulate(ctx: &RunCtx<'_>, cfg: &Cfg, plan: &Plan, sp: Option<SelfPreservatio
     let hash = sim.trace_hash();
     let mut logs = std::mem::take(&mut *logs.borrow_mut());
     logs.sort_by_key(|(c, _)| *c);
-    let registry = server.borrow().as_ref().map(|s| s.registry().stats()).unwrap_or_default();
+    let registry = server
+        .borrow()
+        .as_ref()
+        .map(|s| s.registry().stats())
+        .unwrap_or_default();
     Variant {
-        run: VariantRun { name, run, hash, metrics: Map::new() },
+        run: VariantRun {
+            name,
+            run,
+            hash,
+            metrics: Map::new(),
+        },
         logs: logs.into_iter().map(|(_, l)| l).collect(),
         registry,
         agents: agents.iter().map(|a| *a.borrow()).collect(),
@@ -181,11 +290,16 @@ struct Measured {
 }
 
 fn measure(v: &mut Variant, cfg: &Cfg, plan: &Plan) -> Measured {
-    let (victim, cut) = (format!("inst-{}", plan.victim), format!("inst-{}", plan.cut));
+    let (victim, cut) = (
+        format!("inst-{}", plan.victim),
+        format!("inst-{}", plan.cut),
+    );
     let removal = v
         .logs
         .iter()
-        .map(|l| first_unlisted(l, &victim, plan.crash_at, plan.restart_at).map(|t| t - plan.crash_at))
+        .map(|l| {
+            first_unlisted(l, &victim, plan.crash_at, plan.restart_at).map(|t| t - plan.crash_at)
+        })
         .collect::<Option<Vec<_>>>()
         .and_then(|d| d.into_iter().max());
     let cut_unlisted = v
@@ -195,8 +309,12 @@ fn measure(v: &mut Variant, cfg: &Cfg, plan: &Plan) -> Measured {
         .max()
         .unwrap_or_default();
     let all: Vec<String> = (0..cfg.instances).map(|i| format!("inst-{i}")).collect();
-    let recovered = all_listed_since(&v.logs, &all, plan.heal_at, plan.end).map(|t| (t - plan.heal_at).as_secs_f64());
-    let rates: Vec<_> = phases(plan, cfg.bound, cfg.recovery).iter().map(|(n, a, b)| (*n, rate(&v.logs, *a, *b))).collect();
+    let recovered = all_listed_since(&v.logs, &all, plan.heal_at, plan.end)
+        .map(|t| (t - plan.heal_at).as_secs_f64());
+    let rates: Vec<_> = phases(plan, cfg.bound, cfg.recovery, cfg.client.call_timeout)
+        .iter()
+        .map(|(n, a, b)| (*n, rate(&v.logs, *a, *b)))
+        .collect();
     let m = Measured {
         removal_s: removal.map(|d| d.as_secs_f64()),
         cut_unlisted_s: cut_unlisted.as_secs_f64(),
@@ -204,30 +322,57 @@ fn measure(v: &mut Variant, cfg: &Cfg, plan: &Plan) -> Measured {
         recovered_s: recovered,
         victim_down_rate: rate(&v.logs, plan.crash_at, plan.restart_at),
         rates,
-        wrong: v.logs.iter().flat_map(|l| &l.calls).filter(|c| c.wrong).count() as u64,
+        wrong: v
+            .logs
+            .iter()
+            .flat_map(|l| &l.calls)
+            .filter(|c| c.wrong)
+            .count() as u64,
     };
     let mx = &mut v.run.metrics;
     mx.insert("crash_removal_s".into(), json!(m.removal_s));
     mx.insert("partitioned_unlisted_s".into(), json!(m.cut_unlisted_s));
     mx.insert("partitioned_served_calls".into(), json!(m.served_while_cut));
     mx.insert("recovery_s".into(), json!(m.recovered_s));
-    mx.insert("success_while_victim_down".into(), json!(m.victim_down_rate.ratio()));
+    mx.insert(
+        "success_while_victim_down".into(),
+        json!(m.victim_down_rate.ratio()),
+    );
     for (n, r) in &m.rates {
         mx.insert(format!("success_{n}"), json!(r.ratio()));
         mx.insert(format!("calls_{n}"), json!(r.total));
     }
     mx.insert("registry_expired".into(), json!(v.registry.expired));
-    mx.insert("registry_protected_ticks".into(), json!(v.registry.protected_ticks));
-    mx.insert("registry_expiries_suspended".into(), json!(v.registry.expiries_suspended));
-    mx.insert("re_registrations".into(), json!(v.agents.iter().map(|a| a.leases_lost).sum::<u64>()));
+    mx.insert(
+        "registry_protected_ticks".into(),
+        json!(v.registry.protected_ticks),
+    );
+    mx.insert(
+        "registry_expiries_suspended".into(),
+        json!(v.registry.expiries_suspended),
+    );
+    mx.insert(
+        "re_registrations".into(),
+        json!(v.agents.iter().map(|a| a.leases_lost).sum::<u64>()),
+    );
     m
 }
 
 fn check(out: &mut Outcome, name: &str, m: &Measured, cfg: &Cfg, sp: bool) {
     let inv = |n: &str| format!("{n}_{name}");
     let bound = cfg.bound.as_secs_f64();
-    let rate_of = |p: &str| m.rates.iter().find(|(n, _)| *n == p).map(|(_, r)| *r).unwrap_or_default();
-    out.invariants.push(Invariant::check(&inv("no_wrong_answers"), m.wrong == 0, format!("{} wrong answers", m.wrong)));
+    let rate_of = |p: &str| {
+        m.rates
+            .iter()
+            .find(|(n, _)| *n == p)
+            .map(|(_, r)| *r)
+            .unwrap_or_default()
+    };
+    out.invariants.push(Invariant::check(
+        &inv("no_wrong_answers"),
+        m.wrong == 0,
+        format!("{} wrong answers", m.wrong),
+    ));
     if sp {
         out.invariants.push(Invariant::check(
             &inv("crashed_instance_kept_listed"),
@@ -237,7 +382,10 @@ fn check(out: &mut Outcome, name: &str, m: &Measured, cfg: &Cfg, sp: bool) {
         out.invariants.push(Invariant::check(
             &inv("partitioned_instance_kept_listed"),
             m.cut_unlisted_s == 0.0 && m.served_while_cut > 0,
-            format!("unlisted {:.3} s during the partition; it served {} calls", m.cut_unlisted_s, m.served_while_cut),
+            format!(
+                "unlisted {:.3} s during the partition; it served {} calls",
+                m.cut_unlisted_s, m.served_while_cut
+            ),
         ));
     } else {
         out.invariants.push(Invariant::check(
@@ -249,12 +397,18 @@ fn check(out: &mut Outcome, name: &str, m: &Measured, cfg: &Cfg, sp: bool) {
         out.invariants.push(Invariant::check(
             &inv("success_recovers_after_crash"),
             after.total > 0 && after.ok == after.total,
-            format!("{} of {} calls started from crash + {bound:.3} s until the partition succeeded", after.ok, after.total),
+            format!(
+                "{} of {} calls started from crash + {bound:.3} s until the partition succeeded",
+                after.ok, after.total
+            ),
         ));
         out.invariants.push(Invariant::check(
             &inv("partitioned_instance_removed_while_serving"),
             m.cut_unlisted_s > 0.0 && m.served_while_cut > 0,
-            format!("unlisted {:.3} s during the partition while it served {} calls", m.cut_unlisted_s, m.served_while_cut),
+            format!(
+                "unlisted {:.3} s during the partition while it served {} calls",
+                m.cut_unlisted_s, m.served_while_cut
+            ),
         ));
     }
     let live = rate_of("liveness");
@@ -271,7 +425,12 @@ fn check(out: &mut Outcome, name: &str, m: &Measured, cfg: &Cfg, sp: bool) {
 impl Failover {
     fn run_sim(&self, ctx: &RunCtx<'_>, out: &mut Outcome) -> Result<(), RunError> {
         let cfg = Cfg::from(&ctx.params)?;
-        let plan = Plan::draw(ctx.seed, cfg.instances, cfg.bound, ctx.params.duration("liveness"));
+        let plan = Plan::draw(
+            ctx.seed,
+            cfg.instances,
+            cfg.bound,
+            ctx.params.duration("liveness"),
+        );
         let sp = SelfPreservation {
             window: ctx.params.duration("sp_window"),
             threshold: ctx.params.real("sp_threshold"),
@@ -279,7 +438,10 @@ impl Failover {
         };
         let mut off = simulate(ctx, &cfg, &plan, None, "self_preservation_off");
         let mut on = simulate(ctx, &cfg, &plan, Some(sp), "self_preservation_on");
-        let (m_off, m_on) = (measure(&mut off, &cfg, &plan), measure(&mut on, &cfg, &plan));
+        let (m_off, m_on) = (
+            measure(&mut off, &cfg, &plan),
+            measure(&mut on, &cfg, &plan),
+        );
         check(out, "sp_off", &m_off, &cfg, false);
         check(out, "sp_on", &m_on, &cfg, true);
         out.invariants.push(Invariant::check(

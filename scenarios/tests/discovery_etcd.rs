@@ -23,9 +23,14 @@ fn conformance_on_etcd() {
     };
     let endpoint = server.endpoint();
     let results = testbed_kernel::block_on(1, |w| async move {
-        let d = EtcdDiscovery::connect(w.clone(), &[endpoint], "/testbed/conf", Duration::from_secs(2))
-            .await
-            .expect("connect to etcd");
+        let d = EtcdDiscovery::connect(
+            w.clone(),
+            &[endpoint],
+            "/testbed/conf",
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("connect to etcd");
         let b = Bounds {
             ttl: Duration::from_secs(2),
             tick: Duration::from_millis(500),

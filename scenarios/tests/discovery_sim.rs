@@ -147,7 +147,8 @@ fn an_instance_partitioned_from_the_registry_expires_and_comes_back() {
     let mut w = world(None, 3, Duration::from_secs(12));
     let cut = Instant::from_secs(3);
     w.sim.at(cut, |c| c.partition("inst-1", "registry"));
-    w.sim.at(Instant::from_secs(7), |c| c.repair("inst-1", "registry"));
+    w.sim
+        .at(Instant::from_secs(7), |c| c.repair("inst-1", "registry"));
     w.sim.run().expect("run");
     let h = w.history.borrow();
     assert_eq!(listed_at(&h, cut), ["inst-0", "inst-1", "inst-2"]);
@@ -155,10 +156,19 @@ fn an_instance_partitioned_from_the_registry_expires_and_comes_back() {
     // Its last keepalive answered was at most `every` before the cut; then TTL + one tick
     // and the 1 ms hop to the observer.
     let after = gone - cut;
-    assert!(after >= REG.ttl - REG.every, "removed {after:?} after the cut");
-    assert!(after <= REG.ttl + TICK + Duration::from_millis(2), "removed {after:?} after the cut");
+    assert!(
+        after >= REG.ttl - REG.every,
+        "removed {after:?} after the cut"
+    );
+    assert!(
+        after <= REG.ttl + TICK + Duration::from_millis(2),
+        "removed {after:?} after the cut"
+    );
     assert_eq!(listed_at(&h, Instant::from_secs(6)), ["inst-0", "inst-2"]);
-    assert_eq!(listed_at(&h, Instant::from_secs(9)), ["inst-0", "inst-1", "inst-2"]);
+    assert_eq!(
+        listed_at(&h, Instant::from_secs(9)),
+        ["inst-0", "inst-1", "inst-2"]
+    );
     let s = *w.stats[1].borrow();
     assert_eq!(s.leases_lost, 1, "{s:?}");
     assert_eq!(s.registered, 2, "{s:?}");
@@ -188,20 +198,30 @@ fn a_restarted_registry_has_lost_its_state_until_agents_re_register() {
     let h = w.history.borrow();
     // Within one keepalive period (plus a request timeout) every agent is back.
     let back = restart + REG.every + Duration::from_secs(1);
-    assert_eq!(listed_at(&h, back + Duration::from_millis(10)), ["inst-0", "inst-1", "inst-2"]);
+    assert_eq!(
+        listed_at(&h, back + Duration::from_millis(10)),
+        ["inst-0", "inst-1", "inst-2"]
+    );
     for s in &w.stats {
         let s = *s.borrow();
         assert_eq!((s.leases_lost, s.registered), (1, 2), "{s:?}");
     }
     // The observer went through an empty view (its watch resumed into the new registry's
     // history: Compacted, re-resolve) before the agents were back.
-    assert!(h.iter().any(|(t, ids)| *t >= restart && ids.len() < 3), "{h:?}");
+    assert!(
+        h.iter().any(|(t, ids)| *t >= restart && ids.len() < 3),
+        "{h:?}"
+    );
 }
 
-fn partition_one_of_three(sp: Option<SelfPreservation>) -> (Vec<(Instant, Vec<String>)>, AgentStats) {
+fn partition_one_of_three(
+    sp: Option<SelfPreservation>,
+) -> (Vec<(Instant, Vec<String>)>, AgentStats) {
     let mut w = world(sp, 3, Duration::from_secs(12));
-    w.sim.at(Instant::from_secs(3), |c| c.partition("inst-2", "registry"));
-    w.sim.at(Instant::from_secs(8), |c| c.repair("inst-2", "registry"));
+    w.sim
+        .at(Instant::from_secs(3), |c| c.partition("inst-2", "registry"));
+    w.sim
+        .at(Instant::from_secs(8), |c| c.repair("inst-2", "registry"));
     w.sim.run().expect("run");
     let h = w.history.borrow().clone();
     let s = *w.stats[2].borrow();
@@ -221,10 +241,22 @@ fn self_preservation_keeps_a_partitioned_instance_listed() {
     // During the partition (3 s .. 8 s), after the TTL had passed:
     for t in [5, 6, 7] {
         assert_eq!(listed_at(&on, Instant::from_secs(t)), all, "on, t={t}");
-        assert_eq!(listed_at(&off, Instant::from_secs(t)), ["inst-0", "inst-1"], "off, t={t}");
+        assert_eq!(
+            listed_at(&off, Instant::from_secs(t)),
+            ["inst-0", "inst-1"],
+            "off, t={t}"
+        );
     }
     // On: the lease survived, so the instance never had to re-register.
-    assert_eq!((on_stats.leases_lost, on_stats.registered), (0, 1), "{on_stats:?}");
-    assert_eq!((off_stats.leases_lost, off_stats.registered), (1, 2), "{off_stats:?}");
+    assert_eq!(
+        (on_stats.leases_lost, on_stats.registered),
+        (0, 1),
+        "{on_stats:?}"
+    );
+    assert_eq!(
+        (off_stats.leases_lost, off_stats.registered),
+        (1, 2),
+        "{off_stats:?}"
+    );
     assert_eq!(listed_at(&off, Instant::from_secs(11)), all);
 }

@@ -220,7 +220,10 @@ impl Writer<'_> {
         self
     }
     fn instance(&mut self, i: &Instance) -> &mut Self {
-        assert!(i.metadata.len() <= METADATA_ENTRIES_MAX, "metadata over cap");
+        assert!(
+            i.metadata.len() <= METADATA_ENTRIES_MAX,
+            "metadata over cap"
+        );
         self.str(&i.service).str(&i.id);
         match i.addr.ip() {
             IpAddr::V4(a) => {
@@ -300,7 +303,9 @@ impl Reader<'_> {
     fn instance(&mut self) -> Result<Instance, CodecError> {
         let (service, id) = (self.str()?, self.str()?);
         let ip = match self.u8()? {
-            4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(self.take(4)?).expect("4"))),
+            4 => IpAddr::V4(Ipv4Addr::from(
+                <[u8; 4]>::try_from(self.take(4)?).expect("4"),
+            )),
             6 => IpAddr::V6(Ipv6Addr::from(
                 <[u8; 16]>::try_from(self.take(16)?).expect("16"),
             )),
@@ -358,7 +363,9 @@ impl Reader<'_> {
     }
     fn msg(&mut self) -> Result<Msg, CodecError> {
         Ok(match self.u8()? {
-            1 => Msg::Grant { ttl_ms: self.u64()? },
+            1 => Msg::Grant {
+                ttl_ms: self.u64()?,
+            },
             2 => Msg::KeepAlive { lease: self.u64()? },
             3 => Msg::Put {
                 lease: self.u64()?,
@@ -393,9 +400,7 @@ impl Reader<'_> {
                 if n > INSTANCES_MAX {
                     return Err(CodecError::TooLong("instances"));
                 }
-                let instances = (0..n)
-                    .map(|_| self.instance())
-                    .collect::<Result<_, _>>()?;
+                let instances = (0..n).map(|_| self.instance()).collect::<Result<_, _>>()?;
                 Msg::Resolved {
                     revision,
                     instances,

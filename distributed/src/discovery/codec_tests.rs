@@ -121,7 +121,10 @@ fn rejects_bad_lengths_tags_and_trailing_bytes() {
         decode(&big),
         Err(CodecError::BadLength(FRAME_BYTES_MAX + 1))
     );
-    assert_eq!(decode(&[0, 0, 0, 1, 0x42]), Err(CodecError::UnknownTag(0x42)));
+    assert_eq!(
+        decode(&[0, 0, 0, 1, 0x42]),
+        Err(CodecError::UnknownTag(0x42))
+    );
     assert_eq!(decode(&[0, 0, 0, 2, 2, 0]), Err(CodecError::Truncated));
     let mut b = Vec::new();
     encode(&mut b, &Msg::Revoke { lease: 1 });

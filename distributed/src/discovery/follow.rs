@@ -193,7 +193,10 @@ mod tests {
             instances: vec![Instance::new("s", "a", "10.0.0.1:1".parse().unwrap())],
             revision: Revision(5),
         });
-        assert!(!v.apply(&put(5, "b")), "at the resolve's revision: already in");
+        assert!(
+            !v.apply(&put(5, "b")),
+            "at the resolve's revision: already in"
+        );
         assert!(v.apply(&put(6, "b")));
         assert!(!v.apply(&put(6, "b")), "duplicate");
         assert!(!v.apply(&put(7, "b")), "same instance again is no change");
@@ -205,7 +208,10 @@ mod tests {
             },
         };
         assert!(v.apply(&del));
-        assert_eq!(v.instances().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert_eq!(
+            v.instances().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
         assert_eq!(v.revision(), Revision(8));
         assert!(v.contains("b") && !v.contains("a"));
     }

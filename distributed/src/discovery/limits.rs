@@ -61,7 +61,9 @@ impl Limits {
     /// Checks a service name or instance id.
     pub fn check_name(&self, name: &str) -> Result<(), DiscoveryError> {
         if name.is_empty() || name.len() > self.name_bytes_max {
-            return Err(DiscoveryError::Limit("name length (1..=name_bytes_max)".into()));
+            return Err(DiscoveryError::Limit(
+                "name length (1..=name_bytes_max)".into(),
+            ));
         }
         if name.contains('/') {
             return Err(DiscoveryError::Limit("names may not contain '/'".into()));
@@ -76,8 +78,7 @@ impl Limits {
         if i.metadata.len() > self.metadata_entries_max {
             return Err(DiscoveryError::Limit("metadata_entries_max".into()));
         }
-        if i
-            .metadata
+        if i.metadata
             .iter()
             .any(|(k, v)| k.len() > self.metadata_bytes_max || v.len() > self.metadata_bytes_max)
         {

@@ -79,7 +79,10 @@ fn revoke_deletes_every_instance_of_the_lease_with_events() {
         }]
     );
     assert_eq!(r.changes_since("a", r0, 10).unwrap().len(), 3);
-    assert_eq!(r.handle_revoke(at(7), lease), Err(DiscoveryError::LeaseNotFound));
+    assert_eq!(
+        r.handle_revoke(at(7), lease),
+        Err(DiscoveryError::LeaseNotFound)
+    );
 }
 
 #[test]
@@ -96,7 +99,10 @@ fn min_ttl_and_unknown_leases_are_rejected() {
         r.handle_put(at(0), LeaseId(42), inst("a", "x")),
         Err(DiscoveryError::LeaseNotFound)
     );
-    assert_eq!(r.handle_delete(at(0), "a", "x"), Err(DiscoveryError::NotFound));
+    assert_eq!(
+        r.handle_delete(at(0), "a", "x"),
+        Err(DiscoveryError::NotFound)
+    );
 }
 
 #[test]
@@ -107,7 +113,11 @@ fn re_registering_moves_an_instance_to_the_new_lease() {
     r.handle_put(at(0), l1, inst("a", "x")).unwrap();
     r.handle_put(at(0), l2, inst("a", "x")).unwrap();
     run_until(&mut r, at(1000));
-    assert_eq!(r.resolve("a").instances.len(), 1, "l1's expiry no longer owns x");
+    assert_eq!(
+        r.resolve("a").instances.len(),
+        1,
+        "l1's expiry no longer owns x"
+    );
 }
 
 #[test]

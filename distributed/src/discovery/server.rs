@@ -71,18 +71,20 @@ impl RegistryServer {
         let mut reg = self.reg.borrow_mut();
         let before = (reg.revision(), reg.lease_count());
         let r = match req {
-            Msg::Grant { ttl_ms } => reg
-                .handle_grant(now, Duration::from_millis(ttl_ms))
-                .map(|l| Msg::Granted {
-                    lease: l.id.0,
-                    ttl_ms: l.ttl.as_millis() as u64,
-                    revision: l.revision.0,
-                }),
-            Msg::KeepAlive { lease } => reg
-                .handle_keepalive(now, LeaseId(lease))
-                .map(|ttl| Msg::KeptAlive {
-                    ttl_ms: ttl.as_millis() as u64,
-                }),
+            Msg::Grant { ttl_ms } => {
+                reg.handle_grant(now, Duration::from_millis(ttl_ms))
+                    .map(|l| Msg::Granted {
+                        lease: l.id.0,
+                        ttl_ms: l.ttl.as_millis() as u64,
+                        revision: l.revision.0,
+                    })
+            }
+            Msg::KeepAlive { lease } => {
+                reg.handle_keepalive(now, LeaseId(lease))
+                    .map(|ttl| Msg::KeptAlive {
+                        ttl_ms: ttl.as_millis() as u64,
+                    })
+            }
             Msg::Put { lease, instance } => reg.handle_put(now, LeaseId(lease), instance).map(done),
             Msg::Delete { service, id } => reg.handle_delete(now, &service, &id).map(done),
             Msg::Revoke { lease } => reg.handle_revoke(now, LeaseId(lease)).map(done),

@@ -77,11 +77,20 @@ pub fn unlisted_for(log: &ClientLog, id: &str, from: Instant, to: Instant) -> Du
 
 /// The latest instant at or after `from` when the view came to list all of `ids` and kept
 /// listing them through `to`, over all clients (`None` if some client never did).
-pub fn all_listed_since(logs: &[ClientLog], ids: &[String], from: Instant, to: Instant) -> Option<Instant> {
+pub fn all_listed_since(
+    logs: &[ClientLog],
+    ids: &[String],
+    from: Instant,
+    to: Instant,
+) -> Option<Instant> {
     let mut worst = from;
     for l in logs {
         let full = |v: &[String]| ids.iter().all(|i| v.contains(i));
-        let mut since = if listed_all(&l.views, ids, from) { Some(from) } else { None };
+        let mut since = if listed_all(&l.views, ids, from) {
+            Some(from)
+        } else {
+            None
+        };
         for (at, v) in l.views.iter().filter(|(at, _)| *at > from && *at <= to) {
             since = match (since, full(v)) {
                 (Some(s), true) => Some(s),
@@ -105,17 +114,26 @@ pub fn served_by(logs: &[ClientLog], id: &str, from: Instant, to: Instant) -> u6
             let node = l.nodes.get(id).copied();
             l.calls
                 .iter()
-                .filter(|c| c.ok && c.node.is_some() && c.node == node && c.start >= from && c.start < to)
+                .filter(|c| {
+                    c.ok && c.node.is_some() && c.node == node && c.start >= from && c.start < to
+                })
                 .count() as u64
         })
         .sum()
 }
 
-/// Phase boundaries of a plan.
-pub fn phases(p: &Plan, bound: Duration, recovery: Duration) -> [(&'static str, Instant, Instant); 5] {
+/// Phase boundaries of a plan, by call start time. Calls started within one call timeout
+/// before the crash may be in flight when it hits, so they count in `crash`.
+pub fn phases(
+    p: &Plan,
+    bound: Duration,
+    recovery: Duration,
+    call_timeout: Duration,
+) -> [(&'static str, Instant, Instant); 5] {
+    let hit = p.crash_at.saturating_sub(call_timeout);
     [
-        ("before", p.warmup, p.crash_at),
-        ("crash", p.crash_at, p.crash_at + bound),
+        ("before", p.warmup, hit),
+        ("crash", hit, p.crash_at + bound),
         ("after_crash", p.crash_at + bound, p.partition_at),
         ("partition", p.partition_at, p.heal_at),
         ("liveness", p.heal_at + recovery, p.end),
@@ -143,8 +161,18 @@ mod tests {
         };
         l.nodes.insert("a".into(), 0);
         l.nodes.insert("b".into(), 1);
-        for (t, node, ok) in [(10, 0, true), (20, 1, true), (150, 0, false), (350, 1, true)] {
-            l.calls.push(Call { start: at(t), node: Some(node), ok, wrong: false });
+        for (t, node, ok) in [
+            (10, 0, true),
+            (20, 1, true),
+            (150, 0, false),
+            (350, 1, true),
+        ] {
+            l.calls.push(Call {
+                start: at(t),
+                node: Some(node),
+                ok,
+                wrong: false,
+            });
         }
         l
     }
@@ -155,8 +183,14 @@ mod tests {
         assert_eq!(first_unlisted(&l, "b", at(50), at(400)), Some(at(100)));
         assert_eq!(first_unlisted(&l, "a", at(0), at(400)), None);
         assert_eq!(first_unlisted(&l, "b", at(200), at(400)), Some(at(200)));
-        assert_eq!(unlisted_for(&l, "b", at(0), at(400)), Duration::from_millis(200));
-        assert_eq!(unlisted_for(&l, "b", at(150), at(250)), Duration::from_millis(100));
+        assert_eq!(
+            unlisted_for(&l, "b", at(0), at(400)),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            unlisted_for(&l, "b", at(150), at(250)),
+            Duration::from_millis(100)
+        );
         assert_eq!(unlisted_for(&l, "a", at(0), at(400)), Duration::ZERO);
         let ls = [l];
         assert_eq!(rate(&ls, at(0), at(200)), Rate { ok: 2, total: 3 });
