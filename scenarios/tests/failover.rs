@@ -86,7 +86,12 @@ fn runs_replay_exactly() {
 #[test]
 fn inconsistent_timings_are_refused() {
     let s = find("failover").unwrap();
-    for bad in [["keepalive=1500ms"], ["sp_window=3s"], ["ttl=100ms"]] {
+    for bad in [
+        ["keepalive=1500ms"],
+        ["sp_window=3s"],
+        ["ttl=100ms"],
+        ["liveness=3s"],
+    ] {
         let sets: Vec<String> = bad.iter().map(|x| x.to_string()).collect();
         let params = prepare(s, Backend::Sim, &sets).unwrap();
         let wall = || Duration::ZERO;
@@ -102,4 +107,31 @@ fn inconsistent_timings_are_refused() {
         };
         assert!(s.run(&ctx).is_err(), "{bad:?} accepted");
     }
+}
+
+#[test]
+fn on_the_kernel_backend_with_a_real_etcd() {
+    if testbed_scenarios::etcd_server::etcd_binary().is_none() {
+        eprintln!("SKIP on_the_kernel_backend_with_a_real_etcd: etcd not installed (apt-get install etcd-server)");
+        return;
+    }
+    let s = find("failover").unwrap();
+    let params = prepare(s, Backend::Kernel, &["liveness=4s".to_string()]).unwrap();
+    let wall = || Duration::ZERO;
+    let ctx = RunCtx {
+        backend: Backend::Kernel,
+        seed: 4,
+        params,
+        record_trace: false,
+        wall: &wall,
+        replay: String::new(),
+        fidelity: Fidelity::Stream,
+        pcap: None,
+    };
+    let o = s.run(&ctx).unwrap();
+    assert!(o.passed(), "{:?}\n{}", failed(&o), o.summary());
+    let m = &o.metrics["etcd"];
+    assert!(m["crash_removal_s"].as_f64().unwrap() <= 3.5, "{m}");
+    assert!(m["partitioned_unlisted_s"].as_f64().unwrap() > 0.0, "{m}");
+    assert_eq!(m["success_liveness"], 1.0);
 }
