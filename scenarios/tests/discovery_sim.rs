@@ -81,11 +81,14 @@ fn conformance_on_the_simulated_registry() {
     }
 }
 
+/// A client's view over time: when it changed and the ids it listed.
+type Views = Vec<(Instant, Vec<String>)>;
+
 /// Runs `agents` instances of `svc` (hosts `inst-<i>`) keeping themselves registered, and an
 /// observer following the service; returns the observer's view history as (time, ids).
 struct World {
     sim: Sim,
-    history: Rc<RefCell<Vec<(Instant, Vec<String>)>>>,
+    history: Rc<RefCell<Views>>,
     stats: Vec<Rc<RefCell<AgentStats>>>,
 }
 

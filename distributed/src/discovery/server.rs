@@ -164,7 +164,8 @@ impl RegistryServer {
         service: &str,
         after: Revision,
     ) {
-        if let Err(e) = self.reg.borrow().config().limits.check_name(service) {
+        let valid = self.reg.borrow().config().limits.check_name(service);
+        if let Err(e) = valid {
             let _ = fs.send(&Msg::Error(e)).await;
             return;
         }

@@ -115,9 +115,9 @@ fn start(w: &Worker, i: &Rc<InstanceCtx>) -> Result<(), String> {
     });
     let (w2, i2) = (w.clone(), i.clone());
     let agent = w.spawn(async move {
-        let Ok(d) =
-            EtcdDiscovery::connect(w2.clone(), &[i2.endpoint.clone()], PREFIX, ETCD_TTL_MIN).await
-        else {
+        let endpoints = std::slice::from_ref(&i2.endpoint);
+        let connected = EtcdDiscovery::connect(w2.clone(), endpoints, PREFIX, ETCD_TTL_MIN).await;
+        let Ok(d) = connected else {
             return;
         };
         let d = Cut {
@@ -158,9 +158,14 @@ async fn drive(
     }
     let mut clients = Vec::new();
     for _ in 0..cfg.clients {
-        let d = EtcdDiscovery::connect(w.clone(), &[cfg.endpoint.clone()], PREFIX, ETCD_TTL_MIN)
-            .await
-            .map_err(|e| format!("client connect to etcd: {e}"))?;
+        let d = EtcdDiscovery::connect(
+            w.clone(),
+            std::slice::from_ref(&cfg.endpoint),
+            PREFIX,
+            ETCD_TTL_MIN,
+        )
+        .await
+        .map_err(|e| format!("client connect to etcd: {e}"))?;
         clients.push(w.spawn(workload::client(
             w.clone(),
             d,
