@@ -9,6 +9,9 @@
 //! off and on, to show its trade-off: off, the partitioned (healthy, serving) instance is
 //! removed; on, it stays listed — and so does the crashed one, whose calls keep failing
 //! until it restarts.
+//!
+//! On `--backend kernel` the registry is a real etcd started by the run (see `real`), with
+//! self-preservation unavailable: one variant, the "off" invariants.
 
 mod analysis;
 mod plan;
