@@ -268,3 +268,58 @@ pub async fn serve<H: Net + Runtime>(h: H, listener: H::Listener, server: Rc<Reg
     }
     reaper.abort();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::Instance;
+
+    #[test]
+    fn unary_requests_are_answered_and_server_messages_refused() {
+        let s = RegistryServer::new(Instant::ZERO, ServerConfig::default());
+        let now = Instant::from_millis(1);
+        let Msg::Granted { lease, ttl_ms, .. } = s.handle(now, Msg::Grant { ttl_ms: 1000 }) else {
+            panic!("no grant");
+        };
+        assert_eq!(ttl_ms, 1000);
+        let put = Msg::Put {
+            lease,
+            instance: Instance::new("svc", "a", "10.0.0.1:80".parse().unwrap()),
+        };
+        assert!(matches!(s.handle(now, put), Msg::Done { .. }));
+        let Msg::Resolved { instances, .. } = s.handle(
+            now,
+            Msg::Resolve {
+                service: "svc".into(),
+            },
+        ) else {
+            panic!("no resolve");
+        };
+        assert_eq!(instances.len(), 1);
+        assert_eq!(
+            s.handle(now, Msg::Grant { ttl_ms: 10 }),
+            Msg::Error(DiscoveryError::TtlTooShort {
+                asked: Duration::from_millis(10),
+                min: Duration::from_millis(500)
+            })
+        );
+        assert_eq!(
+            s.handle(now, Msg::KeepAlive { lease: lease + 1 }),
+            Msg::Error(DiscoveryError::LeaseNotFound)
+        );
+        assert!(matches!(
+            s.handle(now, Msg::Progress { revision: 1 }),
+            Msg::Error(DiscoveryError::Protocol(_))
+        ));
+        assert!(matches!(
+            s.handle(
+                now,
+                Msg::Resolve {
+                    service: "a/b".into()
+                }
+            ),
+            Msg::Error(DiscoveryError::Limit(_))
+        ));
+        assert_eq!(s.registry().lease_count(), 1);
+    }
+}
