@@ -7,6 +7,7 @@ use testbed_scenarios::determinism::{check_seed, SeedVerdict};
 use testbed_scenarios::{catalogue, find, prepare, replay_command, Backend, RunCtx};
 use testbed_sim::Fidelity;
 
+mod report_cmd;
 mod xdp_cmd;
 
 #[derive(Parser)]
@@ -32,7 +33,7 @@ enum Cmd {
     Run {
         /// Scenario name (see `testbed list`).
         scenario: String,
-        /// sim (default), kernel; uring, xdp, dpdk in later releases.
+        /// sim (default), kernel, uring, xdp (root, clang), dpdk (built with --features dpdk).
         #[arg(long, default_value = "sim")]
         backend: String,
         /// Root seed of the run.
@@ -54,6 +55,23 @@ enum Cmd {
         /// Simulator: write one pcap per host into DIR (implies --fidelity packet).
         #[arg(long, value_name = "DIR")]
         pcap: Option<std::path::PathBuf>,
+        /// --backend dpdk: DPDK EAL arguments (default: --no-huge --no-pci --no-shconf
+        /// --no-telemetry -m 512). On lab hardware e.g. "-l 2-3 -a 0000:01:00.0".
+        #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+        dpdk_args: Option<String>,
+        /// --backend dpdk: the port the server uses (PCI address or --vdev name). Default:
+        /// net_af_packet on a veth pair the run creates.
+        #[arg(long, value_name = "PORT", requires = "dpdk_peer")]
+        dpdk_port: Option<String>,
+        /// --backend dpdk with --dpdk-port: the kernel interface wired to that port; the run
+        /// moves it into its namespace and runs the clients there.
+        #[arg(long, value_name = "IFACE", requires = "dpdk_port")]
+        dpdk_peer: Option<String>,
+        /// --backend dpdk: apply the scenario's link parameters (latency, jitter, loss,
+        /// bandwidth) to the real frames through an impairment bridge (the simulator's link
+        /// model; this kernel has no netem).
+        #[arg(long)]
+        impair: bool,
     },
     /// Run a protocol server on its own for real clients (curl, wrk, browsers, Autobahn).
     Serve {
@@ -97,6 +115,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: xdp_cmd::XdpCmd,
     },
+    /// Measure the seed document's claims that run here, read bench results, and write a page
+    /// with plots (index.html), a markdown summary and report.json.
+    Report(report_cmd::ReportArgs),
     /// Run a scenario twice per seed and compare the traces event by event.
     CheckDeterminism {
         /// Scenario name.
@@ -172,12 +193,36 @@ fn list(json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The replay command of a DPDK run: built with the feature, with the run's DPDK options.
+fn dpdk_replay(replay: &str, d: &testbed_scenarios::DpdkOpts) -> String {
+    let mut r = replay.replacen(
+        "cargo run --release --",
+        "cargo run --release --features dpdk --",
+        1,
+    );
+    let quote = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
+    for (flag, v) in [
+        ("--dpdk-args", &d.eal_args),
+        ("--dpdk-port", &d.port),
+        ("--dpdk-peer", &d.peer),
+    ] {
+        if let Some(v) = v {
+            r += &format!(" {flag} {}", quote(v));
+        }
+    }
+    if d.impair {
+        r += " --impair";
+    }
+    r
+}
+
 /// The output and simulator options of `testbed run`.
 struct RunOpts {
     trace: Option<std::path::PathBuf>,
     json: bool,
     fidelity: String,
     pcap: Option<std::path::PathBuf>,
+    dpdk: testbed_scenarios::DpdkOpts,
 }
 
 fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts) -> ExitCode {
@@ -186,6 +231,7 @@ fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts)
         json,
         fidelity,
         pcap,
+        dpdk,
     } = opts;
     let fidelity = fidelity.as_str();
     let fidelity = match (parse_fidelity(fidelity), &pcap) {
@@ -219,6 +265,11 @@ fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts)
     if fidelity == Fidelity::Packet {
         replay.push_str(" --fidelity packet");
     }
+    if backend == Backend::Dpdk {
+        replay = dpdk_replay(&replay, &dpdk);
+    } else if dpdk != Default::default() {
+        return usage("--dpdk-args, --dpdk-port, --dpdk-peer and --impair need --backend dpdk");
+    }
     let ctx = RunCtx {
         backend,
         seed,
@@ -228,6 +279,7 @@ fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts)
         wall: &wall,
         fidelity,
         pcap,
+        dpdk,
     };
     let outcome = match s.run(&ctx) {
         Ok(o) => o,
@@ -501,6 +553,10 @@ fn main() -> ExitCode {
             json,
             fidelity,
             pcap,
+            dpdk_args,
+            dpdk_port,
+            dpdk_peer,
+            impair,
         } => run(
             &scenario,
             &backend,
@@ -511,6 +567,12 @@ fn main() -> ExitCode {
                 json,
                 fidelity,
                 pcap,
+                dpdk: testbed_scenarios::DpdkOpts {
+                    eal_args: dpdk_args,
+                    port: dpdk_port,
+                    peer: dpdk_peer,
+                    impair,
+                },
             },
         ),
         Cmd::CheckDeterminism {
@@ -535,6 +597,7 @@ fn main() -> ExitCode {
             ecdsa,
         } => cert(&dir, &names, seed, ecdsa),
         Cmd::Xdp { cmd } => xdp_cmd::run(cmd),
+        Cmd::Report(args) => report_cmd::run(args),
     }
 }
 

@@ -38,6 +38,7 @@ pub fn check_seed(
         replay,
         fidelity,
         pcap: None,
+        dpdk: Default::default(),
     };
     let a = scenario.run(&ctx)?;
     let b = scenario.run(&ctx)?;

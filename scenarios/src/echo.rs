@@ -47,19 +47,19 @@ const PARAMS: &[ParamSpec] = &[
         name: "latency",
         default: "1ms",
         kind: Kind::Duration,
-        help: "one-way link latency (sim)",
+        help: "one-way link latency (sim; dpdk with --impair)",
     },
     ParamSpec {
         name: "jitter",
         default: "100us",
         kind: Kind::Duration,
-        help: "extra per-packet delay, uniform 0..=jitter (sim)",
+        help: "extra per-packet delay, uniform 0..=jitter (sim; dpdk with --impair)",
     },
     ParamSpec {
         name: "loss",
         default: "0",
         kind: Kind::Real { min: 0.0, max: 0.9 },
-        help: "packet loss probability (sim; costs retransmission delay)",
+        help: "packet loss probability (sim; dpdk with --impair; costs retransmission delay)",
     },
     ParamSpec {
         name: "bandwidth",
@@ -68,7 +68,7 @@ const PARAMS: &[ParamSpec] = &[
             min: 0,
             max: u64::MAX / 2,
         },
-        help: "link bytes/s, 0 = unlimited (sim)",
+        help: "link bytes/s, 0 = unlimited (sim; dpdk with --impair)",
     },
     ParamSpec {
         name: "workers",
@@ -314,7 +314,13 @@ impl Scenario for Echo {
         PARAMS
     }
     fn backends(&self) -> &'static [Backend] {
-        &[Backend::Sim, Backend::Kernel, Backend::Uring, Backend::Xdp]
+        &[
+            Backend::Sim,
+            Backend::Kernel,
+            Backend::Uring,
+            Backend::Xdp,
+            Backend::Dpdk,
+        ]
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         // Every round trip's latency is kept for exact percentiles: 8 bytes each.

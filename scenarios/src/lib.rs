@@ -23,7 +23,9 @@ pub mod outcome;
 pub mod params;
 pub mod partition_heal;
 mod real;
+mod real_dpdk;
 mod real_port;
+pub mod report;
 pub mod rpc;
 pub mod scenario;
 pub mod serve;
@@ -33,4 +35,6 @@ pub mod ws_echo;
 
 pub use outcome::{Invariant, Outcome};
 pub use params::{ParamError, ParamSpec, Params};
-pub use scenario::{catalogue, find, prepare, replay_command, Backend, RunCtx, RunError, Scenario};
+pub use scenario::{
+    catalogue, find, prepare, replay_command, Backend, DpdkOpts, RunCtx, RunError, Scenario,
+};

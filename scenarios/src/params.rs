@@ -215,6 +215,10 @@ impl Params {
             .get(name)
             .unwrap_or_else(|| panic!("scenario reads undeclared parameter {name:?}"))
     }
+    /// Whether the scenario declares parameter `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
     /// An integer parameter.
     pub fn int(&self, name: &str) -> u64 {
         match self.get(name) {

@@ -171,8 +171,8 @@ pub(crate) fn run<L: Workload>(
     Ok(run)
 }
 
-/// [`run`] for a scenario (or, on `xdp`, [`crate::real_port::run_xdp`]: the server on smoltcp
-/// over AF_XDP): its `clients` and `workers` parameters on `ctx.backend`, timed by
+/// [`run`] for a scenario (or, on `xdp` and `dpdk`, [`crate::real_port::run_xdp`] and
+/// [`crate::real_dpdk::run`]: the server on smoltcp over AF_XDP or a DPDK port): its `clients` and `workers` parameters on `ctx.backend`, timed by
 /// `ctx.wall`; records `wall_s`, `workers` and, on io_uring, `ring_enters` and `ring_ops`.
 pub(crate) fn run_scenario<L: Workload>(
     ctx: &RunCtx<'_>,
@@ -186,6 +186,7 @@ pub(crate) fn run_scenario<L: Workload>(
     let wall0 = (ctx.wall)();
     let mut r = match ctx.backend {
         Backend::Xdp => crate::real_port::run_xdp(ctx.seed, clients, load)?,
+        Backend::Dpdk => crate::real_dpdk::run(ctx, clients, load, out)?,
         other => run(other, ctx.seed, workers, clients, load)?,
     };
     r.wall = (ctx.wall)() - wall0;

@@ -1,7 +1,8 @@
-//! Running a scenario's server on smoltcp over a packet port (AF_XDP today, DPDK with the
-//! `dpdk` feature) and its clients on the kernel backend: the port sits on the outer end of a
-//! veth pair whose inner end is in a namespace this run creates, and the clients run inside
-//! that namespace, so every byte crosses the real port. The same generic server and client
+//! Running a scenario's server on smoltcp over a packet port (AF_XDP; DPDK in
+//! `real_dpdk`) and its clients on the kernel backend: the port sits on the outer end of a
+//! veth pair whose inner end is in a namespace this run creates (or on a NIC wired to a
+//! kernel interface the run moves into its namespace), and the clients run inside that
+//! namespace, so every byte crosses the real port. The same generic server and client
 //! code as the simulator's and the other backends'.
 
 use crate::real::{RealRun, Workload};
@@ -35,10 +36,13 @@ pub(crate) enum Sharing {
     Shared,
 }
 
-/// The namespace and veth pair of a run; dropped (removed) after it.
+/// The namespace of a run and how its clients reach the port: a veth pair this run made, or
+/// a kernel interface wired to the port (lab hardware) moved into the namespace. Dropped
+/// (removed) after the run.
 pub(crate) struct Wiring {
     pub ns: Netns,
-    pub veth: Veth,
+    /// The pair, when this run made one (the port sits on `veth.outer`).
+    pub veth: Option<Veth>,
 }
 
 /// Creates the namespace and veth pair for a port that shares its interface as `sharing`.
@@ -50,14 +54,53 @@ pub(crate) fn wire(sharing: Sharing) -> Result<Wiring, RunError> {
     };
     let veth = Veth::new(&ns, &outer.to_string(), &CLIENT.to_string()).map_err(setup)?;
     if sharing == Sharing::Shared {
-        // The kernel's own address there is off the clients' subnet; give the namespace a
-        // route to nothing else.
+        // The kernel sees the port's frames too: it must own no address there and must not
+        // forward what arrives (frames to the server's MAC are the outer end's MAC), so it
+        // neither answers nor routes the clients' packets anywhere.
         let _ = testbed_xdp::netns::ip(&["addr", "flush", "dev", &veth.outer]);
+        for (key, v) in [
+            (format!("net.ipv4.conf.{}.forwarding", veth.outer), "0"),
+            (format!("net.ipv6.conf.{}.disable_ipv6", veth.outer), "1"),
+        ] {
+            std::fs::write(format!("/proc/sys/{}", key.replace('.', "/")), v)
+                .map_err(|e| setup(format!("sysctl {key}={v}: {e}")))?;
+        }
     }
-    // Frames the kernel sends over a veth carry partial checksums; smoltcp checks them.
-    ns.exec("ethtool", &["-K", &veth.inner, "tx", "off"])
+    checksums_in_software(&ns, &veth.inner)?;
+    Ok(Wiring {
+        ns,
+        veth: Some(veth),
+    })
+}
+
+/// Moves the kernel interface `peer` (wired to the port, e.g. a NIC cabled to the DPDK NIC)
+/// into a new namespace and gives it the clients' address. The namespace's removal hands a
+/// physical interface back to the root namespace (without its address); a virtual one is
+/// deleted with it.
+#[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
+pub(crate) fn wire_peer(peer: &str) -> Result<Wiring, RunError> {
+    let ip = testbed_xdp::netns::ip;
+    if !std::path::Path::new(&format!("/sys/class/net/{peer}")).exists() {
+        return Err(setup(format!(
+            "--dpdk-peer {peer}: no such interface in this namespace"
+        )));
+    }
+    let ns = Netns::new("tbrp").map_err(setup)?;
+    ip(&["link", "set", peer, "netns", ns.name()]).map_err(setup)?;
+    let cidr = format!("{CLIENT}/24");
+    ns.exec("ip", &["addr", "add", &cidr, "dev", peer])
         .map_err(setup)?;
-    Ok(Wiring { ns, veth })
+    ns.exec("ip", &["link", "set", peer, "up"]).map_err(setup)?;
+    checksums_in_software(&ns, peer)?;
+    Ok(Wiring { ns, veth: None })
+}
+
+/// Frames the kernel sends carry partial checksums when it offloads them (veth does);
+/// smoltcp checks them, so the client side computes them in software.
+fn checksums_in_software(ns: &Netns, iface: &str) -> Result<(), RunError> {
+    ns.exec("ethtool", &["-K", iface, "tx", "off"])
+        .map(drop)
+        .map_err(setup)
 }
 
 type ClientOuts<T> = (Vec<T>, Vec<String>, Instant, Instant);
@@ -66,7 +109,7 @@ type ClientOuts<T> = (Vec<T>, Vec<String>, Instant, Instant);
 /// `clients` clients run on the kernel backend inside the namespace.
 pub(crate) fn run<L: Workload, P: PacketPort>(
     w: &Wiring,
-    mut stack: Stack<P>,
+    stack: &mut Stack<P>,
     seed: u64,
     clients: u64,
     load: L,
@@ -153,9 +196,8 @@ where
     })
 }
 
-/// A stack for the server over `port` on the outer end of `w`.
-pub(crate) fn stack<P: PacketPort>(w: &Wiring, port: P, seed: u64) -> Result<Stack<P>, RunError> {
-    let mac = w.veth.outer_mac().map_err(setup)?;
+/// A stack for the server with address `mac` over `port`.
+pub(crate) fn stack<P: PacketPort>(mac: [u8; 6], port: P, seed: u64) -> Result<Stack<P>, RunError> {
     StackBuilder::new()
         .ip(Ipv4Cidr::new(SERVER, 24))
         .mac(mac)
@@ -172,10 +214,11 @@ pub(crate) fn run_xdp<L: Workload>(
 ) -> Result<RealRun<L::Out>, RunError> {
     testbed_xdp::available().map_err(setup)?;
     let w = wire(Sharing::Exclusive)?;
-    let port = testbed_xdp::XskPort::open(&w.veth.outer, 0).map_err(setup)?;
-    let mut stack = stack(&w, port, seed)?;
+    let veth = w.veth.as_ref().expect("wire makes a veth pair");
+    let port = testbed_xdp::XskPort::open(&veth.outer, 0).map_err(setup)?;
+    let mut stack = stack(veth.outer_mac().map_err(setup)?, port, seed)?;
     stack.set_idle_wait(|p: &mut testbed_xdp::XskPort, d| {
         let _ = p.wait_rx(d);
     });
-    run(&w, stack, seed, clients, load)
+    run(&w, &mut stack, seed, clients, load)
 }

@@ -44,13 +44,13 @@ const PARAMS: &[ParamSpec] = &[
         name: "latency",
         default: "2ms",
         kind: Kind::Duration,
-        help: "one-way link latency (sim)",
+        help: "one-way link latency (sim; dpdk with --impair)",
     },
     ParamSpec {
         name: "loss",
         default: "0.01",
         kind: Kind::Real { min: 0.0, max: 0.5 },
-        help: "packet loss, costs retransmission delay (sim)",
+        help: "packet loss, costs retransmission delay (sim; dpdk with --impair)",
     },
     ParamSpec {
         name: "crash",
@@ -333,7 +333,13 @@ impl Scenario for Rpc {
         PARAMS
     }
     fn backends(&self) -> &'static [Backend] {
-        &[Backend::Sim, Backend::Kernel, Backend::Uring, Backend::Xdp]
+        &[
+            Backend::Sim,
+            Backend::Kernel,
+            Backend::Uring,
+            Backend::Xdp,
+            Backend::Dpdk,
+        ]
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         crate::params::check_product(&ctx.params, "clients", "calls", 5_000_000)?;

@@ -20,6 +20,9 @@ pub enum Backend {
     Uring,
     /// XDP programs on veth pairs into namespaces the run creates (needs root and clang).
     Xdp,
+    /// DPDK ports (the `dpdk` cargo feature): the server on smoltcp over a DPDK port, the
+    /// clients on the kernel side of a veth pair (or a wired NIC) in a namespace.
+    Dpdk,
 }
 
 impl Backend {
@@ -33,6 +36,7 @@ impl Backend {
             Backend::Kernel => "kernel",
             Backend::Uring => "uring",
             Backend::Xdp => "xdp",
+            Backend::Dpdk => "dpdk",
         }
     }
 }
@@ -51,6 +55,7 @@ impl FromStr for Backend {
             "kernel" => Ok(Backend::Kernel),
             "uring" => Ok(Backend::Uring),
             "xdp" => Ok(Backend::Xdp),
+            "dpdk" if testbed_dpdk::available().is_ok() => Ok(Backend::Dpdk),
             other if Backend::ALL.contains(&other) => Err(RunError::BackendNotBuilt(other.into())),
             other => Err(RunError::UnknownBackend(other.into())),
         }
@@ -76,6 +81,28 @@ pub struct RunCtx<'a> {
     pub fidelity: Fidelity,
     /// Simulator, packet fidelity: write one pcap per host into this directory (`--pcap DIR`).
     pub pcap: Option<PathBuf>,
+    /// `--backend dpdk`: EAL arguments, port and client-side interface.
+    pub dpdk: DpdkOpts,
+}
+
+/// How a `--backend dpdk` run finds its DPDK port and its clients.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DpdkOpts {
+    /// EAL arguments, split on whitespace (`--dpdk-args`). `None`: no hugepages, no PCI, no
+    /// shared files (`testbed_dpdk::EAL_ARGS_VIRTUAL`). DPDK starts its EAL once per process,
+    /// so every run in a process must use the same arguments.
+    pub eal_args: Option<String>,
+    /// The port the server uses (`--dpdk-port`: a PCI address such as `0000:01:00.0` or a
+    /// `--vdev` name). `None`: the run creates a veth pair and opens `net_af_packet` on its
+    /// outer end.
+    pub port: Option<String>,
+    /// With `port`: the kernel interface wired to that port (`--dpdk-peer`; on lab hardware a
+    /// second NIC cabled to it). The run moves it into its namespace for the clients.
+    pub peer: Option<String>,
+    /// Apply the scenario's link parameters (`latency`, `jitter`, `loss`, `bandwidth`) to the
+    /// real frames (`--impair`): an impairment bridge with the simulator's link model sits
+    /// between the DPDK port and the server's stack (this kernel has no netem).
+    pub impair: bool,
 }
 
 impl RunCtx<'_> {
@@ -106,12 +133,12 @@ pub enum RunError {
         valid: Vec<String>,
     },
     /// No backend by that name.
-    #[error(
-        "unknown backend {0:?}; backends: sim, kernel, uring, xdp (dpdk arrives in a later release)"
-    )]
+    #[error("unknown backend {0:?}; backends: sim, kernel, uring, xdp, dpdk")]
     UnknownBackend(String),
-    /// A known backend that this build does not have yet.
-    #[error("backend {0:?} is not available in this build; available: sim, kernel, uring, xdp")]
+    /// A known backend that this build leaves out (dpdk without the `dpdk` cargo feature).
+    #[error(
+        "backend {0:?} is not in this build: rebuild with `cargo build --release --features {0}` (needs libdpdk-dev); this build has sim, kernel, uring, xdp"
+    )]
     BackendNotBuilt(String),
     /// The scenario does not run on that backend.
     #[error("scenario {scenario} does not run on backend {backend}; it runs on: {}", supported.join(", "))]
@@ -205,4 +232,33 @@ pub fn replay_command(s: &dyn Scenario, backend: Backend, seed: u64, params: &Pa
         cmd += &format!(" --set {set}");
     }
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names_round_trip_and_unknown_ones_are_typed_errors() {
+        for name in ["sim", "kernel", "uring", "xdp"] {
+            assert_eq!(name.parse::<Backend>().unwrap().name(), name);
+        }
+        assert_eq!(
+            "netmap".parse::<Backend>(),
+            Err(RunError::UnknownBackend("netmap".into()))
+        );
+    }
+
+    #[test]
+    fn dpdk_parses_only_in_a_build_with_the_feature() {
+        let parsed = "dpdk".parse::<Backend>();
+        if cfg!(feature = "dpdk") {
+            assert_eq!(parsed, Ok(Backend::Dpdk));
+        } else {
+            let e = parsed.unwrap_err();
+            assert_eq!(e, RunError::BackendNotBuilt("dpdk".into()));
+            assert!(e.to_string().contains("--features dpdk"), "{e}");
+            assert!(e.is_usage());
+        }
+    }
 }

@@ -49,13 +49,13 @@ const PARAMS: &[ParamSpec] = &[
         name: "latency",
         default: "1ms",
         kind: Kind::Duration,
-        help: "one-way link latency (sim)",
+        help: "one-way link latency (sim; dpdk with --impair)",
     },
     ParamSpec {
         name: "loss",
         default: "0.01",
         kind: Kind::Real { min: 0.0, max: 0.5 },
-        help: "packet loss, costs retransmission delay (sim)",
+        help: "packet loss, costs retransmission delay (sim; dpdk with --impair)",
     },
     ParamSpec {
         name: "workers",
@@ -252,7 +252,13 @@ impl Scenario for WsEcho {
         PARAMS
     }
     fn backends(&self) -> &'static [Backend] {
-        &[Backend::Sim, Backend::Kernel, Backend::Uring, Backend::Xdp]
+        &[
+            Backend::Sim,
+            Backend::Kernel,
+            Backend::Uring,
+            Backend::Xdp,
+            Backend::Dpdk,
+        ]
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         crate::params::check_product(&ctx.params, "clients", "messages", 1_000_000)?;

@@ -20,6 +20,7 @@ fn run(seed: u64, sets: &[&str]) -> Outcome {
         replay: format!("failover seed {seed}"),
         fidelity: Fidelity::Stream,
         pcap: None,
+        dpdk: Default::default(),
     };
     s.run(&ctx).unwrap()
 }
@@ -104,6 +105,7 @@ fn inconsistent_timings_are_refused() {
             replay: String::new(),
             fidelity: Fidelity::Stream,
             pcap: None,
+            dpdk: Default::default(),
         };
         assert!(s.run(&ctx).is_err(), "{bad:?} accepted");
     }
@@ -127,6 +129,7 @@ fn on_the_kernel_backend_with_a_real_etcd() {
         replay: String::new(),
         fidelity: Fidelity::Stream,
         pcap: None,
+        dpdk: Default::default(),
     };
     let o = s.run(&ctx).unwrap();
     assert!(o.passed(), "{:?}\n{}", failed(&o), o.summary());
