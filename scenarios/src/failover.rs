@@ -25,7 +25,6 @@ use crate::outcome::Outcome;
 use crate::params::{Kind, ParamError, ParamSpec, Params};
 use crate::scenario::{Backend, RunCtx, RunError, Scenario};
 pub use plan::Plan;
-use serde_json::json;
 use testbed_distributed::discovery::{Registration, RegistryConfig, SelfPreservation};
 use testbed_model::Duration;
 use workload::ClientCfg;
@@ -203,12 +202,7 @@ impl Failover {
         verdict::check(out, "sp_on", &m_on, &cfg, true);
         verdict::tradeoff(out, &m_on, &m_off);
         out.metric("removal_bound_s", cfg.bound.as_secs_f64());
-        out.metric("plan", json!({
-            "victim": plan.victim, "crash_at_s": plan.crash_at.since_epoch().as_secs_f64(),
-            "restart_at_s": plan.restart_at.since_epoch().as_secs_f64(), "partitioned": plan.cut,
-            "partition_at_s": plan.partition_at.since_epoch().as_secs_f64(),
-            "heal_at_s": plan.heal_at.since_epoch().as_secs_f64(), "end_s": plan.end.since_epoch().as_secs_f64(),
-        }));
+        out.metric("plan", plan.to_json());
         record_variants(out, vec![off.run, on.run]);
         Ok(())
     }

@@ -56,6 +56,22 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The plan as JSON (times in seconds since the run's start).
+    pub fn to_json(&self) -> serde_json::Value {
+        let s = |t: Instant| t.since_epoch().as_secs_f64();
+        serde_json::json!({
+            "victim": self.victim,
+            "crash_at_s": s(self.crash_at),
+            "restart_at_s": s(self.restart_at),
+            "partitioned": self.cut,
+            "partition_at_s": s(self.partition_at),
+            "heal_at_s": s(self.heal_at),
+            "end_s": s(self.end),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -229,6 +229,7 @@ pub(super) fn run(
     let etcd = EtcdServer::start().map_err(|e| RunError::Setup(format!("etcd: {e}")))?;
     let wall0 = (ctx.wall)();
     let plan = Plan::draw(ctx.seed, cfg.instances, cfg.bound, liveness);
+    out.metric("plan", plan.to_json());
     let ccfg = ClientsCfg {
         instances: cfg.instances,
         clients: cfg.clients,
