@@ -1,6 +1,7 @@
 //! testbed-distributed: resilience and balancing policies — rate limiters, circuit breakers,
-//! concurrency limits, retries and budgets, load balancers, degradation — as sans-IO cores,
-//! and the resilient RPC client stack that composes them (`client`).
+//! concurrency limits, retries and budgets, load balancers, degradation, service discovery —
+//! as sans-IO cores (discovery adds async drivers over model's `Net` and `Runtime`), and the
+//! resilient RPC client stack that composes them (`client`).
 //! Every decision takes `now: model::Instant` (and `&mut impl model::Rng` where it
 //! randomises); nothing here reads a clock or OS entropy, so the simulator drives it exactly.
 #![forbid(unsafe_code)]
@@ -12,6 +13,7 @@ pub mod client;
 pub mod concurrency;
 pub mod ddos;
 pub mod degrade;
+pub mod discovery;
 pub mod hash;
 pub mod limit;
 pub mod retry;

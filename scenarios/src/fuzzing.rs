@@ -24,6 +24,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("rpc_frame", rpc_frame),
     ("packet_filters", packet_filters),
     ("h2_frame_guard", h2_frame_guard),
+    ("discovery_codec", discovery_codec),
 ];
 
 /// `--set key=value` lines against every scenario: never panics, and whatever parses renders
@@ -63,6 +64,11 @@ pub fn fault_schedule(data: &[u8]) {
             let _ = s.validate(&spec);
         }
     }
+}
+
+/// The discovery wire codec as a stream of frames, each answered by a registry server.
+pub fn discovery_codec(data: &[u8]) {
+    testbed_distributed::discovery::codec::fuzz_stream(data);
 }
 
 /// Arbitrary frames through every DDoS packet filter.

@@ -14,7 +14,12 @@ mod ddos_xdp_real;
 mod ddos_xdp_sim;
 pub mod degrade;
 pub mod determinism;
+pub mod discovery_conformance;
+#[cfg(feature = "etcd")]
+pub mod discovery_etcd;
 pub mod echo;
+pub mod etcd_server;
+pub mod failover;
 pub mod faults;
 #[doc(hidden)]
 pub mod fuzzing;

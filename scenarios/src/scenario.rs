@@ -160,6 +160,16 @@ pub enum RunError {
     /// `--schedule` for a scenario whose faults are not a schedule.
     #[error("scenario {name} does not take a fault schedule (--schedule); scenarios that do: {list}", name = .0, list = schedule_scenarios().join(", "))]
     NoSchedule(String),
+    /// A run that needs a cargo feature this build lacks.
+    #[error("{what} needs the `{feature}` cargo feature: rebuild with `cargo build --release --features {feature}` ({needs})")]
+    NeedsFeature {
+        /// What was asked for.
+        what: String,
+        /// The feature.
+        feature: &'static str,
+        /// What building with it needs.
+        needs: &'static str,
+    },
     /// The fault schedule does not fit the scenario.
     #[error("fault schedule: {0}")]
     Schedule(#[from] ScheduleError),
@@ -233,6 +243,7 @@ pub fn catalogue() -> Vec<&'static dyn Scenario> {
         &crate::retry_storm::RetryStorm,
         &crate::rebalance::Rebalance,
         &crate::degrade::Degrade,
+        &crate::failover::Failover,
     ]
 }
 
