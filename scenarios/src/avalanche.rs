@@ -13,9 +13,13 @@
 //! are cut short and then fail fast, answered with fallback data, while the core endpoint
 //! stays ≥ 95% successful. After inventory heals, the breaker probes and closes and stock
 //! answers come from inventory again within `wait_in_open` + 1 s (the liveness bound).
+//!
+//! The servers and users are generic over model's runtime (`workload`). On `--backend kernel`
+//! (feature `etcd`) they run on loopback sockets with a real etcd as service discovery and
+//! shortened phases (see `real`); the same invariants apply.
 
 use crate::client_common::{
-    breaker_timeline_ms, claim, metrics_json, round4, Conns, Windows, Workers,
+    breaker_timeline_ms_since, claim, metrics_json_since, round4, Windows, Workers,
 };
 use crate::ddos_common::{record_variants, VariantRun};
 use crate::outcome::{Invariant, Outcome};
@@ -27,13 +31,16 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use testbed_distributed::balance::RoundRobin;
 use testbed_distributed::breaker::{BreakerConfig, Window};
-use testbed_distributed::client::{
-    call, call_or_fallback, Instance, Served, Stack, StackConfig, StaticResolve,
-};
+use testbed_distributed::client::{Instance, Metrics, Resolve, Stack, StackConfig, StaticResolve};
 use testbed_distributed::retry::{Backoff, Growth, Jitter};
-use testbed_model::{Duration, Instant, Net, Rng, Runtime};
-use testbed_protocols::rpc::{serve, Method, RpcClient, RpcServer};
+use testbed_model::{Duration, Instant, Net};
+use testbed_protocols::rpc::{serve, Method, RpcServer};
 use testbed_sim::{Host, Latency, LinkConfig, Sim, SimConfig};
+use workload::{Client, Load, Phases};
+
+#[cfg(feature = "etcd")]
+mod real;
+mod workload;
 
 /// The scenario.
 pub struct Avalanche;
@@ -77,6 +84,13 @@ const PARAMS: &[ParamSpec] = &[
 const SLOW_AT: Duration = Duration::from_secs(2);
 const HEAL_AT: Duration = Duration::from_secs(8);
 const END: Duration = Duration::from_secs(12);
+/// The simulator's phases (time starts at the load's start).
+const SIM_PHASES: Phases = Phases {
+    origin: Instant::ZERO,
+    slow_at: SLOW_AT,
+    heal_at: HEAL_AT,
+    end: END,
+};
 /// The breaker's wait in open; the liveness bound is this plus one second.
 const WAIT_IN_OPEN: Duration = Duration::from_secs(1);
 
@@ -117,15 +131,17 @@ impl Method for WebStock {
     type Resp = (u32, bool);
 }
 
-type Client = Rc<RefCell<Stack<RoundRobin, StaticResolve>>>;
+fn stack<R: Resolve>(cfg: StackConfig, r: R, seed: u64) -> Client<R> {
+    Rc::new(RefCell::new(Stack::new(cfg, r, RoundRobin::new(), seed)))
+}
 
-fn stack(cfg: StackConfig, addr: SocketAddr, seed: u64) -> Client {
+fn static_stack(cfg: StackConfig, addr: SocketAddr, seed: u64) -> Client<StaticResolve> {
     let r = StaticResolve::new([Instance {
         id: 1,
         addr,
         weight: 1,
     }]);
-    Rc::new(RefCell::new(Stack::new(cfg, r, RoundRobin::new(), seed)))
+    stack(cfg, r, seed)
 }
 
 fn breaker(slow: Duration) -> BreakerConfig {
@@ -187,15 +203,73 @@ struct Seen {
     stock_primary: Windows,
 }
 
+impl Seen {
+    /// Tallies in 500 ms windows.
+    fn new() -> Seen {
+        let w = || Windows::new(Duration::from_millis(500));
+        Seen {
+            core: w(),
+            stock: w(),
+            stock_primary: w(),
+        }
+    }
+}
+
 struct Variant {
     seen: Seen,
     web_peak: u32,
     order_peak: u32,
-    web_core: Client,
-    web_stock: Client,
-    order_inventory: Client,
-    run: Result<testbed_sim::Report, testbed_sim::SimError>,
-    hash: u64,
+    web_core: Metrics,
+    web_stock: Metrics,
+    order_inventory: Metrics,
+    /// The load's start on the runtime's clock (breaker timelines are shown relative to it).
+    origin: Instant,
+}
+
+impl Variant {
+    fn new<R: Resolve>(
+        seen: Seen,
+        pools: (&Workers, &Workers),
+        clients: [&Client<R>; 3],
+        origin: Instant,
+    ) -> Variant {
+        let m = |c: &Client<R>| c.borrow().metrics().clone();
+        Variant {
+            seen,
+            web_peak: pools.0.peak(),
+            order_peak: pools.1.peak(),
+            web_core: m(clients[0]),
+            web_stock: m(clients[1]),
+            order_inventory: m(clients[2]),
+            origin,
+        }
+    }
+
+    fn timelines(&self) -> serde_json::Value {
+        json!({
+            "order->inventory": breaker_timeline_ms_since(&self.order_inventory, self.origin),
+            "web->order (stock)": breaker_timeline_ms_since(&self.web_stock, self.origin),
+            "web->order (core)": breaker_timeline_ms_since(&self.web_core, self.origin),
+        })
+    }
+}
+
+/// The client configurations (web → order core, web → order stock, order → inventory).
+fn configs(protect: bool) -> (StackConfig, StackConfig, StackConfig) {
+    if protect {
+        protected()
+    } else {
+        let none = StackConfig::PASSTHROUGH;
+        (none, none, none)
+    }
+}
+
+fn load(p: &Params) -> Load {
+    Load {
+        users: 4,
+        rate: p.int("rate"),
+        user_timeout: p.duration("user_timeout"),
+    }
 }
 
 fn server_on<F, Fut>(sim: &mut Sim, name: &str, make: F) -> SocketAddr
@@ -215,10 +289,10 @@ where
     SocketAddr::new(h.ip(), PORT)
 }
 
-fn run_variant(ctx: &RunCtx<'_>, protect: bool) -> Variant {
+fn run_variant(ctx: &RunCtx<'_>, protect: bool) -> (Variant, VariantRun) {
     let p: &Params = &ctx.params;
-    let (rate, workers) = (p.int("rate"), p.int("workers") as u32);
-    let (slow_latency, user_timeout) = (p.duration("slow_latency"), p.duration("user_timeout"));
+    let workers = p.int("workers") as u32;
+    let slow_latency = p.duration("slow_latency");
     let cfg = SimConfig {
         default_link: LinkConfig {
             latency: Latency::Fixed(Duration::from_micros(500)),
@@ -228,196 +302,55 @@ fn run_variant(ctx: &RunCtx<'_>, protect: bool) -> Variant {
         ..ctx.sim_config()
     };
     let mut sim = Sim::new(cfg);
-    let (core_cfg, stock_cfg, inv_cfg) = if protect {
-        protected()
-    } else {
-        let none = StackConfig::PASSTHROUGH;
-        (none, none, none)
-    };
+    let (core_cfg, stock_cfg, inv_cfg) = configs(protect);
     let seed = |label: &str| testbed_model::rng::derive_seed(ctx.seed, label);
+    let ph = SIM_PHASES;
 
     let inventory = server_on(&mut sim, "inventory", move |h| async move {
-        RpcServer::new().register::<Check, _, _>(move |item: u64| {
-            let h = h.clone();
-            async move {
-                let now = h.now().since_epoch();
-                let slow = (SLOW_AT..HEAL_AT).contains(&now);
-                h.sleep(if slow {
-                    slow_latency
-                } else {
-                    Duration::from_millis(5)
-                })
-                .await;
-                Ok((item % 17) as u32 + 1)
-            }
-        })
+        workload::inventory(h, ph, slow_latency)
     });
 
-    let order_inventory = stack(inv_cfg, inventory, seed("order->inventory"));
+    let order_inventory = static_stack(inv_cfg, inventory, seed("order->inventory"));
     let order_pool = Workers::new(workers);
     let (oi, op) = (order_inventory.clone(), order_pool.clone());
     let order = server_on(&mut sim, "order", move |h| {
-        let (oi, op, conns) = (oi.clone(), op.clone(), Conns::default());
-        async move {
-            let (h2, op2) = (h.clone(), op.clone());
-            RpcServer::new()
-                .register::<Details, _, _>(move |id: u64| {
-                    let (h, op) = (h2.clone(), op2.clone());
-                    async move {
-                        let work = {
-                            let h = h.clone();
-                            async move {
-                                h.sleep(Duration::from_millis(3)).await;
-                                format!("order {id}: 2 items, paid")
-                            }
-                        };
-                        op.blocking(&h, work)
-                            .await
-                            .ok_or_else(|| internal("cancelled"))
-                    }
-                })
-                .register::<Stock, _, _>(move |item: u64| {
-                    let (h, oi, op, conns) = (h.clone(), oi.clone(), op.clone(), conns.clone());
-                    async move {
-                        let h2 = h.clone();
-                        let work = async move {
-                            let send = |_, addr, dl| {
-                                let (h, conns) = (h2.clone(), conns.clone());
-                                async move { conns.call::<Check, _>(&h, addr, &item, dl).await }
-                            };
-                            if protect {
-                                // Seed §4.5 Q2 step 4: a default stock when inventory fails.
-                                let (n, served) =
-                                    call_or_fallback(&h2, &oi, item, send, |_| 1).await;
-                                Ok((n, served == Served::Fallback))
-                            } else {
-                                call(&h2, &oi, item, send)
-                                    .await
-                                    .map(|n| (n, false))
-                                    .map_err(internal)
-                            }
-                        };
-                        op.blocking(&h, work)
-                            .await
-                            .unwrap_or_else(|| Err(internal("cancelled")))
-                    }
-                })
-        }
+        let (oi, op) = (oi.clone(), op.clone());
+        async move { workload::order(h, oi, op, protect) }
     });
 
-    let web_core = stack(core_cfg, order, seed("web->order:core"));
-    let web_stock = stack(stock_cfg, order, seed("web->order:stock"));
+    let web_core = static_stack(core_cfg, order, seed("web->order:core"));
+    let web_stock = static_stack(stock_cfg, order, seed("web->order:stock"));
     let web_pool = Workers::new(workers);
     let (wc, ws, wp) = (web_core.clone(), web_stock.clone(), web_pool.clone());
     let web = server_on(&mut sim, "web", move |h| {
-        let (wc, ws, wp, conns) = (wc.clone(), ws.clone(), wp.clone(), Conns::default());
-        async move {
-            let (h2, wp2, conns2) = (h.clone(), wp.clone(), conns.clone());
-            RpcServer::new()
-                .register::<WebCore, _, _>(move |id: u64| {
-                    let (h, wc, wp, conns) = (h2.clone(), wc.clone(), wp2.clone(), conns2.clone());
-                    async move {
-                        let h2 = h.clone();
-                        let work = async move {
-                            let send = |_, addr, dl| {
-                                let (h, conns) = (h2.clone(), conns.clone());
-                                async move { conns.call::<Details, _>(&h, addr, &id, dl).await }
-                            };
-                            call(&h2, &wc, id, send).await.map_err(internal)
-                        };
-                        wp.blocking(&h, work)
-                            .await
-                            .unwrap_or_else(|| Err(internal("cancelled")))
-                    }
-                })
-                .register::<WebStock, _, _>(move |item: u64| {
-                    let (h, ws, wp, conns) = (h.clone(), ws.clone(), wp.clone(), conns.clone());
-                    async move {
-                        let h2 = h.clone();
-                        let work = async move {
-                            let send = |_, addr, dl| {
-                                let (h, conns) = (h2.clone(), conns.clone());
-                                async move { conns.call::<Stock, _>(&h, addr, &item, dl).await }
-                            };
-                            if protect {
-                                let (v, served) =
-                                    call_or_fallback(&h2, &ws, item, send, |_| (1, true)).await;
-                                Ok((v.0, v.1 || served == Served::Fallback))
-                            } else {
-                                call(&h2, &ws, item, send).await.map_err(internal)
-                            }
-                        };
-                        wp.blocking(&h, work)
-                            .await
-                            .unwrap_or_else(|| Err(internal("cancelled")))
-                    }
-                })
-        }
+        let (wc, ws, wp) = (wc.clone(), ws.clone(), wp.clone());
+        async move { workload::web(h, wc, ws, wp, protect) }
     });
 
-    let seen = Rc::new(RefCell::new(Seen {
-        core: Windows::new(Duration::from_millis(500)),
-        stock: Windows::new(Duration::from_millis(500)),
-        stock_primary: Windows::new(Duration::from_millis(500)),
-    }));
-    let users = 4u64;
-    for u in 0..users {
+    let seen = Rc::new(RefCell::new(Seen::new()));
+    let load = load(p);
+    for u in 0..load.users {
         let seen = seen.clone();
         sim.client(&format!("user-{u}"), move |h| async move {
-            let conn = Rc::new(
-                RpcClient::connect(&h, web, testbed_protocols::rpc::CodecId::Binary)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
-            let mut rng = h.rng();
-            let gap_mean_ns = 1_000_000_000 * users / rate;
-            let mut tasks = Vec::new();
-            let mut i = 0u64;
-            while h.now().since_epoch() < END {
-                let gap = Duration::from_nanos(rng.range_inclusive(0, 2 * gap_mean_ns));
-                h.sleep(gap).await;
-                i += 1;
-                let (h2, conn, seen) = (h.clone(), conn.clone(), seen.clone());
-                let core = rng.chance(0.5);
-                tasks.push(h.spawn(async move {
-                    let t0 = h2.now();
-                    if core {
-                        let r = conn.call::<WebCore, _>(&h2, &i, user_timeout).await;
-                        seen.borrow_mut().core.record(t0, r.is_ok());
-                    } else {
-                        let r = conn.call::<WebStock, _>(&h2, &i, user_timeout).await;
-                        let mut s = seen.borrow_mut();
-                        s.stock.record(t0, r.is_ok());
-                        s.stock_primary.record(t0, matches!(r, Ok((_, false))));
-                    }
-                }));
-            }
-            for t in tasks {
-                let _ = t.await;
-            }
-            Ok(())
+            Ok(workload::user(h, web, load, ph, seen).await?)
         });
     }
     let run = sim.run();
     let hash = sim.trace_hash();
     let seen = std::mem::take(&mut *seen.borrow_mut());
-    Variant {
+    let v = Variant::new(
         seen,
-        web_peak: web_pool.peak(),
-        order_peak: order_pool.peak(),
-        web_core,
-        web_stock,
-        order_inventory,
+        (&web_pool, &order_pool),
+        [&web_core, &web_stock, &order_inventory],
+        Instant::ZERO,
+    );
+    let run = VariantRun {
+        name: if protect { "protected" } else { "unprotected" },
         run,
         hash,
-    }
-}
-
-fn internal<E: std::fmt::Display>(e: E) -> testbed_protocols::rpc::ServerError {
-    testbed_protocols::rpc::ServerError {
-        code: testbed_protocols::rpc::ErrorCode::Internal,
-        message: e.to_string(),
-    }
+        metrics: variant_metrics(&v, &rates(&v.seen, &ph), &ph, workers),
+    };
+    (v, run)
 }
 
 fn at(d: Duration) -> Instant {
@@ -433,19 +366,24 @@ struct Rates {
     stock_primary_after: f64,
 }
 
-fn rates(s: &Seen) -> Rates {
-    let (f0, f1) = (at(SLOW_AT), at(HEAL_AT));
-    let live = at(HEAL_AT + WAIT_IN_OPEN + Duration::from_secs(1));
+fn rates(s: &Seen, ph: &Phases) -> Rates {
+    let (f0, f1) = (at(ph.slow_at), at(ph.heal_at));
+    let live = at(ph.heal_at + WAIT_IN_OPEN + Duration::from_secs(1));
     Rates {
         core_fault: s.core.rate(f0, f1),
         stock_fault: s.stock.rate(f0, f1),
         stock_primary_fault: s.stock_primary.rate(f0, f1),
-        core_after: s.core.rate(live, at(END)),
-        stock_primary_after: s.stock_primary.rate(live, at(END)),
+        core_after: s.core.rate(live, at(ph.end)),
+        stock_primary_after: s.stock_primary.rate(live, at(ph.end)),
     }
 }
 
-fn variant_metrics(v: &Variant, r: &Rates, workers: u32) -> Map<String, serde_json::Value> {
+fn variant_metrics(
+    v: &Variant,
+    r: &Rates,
+    ph: &Phases,
+    workers: u32,
+) -> Map<String, serde_json::Value> {
     let mut m = Map::new();
     m.insert("core_success_fault".into(), round4(r.core_fault).into());
     m.insert("stock_answered_fault".into(), round4(r.stock_fault).into());
@@ -460,7 +398,7 @@ fn variant_metrics(v: &Variant, r: &Rates, workers: u32) -> Map<String, serde_js
     );
     m.insert(
         "core_success_overall".into(),
-        round4(v.seen.core.rate(at(Duration::ZERO), at(END))).into(),
+        round4(v.seen.core.rate(at(Duration::ZERO), at(ph.end))).into(),
     );
     m.insert("web_workers_peak".into(), v.web_peak.into());
     m.insert("order_workers_peak".into(), v.order_peak.into());
@@ -473,15 +411,15 @@ fn variant_metrics(v: &Variant, r: &Rates, workers: u32) -> Map<String, serde_js
     );
     m.insert(
         "client_web_order_core".into(),
-        metrics_json(v.web_core.borrow().metrics()),
+        metrics_json_since(&v.web_core, v.origin),
     );
     m.insert(
         "client_web_order_stock".into(),
-        metrics_json(v.web_stock.borrow().metrics()),
+        metrics_json_since(&v.web_stock, v.origin),
     );
     m.insert(
         "client_order_inventory".into(),
-        metrics_json(v.order_inventory.borrow().metrics()),
+        metrics_json_since(&v.order_inventory, v.origin),
     );
     m
 }
@@ -497,42 +435,50 @@ impl Scenario for Avalanche {
         PARAMS
     }
     fn backends(&self) -> &'static [Backend] {
-        &[Backend::Sim]
+        &[Backend::Sim, Backend::Kernel]
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         let mut out = Outcome::start(self.name(), ctx);
         let workers = ctx.params.int("workers") as u32;
         let mode = ctx.params.choice("protect");
-        let mut runs = Vec::new();
+        let protects: Vec<bool> = [false, true]
+            .into_iter()
+            .filter(|p| mode == "both" || mode == p.to_string())
+            .collect();
+        let (variants, ph): (Vec<(bool, Variant)>, Phases) = match ctx.backend {
+            Backend::Sim => {
+                let mut runs = Vec::new();
+                let mut variants = Vec::new();
+                for protect in protects {
+                    let (v, run) = run_variant(ctx, protect);
+                    runs.push(run);
+                    variants.push((protect, v));
+                }
+                record_variants(&mut out, runs);
+                (variants, SIM_PHASES)
+            }
+            #[cfg(feature = "etcd")]
+            _ => real::run(ctx, &protects, &mut out)?,
+            #[cfg(not(feature = "etcd"))]
+            other => {
+                return Err(RunError::NeedsFeature {
+                    what: format!(
+                        "avalanche on --backend {other} (a real etcd for service discovery)"
+                    ),
+                    feature: "etcd",
+                    needs: "protoc to build: apt-get install protobuf-compiler; etcd to run: apt-get install etcd-server",
+                })
+            }
+        };
         let mut measured: Vec<(bool, Rates)> = Vec::new();
         let mut web_peaks = Vec::new();
-        let mut timelines = None;
-        for (name, protect) in [("unprotected", false), ("protected", true)] {
-            if mode == "both" || mode == protect.to_string() {
-                let v = run_variant(ctx, protect);
-                let r = rates(&v.seen);
-                let metrics = variant_metrics(&v, &r, workers);
-                web_peaks.push(v.web_peak);
-                if protect {
-                    timelines = Some(json!({
-                        "order->inventory": breaker_timeline_ms(v.order_inventory.borrow().metrics()),
-                        "web->order (stock)": breaker_timeline_ms(v.web_stock.borrow().metrics()),
-                        "web->order (core)": breaker_timeline_ms(v.web_core.borrow().metrics()),
-                    }));
-                }
-                runs.push(VariantRun {
-                    name,
-                    run: v.run,
-                    hash: v.hash,
-                    metrics,
-                });
-                measured.push((protect, r));
+        for (protect, v) in &variants {
+            web_peaks.push(v.web_peak);
+            if *protect {
+                // The protected run's breakers, for the report's plot: [[t_ms, state], ...].
+                out.metric("breaker_timeline", v.timelines());
             }
-        }
-        record_variants(&mut out, runs);
-        if let Some(t) = timelines {
-            // The protected run's breakers, for the report's plot: [[t_ms, state], ...].
-            out.metric("breaker_timeline", t);
+            measured.push((*protect, rates(&v.seen, &ph)));
         }
         for (protect, r) in &measured {
             if *protect {
@@ -575,9 +521,7 @@ impl Scenario for Avalanche {
         }
         if let [(false, u), (true, p)] = &measured[..] {
             let (uw, pw) = (web_peaks[0], web_peaks[1]);
-            out.metric(
-                "claims",
-                json!([
+            let mut claims = json!([
                     claim(
                         "avalanche.cascade",
                         "4.5 Q2",
@@ -598,8 +542,13 @@ impl Scenario for Avalanche {
                         p.core_fault >= 0.95 && p.stock_fault >= 0.95,
                         "stock answered with fallback data while the breaker is open".into(),
                     ),
-                ]),
-            );
+                ]);
+            if !matches!(ctx.backend, Backend::Sim) {
+                for c in claims.as_array_mut().into_iter().flatten() {
+                    c["backend"] = ctx.backend.to_string().into();
+                }
+            }
+            out.metric("claims", claims);
             out.metric(
                 "core_success_fault",
                 json!({"unprotected": round4(u.core_fault), "protected": round4(p.core_fault)}),

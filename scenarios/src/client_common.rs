@@ -175,6 +175,11 @@ pub fn round4(v: f64) -> f64 {
 
 /// A stack's counters and breaker timeline as JSON.
 pub fn metrics_json(m: &Metrics) -> Json {
+    metrics_json_since(m, Instant::ZERO)
+}
+
+/// [`metrics_json`] with breaker times as seconds since `origin` (a real backend's load start).
+pub fn metrics_json_since(m: &Metrics, origin: Instant) -> Json {
     let mut o: Map<String, Json> = m
         .counters()
         .iter()
@@ -187,7 +192,7 @@ pub fn metrics_json(m: &Metrics) -> Json {
                 .iter()
                 .map(|b| {
                     json!([
-                        round4(b.at.since_epoch().as_secs_f64()),
+                        round4(b.at.saturating_duration_since(origin).as_secs_f64()),
                         b.node,
                         format!("{:?}", b.state)
                     ])
@@ -201,6 +206,11 @@ pub fn metrics_json(m: &Metrics) -> Json {
 /// A stack's breaker transitions as the report plots them: `[[t_ms, state], ...]` with
 /// states `closed`, `half_open`, `open`.
 pub fn breaker_timeline_ms(m: &Metrics) -> Json {
+    breaker_timeline_ms_since(m, Instant::ZERO)
+}
+
+/// [`breaker_timeline_ms`] with times since `origin` (a real backend's load start).
+pub fn breaker_timeline_ms_since(m: &Metrics, origin: Instant) -> Json {
     use testbed_distributed::breaker::State;
     Json::Array(
         m.breaker_timeline
@@ -211,7 +221,8 @@ pub fn breaker_timeline_ms(m: &Metrics) -> Json {
                     State::HalfOpen => "half_open",
                     State::Open | State::ForcedOpen => "open",
                 };
-                json!([round4(b.at.since_epoch().as_secs_f64() * 1e3), state])
+                let t = b.at.saturating_duration_since(origin);
+                json!([round4(t.as_secs_f64() * 1e3), state])
             })
             .collect(),
     )

@@ -3,8 +3,8 @@
 //! Layers, innermost (nearest the wire) first — the order a request meets them is the
 //! reverse, fallback outermost:
 //!
-//! 1. **resolve** ([`Resolve`]): the service's current instances (a static list, or a watch
-//!    fed with add/remove updates by service discovery);
+//! 1. **resolve** ([`Resolve`]): the service's current instances (a static list, a watch fed
+//!    with add/remove updates, or [`DiscoveredResolve`]: the view `discovery::follow` keeps);
 //! 2. **balance**: any [`crate::balance::Balancer`] picks an instance;
 //! 3. **per-instance circuit breaker and outlier ejection** ([`Outlier`]): an instance whose
 //!    breaker is open, or that failed too often in a row, is taken out of picks until its
@@ -21,6 +21,7 @@
 //! wraps it as a tower `Layer`. Every layer counts what it did in [`Metrics`].
 //! Nothing here reads a clock or OS entropy: time is an argument, randomness a seed.
 
+mod discovered;
 mod driver;
 mod feature;
 mod metrics;
@@ -30,6 +31,7 @@ mod stack;
 #[cfg(feature = "tower")]
 pub mod tower;
 
+pub use discovered::{DiscoveredResolve, DISCOVERED_IDS_MAX, WEIGHT_KEY};
 pub use driver::{call, call_or_fallback, ClientError, Served};
 pub use feature::{Action, FeaturePolicy};
 pub use metrics::{BreakerMark, Metrics};
