@@ -416,6 +416,29 @@ pub struct SwarmSpec {
 }
 
 impl SwarmSpec {
+    /// A star: host `server` and `clients` hosts named `client-<i>`, the server–client links
+    /// cut-able, the server crashable, every host skewable, faults of `kinds`; no events until
+    /// the caller sets the counts and ranges (struct update syntax).
+    pub fn star(clients: u64, kinds: Vec<FaultKind>) -> SwarmSpec {
+        let names: Vec<String> = (0..clients).map(|c| format!("client-{c}")).collect();
+        let mut hosts = vec!["server".to_string()];
+        hosts.extend(names.iter().cloned());
+        SwarmSpec {
+            links: names.iter().map(|c| ("server".into(), c.clone())).collect(),
+            crashable: vec!["server".into()],
+            skewable: hosts.clone(),
+            hosts,
+            kinds,
+            events_max: 0,
+            start_max_ms: 0,
+            for_ms: (0, 0),
+            loss_max: 0.0,
+            latency_max_ms: 0,
+            skew_max_ms: 0,
+            drift_max_ppm: 0,
+        }
+    }
+
     /// Draws one seed's schedule, TigerBeetle-style: first which fault kinds this seed uses
     /// and how intense each may get (within the declared ranges), then the events.
     pub fn draw(&self, seed: u64) -> FaultSchedule {

@@ -158,21 +158,7 @@ impl FaultPlan {
 /// 300 ms extra), the server may crash, any clock may be skewed (±500 ms, ±2000 ppm); up to 8
 /// faults starting in the first 3 s, each lasting 0.2–3 s.
 fn swarm_spec(clients: u64) -> SwarmSpec {
-    let names: Vec<String> = (0..clients).map(|c| format!("client-{c}")).collect();
-    let mut hosts = vec!["server".to_string()];
-    hosts.extend(names.iter().cloned());
     SwarmSpec {
-        links: names.iter().map(|c| ("server".into(), c.clone())).collect(),
-        crashable: vec!["server".into()],
-        skewable: hosts.clone(),
-        hosts,
-        kinds: vec![
-            FaultKind::Partition,
-            FaultKind::Crash,
-            FaultKind::Loss,
-            FaultKind::Latency,
-            FaultKind::ClockSkew,
-        ],
         events_max: 8,
         start_max_ms: 3000,
         for_ms: (200, 3000),
@@ -180,6 +166,16 @@ fn swarm_spec(clients: u64) -> SwarmSpec {
         latency_max_ms: 300,
         skew_max_ms: 500,
         drift_max_ppm: 2000,
+        ..SwarmSpec::star(
+            clients,
+            vec![
+                FaultKind::Partition,
+                FaultKind::Crash,
+                FaultKind::Loss,
+                FaultKind::Latency,
+                FaultKind::ClockSkew,
+            ],
+        )
     }
 }
 

@@ -78,20 +78,7 @@ const PARAMS: &[ParamSpec] = &[
 /// Swarm ranges: server–client partitions (0.1–1.5 s), extra latency up to 200 ms, clock
 /// skew ±100 ms / ±1000 ppm, server crashes; up to 6 faults in the first 2 s.
 fn swarm_spec(clients: u64) -> SwarmSpec {
-    let names: Vec<String> = (0..clients).map(|c| format!("client-{c}")).collect();
-    let mut hosts = vec!["server".to_string()];
-    hosts.extend(names.iter().cloned());
     SwarmSpec {
-        links: names.iter().map(|c| ("server".into(), c.clone())).collect(),
-        crashable: vec!["server".into()],
-        skewable: hosts.clone(),
-        hosts,
-        kinds: vec![
-            FaultKind::Partition,
-            FaultKind::Crash,
-            FaultKind::Latency,
-            FaultKind::ClockSkew,
-        ],
         events_max: 6,
         start_max_ms: 2000,
         for_ms: (100, 1500),
@@ -99,6 +86,15 @@ fn swarm_spec(clients: u64) -> SwarmSpec {
         latency_max_ms: 200,
         skew_max_ms: 100,
         drift_max_ppm: 1000,
+        ..SwarmSpec::star(
+            clients,
+            vec![
+                FaultKind::Partition,
+                FaultKind::Crash,
+                FaultKind::Latency,
+                FaultKind::ClockSkew,
+            ],
+        )
     }
 }
 
