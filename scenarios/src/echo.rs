@@ -314,13 +314,7 @@ impl Scenario for Echo {
         PARAMS
     }
     fn backends(&self) -> &'static [Backend] {
-        &[
-            Backend::Sim,
-            Backend::Kernel,
-            Backend::Uring,
-            Backend::Xdp,
-            Backend::Dpdk,
-        ]
+        Backend::EVERY
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         // Every round trip's latency is kept for exact percentiles: 8 bytes each.

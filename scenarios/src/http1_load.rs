@@ -288,13 +288,7 @@ impl Scenario for Http1 {
         PARAMS
     }
     fn backends(&self) -> &'static [Backend] {
-        &[
-            Backend::Sim,
-            Backend::Kernel,
-            Backend::Uring,
-            Backend::Xdp,
-            Backend::Dpdk,
-        ]
+        Backend::EVERY
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         crate::params::check_product(&ctx.params, "clients", "requests", 1_000_000)?;

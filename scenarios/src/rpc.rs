@@ -360,13 +360,7 @@ impl Scenario for Rpc {
         PARAMS
     }
     fn backends(&self) -> &'static [Backend] {
-        &[
-            Backend::Sim,
-            Backend::Kernel,
-            Backend::Uring,
-            Backend::Xdp,
-            Backend::Dpdk,
-        ]
+        Backend::EVERY
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         if ctx.backend == Backend::Sim {

@@ -27,6 +27,16 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Every backend: what the scenarios written against `Net` + `Runtime` alone (echo,
+    /// http1, ws-echo, rpc) run on.
+    pub const EVERY: &'static [Backend] = &[
+        Backend::Sim,
+        Backend::Kernel,
+        Backend::Uring,
+        Backend::Xdp,
+        Backend::Dpdk,
+    ];
+
     /// Every backend name the CLI knows, including those later issues add.
     pub const ALL: &'static [&'static str] = &["sim", "kernel", "uring", "xdp", "dpdk"];
 

@@ -252,13 +252,7 @@ impl Scenario for WsEcho {
         PARAMS
     }
     fn backends(&self) -> &'static [Backend] {
-        &[
-            Backend::Sim,
-            Backend::Kernel,
-            Backend::Uring,
-            Backend::Xdp,
-            Backend::Dpdk,
-        ]
+        Backend::EVERY
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         crate::params::check_product(&ctx.params, "clients", "messages", 1_000_000)?;
