@@ -39,7 +39,20 @@ pub trait Runtime: Clone + 'static {
     /// A fresh random stream for this host, derived from the run's seed (the n-th call on a
     /// host always returns the same stream for the same seed).
     fn rng(&self) -> SeededRng;
+
+    /// This host's wall clock (calendar time, e.g. for an HTTP `Date` header). Unlike
+    /// [`Runtime::now`] it may step (an NTP correction, a simulated `clock_skew`): never
+    /// measure elapsed time or set deadlines with it. Real backends read the system clock;
+    /// the simulator reads the host's skewed wall clock. This default, for runtimes without a
+    /// wall clock of their own, counts [`Runtime::now`] from [`WALL_EPOCH_SECS`].
+    fn wall_clock(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_secs(WALL_EPOCH_SECS) + self.now().since_epoch()
+    }
 }
+
+/// Seconds after the Unix epoch that a simulated wall clock reads at time zero
+/// (2024-01-01T00:00:00Z): a fixed, plausible date, so runs are reproducible.
+pub const WALL_EPOCH_SECS: u64 = 1_704_067_200;
 
 /// Why a task produced no output.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use testbed_model::rng::derive_seed;
 use testbed_model::{Duration, Instant, Rng, SeededRng};
-use testbed_sim::{Control, Latency, LinkConfig, Sim};
+use testbed_sim::{Control, Latency, LinkConfig, Sim, MAX_DRIFT_PPM};
 
 /// One fault. Links are named by their two hosts and affect both directions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,7 +44,9 @@ pub enum Fault {
         /// Added to the link's base latency, in milliseconds.
         extra_ms: u64,
     },
-    /// `host`'s clock reads `offset_ms` ahead (negative: behind) and drifts `drift_ppm`.
+    /// `host`'s wall clock reads `offset_ms` ahead of its monotonic clock (negative: behind;
+    /// at most ±[`LIMIT_MS`]) and its monotonic clock drifts `drift_ppm` (at most
+    /// ±[`MAX_DRIFT_PPM`]).
     ClockSkew {
         /// The host.
         host: String,
@@ -204,9 +206,9 @@ impl FaultSchedule {
                         "loss rate {rate} is not in 0..=1"
                     )))
                 }
-                Fault::ClockSkew { drift_ppm, .. } if *drift_ppm <= -1_000_000 => {
+                Fault::ClockSkew { drift_ppm, .. } if drift_ppm.abs() > MAX_DRIFT_PPM => {
                     return Err(ScheduleError::BadValue(format!(
-                        "drift_ppm {drift_ppm} would stop the clock"
+                        "drift_ppm {drift_ppm} is past the limit of ±{MAX_DRIFT_PPM} ppm"
                     )))
                 }
                 Fault::Latency { extra_ms: v, .. } if *v > LIMIT_MS => {
@@ -303,8 +305,12 @@ impl State {
                     drift_ppm,
                 } => {
                     let k = st.skew.entry(host.clone()).or_insert((0, 0));
-                    k.0 = k.0.saturating_add(*offset_ms);
-                    k.1 = k.1.saturating_add(*drift_ppm).max(-999_999);
+                    // Overlapping skews add up, within the bounds a single one has.
+                    let limit = LIMIT_MS as i64;
+                    k.0 = k.0.saturating_add(*offset_ms).clamp(-limit, limit);
+                    k.1 = k.1
+                        .saturating_add(*drift_ppm)
+                        .clamp(-MAX_DRIFT_PPM, MAX_DRIFT_PPM);
                 }
             }
         }

@@ -237,23 +237,18 @@ impl Control {
         })
     }
 
-    /// Sets `host`'s clock to read `offset_ns` ahead of global time (negative: behind), plus a
-    /// drift of `drift_ppm` parts per million from now on.
+    /// Sets `host`'s clocks from now on: its wall clock reads `offset_ns` past its monotonic
+    /// clock (a step for wall-clock readers only), and its monotonic clock runs `drift_ppm`
+    /// parts per million fast (negative: slow), continuing from its current reading. Pending
+    /// sleeps follow the monotonic clock: a drift change re-arms them, an offset never moves
+    /// them.
     ///
     /// # Panics
-    /// If `drift_ppm` is -1,000,000 or less (a clock that stops or runs backwards).
+    /// If `drift_ppm` is past ±[`MAX_DRIFT_PPM`](crate::MAX_DRIFT_PPM) or `offset_ns` past
+    /// ±[`MAX_OFFSET_NS`](crate::MAX_OFFSET_NS).
     pub fn clock_skew(&self, host: &str, offset_ns: i64, drift_ppm: i64) {
-        assert!(
-            drift_ppm > -1_000_000,
-            "clock_skew: drift_ppm {drift_ppm} would stop the clock or run it backwards"
-        );
         self.with(|w| {
             let h = id(w, host);
-            let now = w.now;
-            let hs = &mut w.hosts[h as usize];
-            hs.clock_offset_ns = offset_ns;
-            hs.drift_ppm = drift_ppm;
-            hs.skew_since = now;
             w.record(
                 Kind::Fault,
                 DropReason::None,
@@ -262,6 +257,7 @@ impl Control {
                 Verb::ClockSkew as u64,
                 offset_ns as u64,
             );
+            w.set_clock(h, offset_ns, drift_ppm);
         })
     }
 

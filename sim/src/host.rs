@@ -88,6 +88,12 @@ impl Host {
     pub fn std_base(&self) -> std::time::Instant {
         self.shared.std_base
     }
+    /// The host's wall clock as nanoseconds since the Unix epoch (what
+    /// [`Runtime::wall_clock`] returns; `clock_skew` steps it).
+    pub fn wall_nanos(&self) -> u64 {
+        let w = lock(&self.shared);
+        w.hosts[self.id as usize].clock.wall_ns(w.now)
+    }
     /// The simulation's global (unskewed) time.
     pub fn global_now(&self) -> Instant {
         lock(&self.shared).now
@@ -152,9 +158,12 @@ impl Host {
     }
 }
 
-/// The future of [`Runtime::sleep_until`] on a simulated host.
+/// The future of [`Runtime::sleep_until`] on a simulated host: completes when the host's
+/// monotonic clock reaches the deadline (its timer follows drift changes).
 pub struct Sleep {
     shared: Arc<Shared>,
+    host: HostId,
+    /// On the host's monotonic clock.
     deadline: Instant,
     timer: Option<Key>,
 }
@@ -164,7 +173,7 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         let mut w = lock(&this.shared);
-        if w.now >= this.deadline {
+        if w.local_time(this.host) >= this.deadline {
             if let Some(k) = this.timer.take() {
                 w.timers.remove(k);
             }
@@ -177,10 +186,14 @@ impl Future for Sleep {
                 }
             }
             None => {
+                let at = w.to_global(this.host, this.deadline);
                 let k = w.timers.insert(TimerSlot {
                     waker: Some(cx.waker().clone()),
+                    host: this.host,
+                    local_deadline: this.deadline,
+                    global_deadline: at,
                 });
-                w.schedule(this.deadline, crate::world::Ev::Timer(k));
+                w.schedule(at, crate::world::Ev::Timer(k));
                 this.timer = Some(k);
             }
         }
@@ -204,12 +217,18 @@ impl Runtime for Host {
     }
 
     fn sleep_until(&self, deadline: Instant) -> Sleep {
-        let global = lock(&self.shared).to_global(self.id, deadline);
         Sleep {
             shared: self.shared.clone(),
-            deadline: global,
+            host: self.id,
+            deadline,
             timer: None,
         }
+    }
+
+    fn wall_clock(&self) -> std::time::SystemTime {
+        let w = lock(&self.shared);
+        let ns = w.hosts[self.id as usize].clock.wall_ns(w.now);
+        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns)
     }
 
     fn spawn<F>(&self, fut: F) -> JoinHandle<F::Output>

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod clock;
 mod config;
 mod control;
 mod datagram;
@@ -24,6 +25,7 @@ pub mod testing;
 pub mod trace;
 mod world;
 
+pub use clock::{MAX_DRIFT_PPM, MAX_OFFSET_NS};
 pub use config::{Latency, LinkConfig, SimConfig};
 pub use control::{Control, Verb};
 pub use datagram::SimDatagram;

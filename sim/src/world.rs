@@ -2,6 +2,7 @@
 //! async handles touch lives here, behind one uncontended mutex (handles are `Send + Sync`
 //! although the executor is single-threaded; quinn requires that).
 
+use crate::clock::HostClock;
 use crate::config::{LinkConfig, SimConfig};
 use crate::datagram::{DatagramSock, InFlightDatagram};
 use crate::packet::{Filters, InFlightFrame, PacketStack, PcapWriter, StackParams};
@@ -27,9 +28,8 @@ pub(crate) struct HostState {
     pub(crate) ip: IpAddr,
     pub(crate) up: bool,
     pub(crate) incarnation: u64,
-    pub(crate) clock_offset_ns: i64,
-    pub(crate) drift_ppm: i64,
-    pub(crate) skew_since: Instant,
+    /// Its monotonic and wall clocks.
+    pub(crate) clock: HostClock,
     pub(crate) listeners: BTreeMap<u16, Key>,
     pub(crate) datagrams: BTreeMap<u16, Key>,
     pub(crate) ports_in_use: BTreeSet<u16>,
@@ -58,9 +58,7 @@ impl HostState {
             ip,
             up: true,
             incarnation: 0,
-            clock_offset_ns: 0,
-            drift_ppm: 0,
-            skew_since: Instant::ZERO,
+            clock: HostClock::default(),
             listeners: BTreeMap::new(),
             datagrams: BTreeMap::new(),
             ports_in_use: BTreeSet::new(),
@@ -205,6 +203,12 @@ impl Ord for Entry {
 
 pub(crate) struct TimerSlot {
     pub(crate) waker: Option<Waker>,
+    /// The host whose monotonic clock the deadline is on.
+    pub(crate) host: HostId,
+    pub(crate) local_deadline: Instant,
+    /// When the timer's current event fires (re-armed when the host's drift changes; an
+    /// event for an earlier arming is ignored).
+    pub(crate) global_deadline: Instant,
 }
 
 pub(crate) struct World {
@@ -397,41 +401,44 @@ impl World {
         self.by_ip.get(&ip).copied()
     }
 
-    /// Host-local time: global time plus the host's offset and drift.
+    /// `host`'s monotonic clock now.
     pub(crate) fn local_time(&self, host: HostId) -> Instant {
-        self.to_local(host, self.now)
+        self.hosts[host as usize].clock.mono(self.now)
     }
 
-    pub(crate) fn to_local(&self, host: HostId, global: Instant) -> Instant {
-        let h = &self.hosts[host as usize];
-        let since = global.as_nanos().saturating_sub(h.skew_since.as_nanos()) as i128;
-        let local = global.as_nanos() as i128
-            + h.clock_offset_ns as i128
-            + since * h.drift_ppm as i128 / 1_000_000;
-        Instant::from_nanos(local.clamp(0, u64::MAX as i128) as u64)
-    }
-
-    /// The earliest global time at which `host`'s clock reads at least `local`.
+    /// The earliest global time (not before now) at which `host`'s monotonic clock reads at
+    /// least `local`.
     pub(crate) fn to_global(&self, host: HostId, local: Instant) -> Instant {
-        let h = &self.hosts[host as usize];
-        if h.clock_offset_ns == 0 && h.drift_ppm == 0 {
-            return local;
+        self.hosts[host as usize].clock.global_at(self.now, local)
+    }
+
+    /// Sets `host`'s clocks (see [`HostClock::set`]). A drift change re-arms the host's
+    /// pending timers and its TCP stack's next poll at their new global times: they follow
+    /// the monotonic clock.
+    pub(crate) fn set_clock(&mut self, host: HostId, offset_ns: i64, drift_ppm: i64) {
+        let now = self.now;
+        let clock = &mut self.hosts[host as usize].clock;
+        let old_drift = clock.drift_ppm();
+        clock.set(now, offset_ns, drift_ppm);
+        if old_drift == drift_ppm {
+            return;
         }
-        if local == Instant::MAX {
-            return Instant::MAX;
+        for key in self.timers.keys() {
+            let Some(slot) = self.timers.get(key) else {
+                continue;
+            };
+            if slot.host != host {
+                continue;
+            }
+            let at = self.to_global(host, slot.local_deadline);
+            if let Some(slot) = self.timers.get_mut(key) {
+                slot.global_deadline = at;
+            }
+            self.schedule(at, Ev::Timer(key));
         }
-        // Invert local = g + off + (g - s) * d / 1e6, then correct rounding upward.
-        let (off, d, s) = (
-            h.clock_offset_ns as i128,
-            h.drift_ppm as i128,
-            h.skew_since.as_nanos() as i128,
-        );
-        let g = ((local.as_nanos() as i128 - off) * 1_000_000 + s * d) / (1_000_000 + d);
-        let mut g = Instant::from_nanos(g.clamp(0, u64::MAX as i128) as u64);
-        while self.to_local(host, g) < local {
-            g += Duration::from_nanos(1);
+        if self.stack(host).is_some() {
+            self.stack_poll(host);
         }
-        g
     }
 
     /// Packet fidelity: gives `host` a fresh TCP/IP stack (at start and restart).
@@ -474,6 +481,13 @@ impl World {
     pub(crate) fn dispatch(&mut self, ev: Ev) -> Option<FaultFn> {
         match ev {
             Ev::Timer(key) => {
+                if self
+                    .timers
+                    .get(key)
+                    .is_some_and(|s| s.global_deadline != self.now)
+                {
+                    return None; // re-armed for another time by a drift change
+                }
                 if let Some(slot) = self.timers.remove(key) {
                     self.record(
                         Kind::Timer,

@@ -217,6 +217,10 @@ impl Runtime for Worker {
         Instant::from_nanos(self.0.epoch.elapsed().as_nanos() as u64)
     }
 
+    fn wall_clock(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
+
     fn sleep_until(&self, deadline: Instant) -> tokio::time::Sleep {
         tokio::time::sleep_until(self.to_std(deadline))
     }

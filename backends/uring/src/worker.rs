@@ -232,6 +232,11 @@ impl Runtime for Worker {
         Instant::ZERO + std_now().saturating_duration_since(self.0.epoch)
     }
 
+    #[allow(clippy::disallowed_methods)] // a real backend reads the real clock
+    fn wall_clock(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
+
     fn sleep_until(&self, deadline: Instant) -> Sleep {
         Sleep {
             at: self.to_std(deadline),

@@ -118,6 +118,22 @@ fn validation_names_the_problem() {
     })
     .validate(&sp);
     assert!(matches!(e, Err(ScheduleError::BadValue(_))), "{e:?}");
+    for drift_ppm in [-1_000_000, testbed_sim::MAX_DRIFT_PPM + 1, i64::MAX] {
+        let e = ev(Fault::ClockSkew {
+            host: "b".into(),
+            offset_ms: 0,
+            drift_ppm,
+        })
+        .validate(&sp);
+        assert!(matches!(e, Err(ScheduleError::BadValue(_))), "{drift_ppm}: {e:?}");
+    }
+    let ok = ev(Fault::ClockSkew {
+        host: "b".into(),
+        offset_ms: -(LIMIT_MS as i64),
+        drift_ppm: -testbed_sim::MAX_DRIFT_PPM,
+    })
+    .validate(&sp);
+    assert_eq!(ok, Ok(()));
 }
 
 /// Applies a schedule to a small simulation and watches the host state from a probe task.
