@@ -112,7 +112,11 @@ mod tests {
         let before = c.mono(Instant::from_secs(10));
         assert_eq!(before, Instant::from_secs(11));
         c.set(Instant::from_secs(10), 0, 0);
-        assert_eq!(c.mono(Instant::from_secs(10)), before, "no step at the change");
+        assert_eq!(
+            c.mono(Instant::from_secs(10)),
+            before,
+            "no step at the change"
+        );
         assert_eq!(c.mono(Instant::from_secs(12)), Instant::from_secs(13));
     }
 
@@ -123,7 +127,11 @@ mod tests {
         assert_eq!(c.mono(Instant::from_secs(6)), Instant::from_secs(6));
         let w0 = c.wall_ns(Instant::from_secs(6));
         let w1 = c.wall_ns(Instant::from_secs(7));
-        assert_eq!(w1 - w0, 1_000_000_000, "a large negative offset does not freeze it");
+        assert_eq!(
+            w1 - w0,
+            1_000_000_000,
+            "a large negative offset does not freeze it"
+        );
     }
 
     #[test]

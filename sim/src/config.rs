@@ -125,8 +125,14 @@ pub struct SimConfig {
     /// SYN retransmissions before a connect fails with `TimedOut` (Linux's tcp_syn_retries
     /// default, 6: with a 1 s first timeout a connect gives up after 127 s).
     pub syn_retries: u32,
-    /// Retransmission delay a lost stream segment costs (at least twice the link latency).
+    /// Stream fidelity: the first retransmission timeout (Linux's TCP_RTO_MIN, 200 ms; at
+    /// least four one-way latencies of the link). Later ones double.
     pub min_rto: Duration,
+    /// Stream fidelity: the largest retransmission timeout (Linux's TCP_RTO_MAX, 120 s).
+    pub max_rto: Duration,
+    /// Stream fidelity: retransmissions of a stalled segment before the connection gives up
+    /// with `TimedOut` (Linux's tcp_retries2, 15: 924.6 s with a 200 ms RTO).
+    pub tcp_retries2: u32,
     /// The run stops (as a failure if clients are unfinished) at this sim time.
     pub time_limit: Duration,
     /// Keep every trace event in memory (for JSONL output and determinism diffs).
@@ -158,6 +164,8 @@ impl Default for SimConfig {
             syn_rto: Duration::from_secs(1),
             syn_retries: 6,
             min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(120),
+            tcp_retries2: 15,
             time_limit: Duration::from_secs(3600),
             record_trace: false,
             replay_hint: None,

@@ -101,6 +101,8 @@ impl World {
         if !host.up {
             return;
         }
+        self.drop_host_sends(h);
+        let host = &mut self.hosts[h as usize];
         host.up = false;
         host.incarnation += 1;
         host.listeners.clear();

@@ -1,6 +1,7 @@
 //! The stream handshake and listeners: connect (SYN with exponential retransmission),
 //! SYN-ACK, the client's final ACK (which moves the connection from the listener's half-open
-//! list to its accept queue), refusals (RST when nothing listens or the backlog is full),
+//! list to its accept queue), refusals (RST when nothing listens; a full backlog drops the SYN
+//! and the client retries on Linux's SYN schedule: 1, 3, 7, 15, 31, 63 s, giving up at 127 s),
 //! accept and listener close.
 
 use crate::slab::Key;
@@ -10,6 +11,12 @@ use crate::world::{Ev, HostId, Transit, World};
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 use testbed_model::{AcceptError, ConnectError};
+
+/// Half-open connections a listener holds, per slot of its accept backlog (at least 128).
+const SYN_QUEUE_PER_BACKLOG: usize = 8;
+/// SYN-ACK retransmissions for a completed handshake the full accept queue cannot take
+/// (Linux's tcp_synack_retries).
+const SYNACK_RETRIES: u32 = 5;
 
 impl World {
     // ---- handshake -------------------------------------------------------------------
@@ -40,12 +47,14 @@ impl World {
                     incarnation: h.incarnation,
                     addr: local,
                     open: true,
+                    error: None,
                 },
                 End {
                     host: dst,
                     incarnation: 0,
                     addr: target,
                     open: false,
+                    error: None,
                 },
             ],
             server_known: false,
@@ -96,14 +105,28 @@ impl World {
         if let Some(l) = listener {
             self.purge_half_open(l);
         }
-        let Some(lkey) = listener.filter(|l| {
-            self.listeners
-                .get(*l)
-                .is_some_and(|l| l.backlog.len() + l.half_open.len() < cap)
-        }) else {
+        let Some(lkey) = listener else {
             self.send_rst(key, 1);
             return;
         };
+        // Linux drops a SYN when the accept queue is full (the SYN queue is bounded apart, by
+        // syncookies on Linux, here by `SYN_QUEUE_PER_BACKLOG`× the backlog); the client's
+        // SYN timer retries.
+        if self.listeners.get(lkey).is_none_or(|l| {
+            l.backlog.len() >= cap
+                || l.half_open.len() >= cap.max(128).saturating_mul(SYN_QUEUE_PER_BACKLOG)
+        }) {
+            let cport = self.conns.get(key).map_or(0, |c| c.ends[0].addr.port());
+            self.record(
+                Kind::Drop,
+                DropReason::ListenQueueFull,
+                src,
+                dst,
+                cport as u64,
+                sport as u64,
+            );
+            return;
+        }
         let inc = self.hosts[dst as usize].incarnation;
         let c = self.conns.get_mut(key).expect("checked above");
         c.server_known = true;
@@ -143,9 +166,17 @@ impl World {
         }
     }
 
-    /// The client's handshake ACK arrived: the connection is ready for `accept`.
+    /// The client's handshake ACK arrived: the connection is ready for `accept`. If the
+    /// accept queue is full the ACK is dropped, as Linux does: the connection stays half-open
+    /// and the server's SYN-ACK retransmissions (1, 2, 4, 8, 16 s apart; tcp_synack_retries 5)
+    /// each draw a new ACK, until there is room or the server gives up and resets it.
     pub(crate) fn complete_handshake(&mut self, key: Key) {
+        self.try_complete(key, 0);
+    }
+
+    pub(crate) fn try_complete(&mut self, key: Key, attempt: u32) {
         let lkey = self.conns.get(key).and_then(|c| c.listener);
+        let cap = self.cfg.accept_backlog;
         let Some(l) = lkey.and_then(|l| self.listeners.get_mut(l)) else {
             // The listener closed meanwhile.
             if let Some(c) = self.conns.get_mut(key) {
@@ -153,6 +184,46 @@ impl World {
             }
             return self.send_rst(key, 1);
         };
+        if !l.half_open.contains(&key) {
+            return; // purged, or already complete
+        }
+        if l.backlog.len() >= cap {
+            let (src, dst) = self
+                .conns
+                .get(key)
+                .map_or((0, 0), |c| (c.ends[0].host, c.ends[1].host));
+            self.record(
+                Kind::Drop,
+                DropReason::ListenQueueFull,
+                src,
+                dst,
+                key.as_u64(),
+                attempt as u64,
+            );
+            if attempt >= SYNACK_RETRIES {
+                if let Some(l) = lkey.and_then(|l| self.listeners.get_mut(l)) {
+                    l.half_open.retain(|k| *k != key);
+                }
+                if let Some(c) = self.conns.get_mut(key) {
+                    c.ends[1].open = false;
+                }
+                return self.send_rst(key, 1);
+            }
+            let rtt =
+                self.link(dst, src).cfg.latency.floor() + self.link(src, dst).cfg.latency.floor();
+            let at = self.now + self.cfg.syn_rto * (1u32 << attempt) + rtt;
+            self.schedule(
+                at,
+                Ev::SynAckRetry {
+                    conn: key,
+                    attempt: attempt + 1,
+                },
+            );
+            return;
+        }
+        let l = lkey
+            .and_then(|l| self.listeners.get_mut(l))
+            .expect("checked");
         l.half_open.retain(|k| *k != key);
         l.backlog.push_back(key);
         if let Some(w) = l.waker.take() {

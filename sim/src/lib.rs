@@ -17,6 +17,7 @@ mod executor;
 mod handshake;
 mod host;
 mod packet;
+mod retransmit;
 mod sim;
 mod slab;
 mod stream;

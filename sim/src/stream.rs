@@ -4,8 +4,11 @@
 //! client). Writes are cut into MSS-sized segments, each put on the link (bandwidth queue,
 //! latency, jitter); loss costs a retransmission timeout of delay, never corruption, and
 //! segments arrive in order (head-of-line blocking). A pipe's window bounds bytes in flight
-//! plus bytes unread, so a stalled reader backpressures the writer. A handshake costs one RTT;
-//! a full accept backlog or a missing listener answers RST.
+//! plus bytes unread, so a stalled reader backpressures the writer. A partition stalls a pipe
+//! and it resumes on Linux's retransmission schedule, or gives up (see [`crate::retransmit`]).
+//! A handshake costs one RTT; a missing listener answers RST, a full accept backlog drops the
+//! SYN (the client retries). A reset reports `ConnectionReset` once (`BrokenPipe` if the peer
+//! had already closed its side, as Linux's EPIPE in CLOSE-WAIT), then EOF and `BrokenPipe`.
 
 use crate::slab::Key;
 use crate::trace::{DropReason, Kind};
@@ -14,9 +17,10 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll, Waker};
-use testbed_model::{ConnectError, Duration, Instant};
+use testbed_model::{ConnectError, Instant};
 use tokio::io::ReadBuf;
 pub(crate) const TCP_HEADER_BYTES: usize = 40;
+/// Losses of one segment absorbed as retransmission delay before it is delivered anyway.
 const MAX_RETRANSMITS: u32 = 16;
 
 pub(crate) struct End {
@@ -24,6 +28,8 @@ pub(crate) struct End {
     pub(crate) incarnation: u64,
     pub(crate) addr: SocketAddr,
     pub(crate) open: bool,
+    /// An error the next read or write of this end reports once (a socket's `SO_ERROR`).
+    pub(crate) error: Option<io::ErrorKind>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -50,7 +56,14 @@ pub(crate) struct Pipe {
     pub(crate) segs: VecDeque<Seg>,
     pub(crate) last_arrival: Instant,
     pub(crate) epoch: u32,
+    /// Segments wait for a retransmission (the link was cut).
     pub(crate) stalled: bool,
+    /// Stalled and on its link's list of pipes to wake on repair.
+    pub(crate) parked: bool,
+    /// When the pipe stalled: the start of its retransmission schedule.
+    pub(crate) stall_since: Instant,
+    /// Counts stalls, so timers of an earlier stall are ignored.
+    pub(crate) stall_gen: u32,
     pub(crate) fin_sent: bool,
     pub(crate) fin_received: bool,
     pub(crate) reset: bool,
@@ -62,8 +75,15 @@ impl Pipe {
     fn clear(&mut self) {
         self.buf.clear();
         self.readable = 0;
+        self.drop_in_flight();
+    }
+    /// Forgets what was sent and has not arrived (what has arrived stays readable).
+    pub(crate) fn drop_in_flight(&mut self) {
+        self.buf.truncate(self.readable);
         self.segs.clear();
         self.epoch = self.epoch.wrapping_add(1);
+        self.stalled = false;
+        self.parked = false;
     }
     fn wake_all(&mut self) {
         if let Some(w) = self.reader.take() {
@@ -109,12 +129,6 @@ impl World {
         h.up && h.incarnation == end.incarnation
     }
 
-    fn rto(&self, from: HostId, to: HostId) -> Duration {
-        self.cfg
-            .min_rto
-            .max(self.link(from, to).cfg.latency.floor() * 4)
-    }
-
     // ---- resets ------------------------------------------------------------------------
 
     /// Sends RST from `from_end` to the other end over the link (lost if the link is down).
@@ -154,14 +168,45 @@ impl World {
             if let Some(w) = c.connect_waker.take() {
                 w.wake();
             }
+        } else if !c.pipes[0].reset && c.ends[to_end].error.is_none() {
+            // Linux: EPIPE if the peer's FIN had arrived (CLOSE-WAIT), else ECONNRESET.
+            c.ends[to_end].error = Some(if c.pipes[1 - to_end].fin_received {
+                io::ErrorKind::BrokenPipe
+            } else {
+                io::ErrorKind::ConnectionReset
+            });
         }
-        let _ = to_end;
+        self.reset_pipes(key);
+    }
+
+    /// The connection is over: both pipes drop their data and wake their waiters.
+    pub(crate) fn reset_pipes(&mut self, key: Key) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
         for p in &mut c.pipes {
             p.reset = true;
             p.clear();
             p.wake_all();
         }
         self.maybe_gc(key);
+    }
+
+    /// `host` crashed: what its live connection ends had sent and not yet delivered is gone
+    /// with it (queued and in-flight segments, pending retransmissions).
+    pub(crate) fn drop_host_sends(&mut self, host: HostId) {
+        let inc = self.hosts[host as usize].incarnation;
+        for key in self.conns.keys() {
+            let Some(c) = self.conns.get_mut(key) else {
+                continue;
+            };
+            for d in 0..2 {
+                if c.ends[d].host == host && c.ends[d].incarnation == inc {
+                    c.pipes[d].drop_in_flight();
+                }
+            }
+            self.maybe_gc(key);
+        }
     }
 
     // ---- data --------------------------------------------------------------------------
@@ -196,7 +241,7 @@ impl World {
 
     /// When a segment sent now arrives, counting retransmissions after losses; `None` if the
     /// link is held or partitioned.
-    fn segment_arrival(
+    pub(crate) fn segment_arrival(
         &mut self,
         src: HostId,
         dst: HostId,
@@ -204,8 +249,9 @@ impl World {
         key: Key,
     ) -> Option<Instant> {
         let rto = self.rto(src, dst);
+        let max = self.cfg.max_rto;
         let mut t = self.now;
-        for _ in 0..MAX_RETRANSMITS {
+        for n in 0..MAX_RETRANSMITS {
             match self.link_mut(src, dst).transit(t, bytes) {
                 Transit::Arrive(at) => {
                     if self.link_mut(src, dst).duplicates() {
@@ -229,7 +275,7 @@ impl World {
                         key.as_u64(),
                         bytes as u64,
                     );
-                    t += rto;
+                    t += crate::retransmit::backoff(rto, max, n);
                 }
                 Transit::Blocked(_) => return None,
             }
@@ -239,7 +285,7 @@ impl World {
 
     /// Schedules the arrival of pipe `dir`'s next segment at `t`, or later: a segment never
     /// overtakes the one before it (TCP delivers in order).
-    fn schedule_in_order(&mut self, key: Key, dir: usize, t: Instant) {
+    pub(crate) fn schedule_in_order(&mut self, key: Key, dir: usize, t: Instant) {
         let p = &mut self.conns.get_mut(key).expect("live").pipes[dir];
         let at = t.max(p.last_arrival);
         p.last_arrival = at;
@@ -254,42 +300,9 @@ impl World {
         );
     }
 
-    fn stall_pipe(&mut self, key: Key, dir: usize) {
-        let c = self.conns.get_mut(key).expect("live");
-        let (src, dst) = (c.ends[dir].host, c.ends[1 - dir].host);
-        let p = &mut c.pipes[dir];
-        if p.stalled {
-            return;
-        }
-        p.stalled = true;
-        p.epoch = p.epoch.wrapping_add(1);
-        self.link_mut(src, dst).stalled.push((key, dir));
-    }
-
-    /// A link came back up: re-send every parked segment of a pipe, in order.
-    pub(crate) fn unstall_pipe(&mut self, key: Key, dir: usize) {
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
-        let (src, dst) = (c.ends[dir].host, c.ends[1 - dir].host);
-        let p = &mut c.pipes[dir];
-        if !p.stalled {
-            return;
-        }
-        p.stalled = false;
-        p.epoch = p.epoch.wrapping_add(1);
-        let segs: Vec<Seg> = p.segs.iter().copied().collect();
-        for s in segs {
-            match self.segment_arrival(src, dst, s.len as usize + TCP_HEADER_BYTES, key) {
-                Some(t) => self.schedule_in_order(key, dir, t),
-                None => return self.stall_pipe(key, dir),
-            }
-        }
-    }
-
     pub(crate) fn on_segment(&mut self, key: Key, dir: usize, epoch: u32) {
         let Some(c) = self.conns.get(key) else { return };
-        if c.pipes[dir].epoch != epoch {
+        if c.pipes[dir].epoch != epoch || c.pipes[dir].stalled {
             return;
         }
         let (src, dst) = (c.ends[dir].host, c.ends[1 - dir].host);
@@ -370,10 +383,13 @@ impl World {
             return Poll::Ready(Err(e));
         }
         let c = self.conns.get_mut(key).expect("checked");
+        if let Some(e) = c.ends[end].error.take() {
+            return Poll::Ready(Err(e.into()));
+        }
         let host = c.ends[end].host as usize;
         let p = &mut c.pipes[1 - end];
         if p.reset {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+            return Poll::Ready(Ok(())); // after the reset was reported: EOF
         }
         if p.readable > 0 {
             let n = p.readable.min(out.remaining());
@@ -410,11 +426,11 @@ impl World {
             return Poll::Ready(Err(e));
         }
         let c = self.conns.get_mut(key).expect("checked");
-        let p = &mut c.pipes[end];
-        if p.reset {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        if let Some(e) = c.ends[end].error.take() {
+            return Poll::Ready(Err(e.into()));
         }
-        if p.fin_sent {
+        let p = &mut c.pipes[end];
+        if p.reset || p.fin_sent {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
         if data.is_empty() {

@@ -48,6 +48,9 @@ pub enum Kind {
     /// Packet fidelity: a packet filter decided. `a` = hook (0 ingress, 1 egress), `b` =
     /// verdict (0 drop, 1 pass, 2 tx, 3 redirect).
     FilterVerdict,
+    /// Stream fidelity: a connection gave up retransmitting (tcp_retries2). `a` =
+    /// connection, `b` = the end that timed out.
+    TimedOut,
 }
 
 /// Why a packet was dropped.

@@ -114,10 +114,16 @@ fn a_drift_change_re_arms_a_pending_sleep_and_keeps_accumulated_time() {
         h.control().clock_skew("a", 0, -100_000);
         assert_eq!(h.now(), before, "a drift change does not step the clock");
         let (mono, global) = t.await.unwrap();
-        assert!(mono >= Instant::from_secs(22) && mono - Instant::from_secs(22) < Duration::from_micros(1));
+        assert!(
+            mono >= Instant::from_secs(22)
+                && mono - Instant::from_secs(22) < Duration::from_micros(1)
+        );
         // The remaining 11 monotonic seconds take 11 / 0.9 global seconds, not 11 / 1.1.
         let rest = (global - Instant::from_secs(10)).as_nanos() as i64;
-        assert!((rest - 12_222_222_223).abs() <= 2, "re-armed at {rest} ns after the change");
+        assert!(
+            (rest - 12_222_222_223).abs() <= 2,
+            "re-armed at {rest} ns after the change"
+        );
         Ok(())
     });
     sim.run().unwrap();

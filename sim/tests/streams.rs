@@ -7,7 +7,7 @@ use common::*;
 use proptest::prelude::*;
 use std::cell::Cell;
 use std::rc::Rc;
-use testbed_model::{ConnectError, Duration, Listener, Net, Runtime};
+use testbed_model::{ConnectError, Duration, Instant, Listener, Net, Runtime};
 use testbed_sim::{Latency, LinkConfig, Sim, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -190,20 +190,107 @@ fn half_close_delivers_eof_and_the_other_direction_keeps_working() {
     sim.run().unwrap();
 }
 
-#[test]
-fn a_full_backlog_refuses_instead_of_panicking() {
+/// Clients connect to a listener with a backlog of 4 that starts accepting at `accept_from`
+/// (never if `None`): 4 at time zero, then 6 more at 100 ms, each writing one byte. Returns
+/// the late clients' connect outcomes with when they completed, and when the server accepted
+/// each connection.
+type Outcomes = Vec<(Result<(), ConnectError>, Duration)>;
+fn connect_to_a_full_backlog(accept_from: Option<Duration>) -> (Outcomes, Vec<Duration>) {
     let mut sim = Sim::new(SimConfig {
         seed: 4,
         accept_backlog: 4,
         ..SimConfig::default()
     });
-    sim.host("srv", |h| async move {
-        let _l = h.listen("0.0.0.0:9".parse().unwrap()).unwrap();
-        std::future::pending::<()>().await; // never accepts
+    let accepted = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let a = accepted.clone();
+    sim.host("srv", move |h| {
+        let a = a.clone();
+        async move {
+            let l = h.listen("0.0.0.0:9".parse().unwrap()).unwrap();
+            let Some(d) = accept_from else {
+                return std::future::pending::<()>().await; // never accepts
+            };
+            h.sleep(d).await;
+            let mut kept = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                a.borrow_mut().push(h.now() - Instant::ZERO);
+                kept.push(s);
+            }
+        }
     });
     let outcomes = Rc::new(std::cell::RefCell::new(Vec::new()));
     let o = outcomes.clone();
     sim.client("cli", move |h| async move {
+        let t0 = h.now();
+        let tasks: Vec<_> = (0..10u64)
+            .map(|i| {
+                let h2 = h.clone();
+                h.spawn(async move {
+                    if i >= 4 {
+                        h2.sleep(Duration::from_millis(100)).await;
+                    }
+                    let r = h2.connect(addr(&h2, "srv", 9)).await.map(|_| ());
+                    (i, r, h2.now() - t0)
+                })
+            })
+            .collect();
+        for t in tasks {
+            let (i, r, at) = t.await?;
+            if i >= 4 {
+                o.borrow_mut().push((r, at));
+            }
+        }
+        h.sleep(Duration::from_secs(1)).await; // the last handshake ACKs reach the server
+        Ok(())
+    });
+    sim.run().unwrap();
+    (outcomes.take(), accepted.take())
+}
+
+#[test]
+fn a_full_backlog_drops_syns_and_clients_retry_on_linuxs_schedule() {
+    // The server accepts from 2 s: the 6 late SYNs, dropped at 0.1 s and 1.1 s, get in at 3.1 s.
+    let (late, accepted) = connect_to_a_full_backlog(Some(Duration::from_secs(2)));
+    assert!(late.iter().all(|(r, _)| r.is_ok()), "{late:?}");
+    assert!(
+        late.iter().all(|(_, t)| *t == Duration::from_millis(3_102)),
+        "{late:?}"
+    );
+    assert_eq!(accepted.len(), 10, "{accepted:?}");
+    // Nobody ever accepts: the late SYNs, retried after 1, 3, 7, 15, 31, 63 s, time out at 127 s.
+    let (late, _) = connect_to_a_full_backlog(None);
+    assert!(
+        late.iter().all(|(r, t)| *r == Err(ConnectError::TimedOut)
+            && *t == Duration::from_millis(127_100)),
+        "{late:?}"
+    );
+}
+
+#[test]
+fn simultaneous_handshakes_past_the_backlog_wait_for_room_in_the_accept_queue() {
+    // Ten SYNs at once all find room in the SYN queue and complete on the client's side
+    // (as on Linux); the ACKs the full accept queue cannot take are dropped, and the
+    // server's SYN-ACK retransmissions bring them in once it accepts.
+    let mut sim = Sim::new(SimConfig {
+        seed: 5,
+        accept_backlog: 4,
+        ..SimConfig::default()
+    });
+    let accepted = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let a = accepted.clone();
+    sim.host("srv", move |h| {
+        let a = a.clone();
+        async move {
+            let l = h.listen("0.0.0.0:9".parse().unwrap()).unwrap();
+            h.sleep(Duration::from_secs(2)).await;
+            let mut kept = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                a.borrow_mut().push(h.now() - Instant::ZERO);
+                kept.push(s);
+            }
+        }
+    });
+    sim.client("cli", |h| async move {
         let tasks: Vec<_> = (0..10)
             .map(|_| {
                 let h2 = h.clone();
@@ -211,19 +298,23 @@ fn a_full_backlog_refuses_instead_of_panicking() {
             })
             .collect();
         for t in tasks {
-            let r = t.await?;
-            o.borrow_mut().push(r);
+            t.await??;
         }
+        h.sleep(Duration::from_secs(5)).await;
         Ok(())
     });
     sim.run().unwrap();
-    let v = outcomes.borrow();
-    assert_eq!(v.iter().filter(|r| r.is_ok()).count(), 4);
+    let v = accepted.borrow();
+    assert_eq!(v.len(), 10, "{v:?}");
     assert_eq!(
-        v.iter()
-            .filter(|r| **r == Err(ConnectError::Refused))
-            .count(),
-        6
+        v.iter().filter(|t| **t == Duration::from_secs(2)).count(),
+        4,
+        "{v:?}"
+    );
+    // Dropped at 3 ms, retried 1 s + 1 RTT later (still full), then 2 s + 1 RTT after that.
+    assert!(
+        v[4..].iter().all(|t| *t == Duration::from_millis(3_007)),
+        "{v:?}"
     );
 }
 
