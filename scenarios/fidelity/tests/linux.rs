@@ -14,54 +14,85 @@ fn value(o: &Obs, row: RowId) -> f64 {
         .unwrap_or_else(|| panic!("{}: no value: {}", row.name(), o.detail))
 }
 
-/// One row's plausibility check (the facts every Linux since 4.x shows).
+/// One row's plausibility check: facts of the Linux this runs on (kernel 6.x defaults),
+/// in the units of the rows' workloads.
 fn check(row: RowId, o: &Obs) {
     let v = value(o, row);
     let ctx = format!("{}: {v} {} ({})", row.name(), o.outcome, o.detail);
     match row {
-        // RTO backoff from 200 ms: retransmissions at 0.2, 0.6, 1.4, 3.0, 6.2, 12.6, 25.4,
-        // 51 s after the write; the answer follows the first one after the heal.
-        RowId::PartitionHeal10s => assert!((0.5..=8.0).contains(&v), "{ctx}"),
-        RowId::PartitionHeal30s => assert!((5.0..=30.0).contains(&v), "{ctx}"),
+        // RTO backoff from ~200 ms: retransmissions at about 0.2, 0.6, 1.4, 3.0, 6.2, 12.6,
+        // 25.4, 51 s after the write; the answer follows the first one after the heal.
+        RowId::PartitionHeal10s => {
+            assert_eq!(o.outcome, "ok", "{ctx}");
+            assert!((0.5..=8.0).contains(&v), "{ctx}");
+        }
+        RowId::PartitionHeal30s => {
+            assert_eq!(o.outcome, "ok", "{ctx}");
+            assert!((5.0..=30.0).contains(&v), "{ctx}");
+        }
         RowId::UserTimeout | RowId::Keepalive => {
             assert_eq!(o.outcome, "ETIMEDOUT", "{ctx}");
             assert!((3.0..=9.0).contains(&v), "{ctx}");
         }
         RowId::SynRetries => {
-            assert_eq!(o.outcome, "ETIMEDOUT", "{ctx}");
-            // 0, 1, 3, 7, 15 s fall within a 20 s timeout.
-            assert!((4.0..=6.0).contains(&v), "{ctx}");
+            // Healed at 4 s: the next SYN connects (at 5 s with tcp_syn_linear_timeouts = 4,
+            // at 7 s with the classic 0, 1, 3, 7 s schedule).
+            assert!((4.0..=8.0).contains(&v), "{ctx}");
+            // Under a permanent partition the kernel gives up (ETIMEDOUT after its SYN
+            // retries) or the 20 s application deadline comes first.
+            assert!(["ETIMEDOUT", "deadline"].contains(&o.outcome.as_str()), "{ctx}");
         }
         RowId::ClosedPort => {
-            assert_eq!(o.outcome, "ECONNREFUSED", "{ctx}");
-            assert!(v < 50.0, "{ctx}");
+            assert_eq!(o.outcome, "refused", "{ctx}");
+            assert!(v < 50.0, "one round trip: {ctx}");
         }
         RowId::PeerExitClean => assert_eq!(o.outcome, "EOF", "{ctx}"),
         RowId::PeerExitUnread => assert_eq!(o.outcome, "ECONNRESET", "{ctx}"),
         RowId::CrashRestart => {
             assert_eq!(o.outcome, "ECONNRESET", "{ctx}");
-            assert!(v < 1.0, "{ctx}");
+            assert!(v < 1000.0, "one round trip after the write: {ctx}");
         }
         RowId::WriteAfterClose => {
             assert_eq!(v, 1.0, "{ctx}");
             assert_eq!(o.outcome, "EPIPE", "{ctx}");
         }
-        RowId::Backlog => assert_eq!(v, 64.0, "{ctx}"),
-        RowId::TimeWait => {
-            assert_eq!(o.outcome, "EADDRNOTAVAIL", "{ctx}");
-            assert!((1000.0..30_000.0).contains(&v), "{ctx}");
+        RowId::Backlog => {
+            // Every client connects: past the queue of 8, SYNs are dropped and retried at
+            // 1 s, or (SYN cookies) answered at once while the server drops the final ACK.
+            assert_eq!(o.outcome, "64/64", "every client connects: {ctx}");
+            assert!(v < 40.0, "{ctx}");
         }
-        RowId::Nagle => assert!(v > 5.0, "Nagle + delayed ACK adds latency: {ctx}"),
+        RowId::TimeWait => {
+            // TIME-WAIT lasts 60 s: a client slower than 28,232 connections a minute (a
+            // debug build on a loaded machine) sees its first ports free again.
+            if o.outcome == "ok" {
+                assert!(client_half_secs(o) >= 60.0, "{ctx}");
+            } else {
+                assert_eq!(o.outcome, "EADDRNOTAVAIL", "{ctx}");
+                assert!((1000.0..30_000.0).contains(&v), "{ctx}");
+            }
+        }
+        RowId::Nagle => assert!(v > 5.0, "Nagle + delayed ACK add latency: {ctx}"),
         RowId::NoDelay => assert!(v.abs() < 10.0, "{ctx}"),
         RowId::Bulk0 => assert!((5.0..=10.5).contains(&v), "{ctx}"),
         RowId::Bulk1 => assert!((0.2..=10.5).contains(&v), "{ctx}"),
-        RowId::UdpLoss => assert!((0.002..=0.03).contains(&v), "{ctx}"),
+        RowId::UdpLoss => assert!((0.2..=3.0).contains(&v), "percent lost: {ctx}"),
         RowId::UdpOversize => {
-            assert_eq!(o.outcome, "fragmented", "{ctx}");
-            assert!(o.detail.contains("65508 bytes: EMSGSIZE"), "{ctx}");
+            assert_eq!(o.outcome, "ok", "Linux fragments it: {ctx}");
+            assert_eq!(v, 2000.0, "{ctx}");
         }
         _ => {}
     }
+}
+
+/// "the client half took X s" from a Linux detail.
+fn client_half_secs(o: &Obs) -> f64 {
+    o.detail
+        .split("the client half took ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0)
 }
 
 #[test]
@@ -95,9 +126,8 @@ fn every_row_measures_a_plausible_linux_value() {
     eprintln!("measure_all took {:.1} s of wall time", took.as_secs_f64());
     let bridge = linux::bridge_available().is_ok();
     for (&row, o) in rows.iter().zip(&obs) {
-        let bridged = matches!(row, RowId::Nagle | RowId::NoDelay | RowId::Bulk0 | RowId::Bulk1);
-        if bridged && !bridge && !require_all() {
-            assert!(o.value.is_none());
+        if !bridge && o.value.is_none() && !require_all() {
+            eprintln!("{}: not run without the bridge", row.name());
             continue;
         }
         check(row, o);

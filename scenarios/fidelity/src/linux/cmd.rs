@@ -20,6 +20,15 @@ pub(crate) fn exec(ns: &Netns, cmd: &str, args: &[&str]) -> Result<String, LabEr
         .map_err(LabError::setup)
 }
 
+/// Runs `cmd ARGS` inside the namespace named `ns`; returns its stdout.
+pub(crate) fn exec_named(ns: &str, cmd: &str, args: &[&str]) -> Result<String, LabError> {
+    let mut all = vec!["netns", "exec", ns, cmd];
+    all.extend_from_slice(args);
+    testbed_xdp::netns::ip(&all)
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .map_err(LabError::setup)
+}
+
 /// Feeds `script` to `nft -f -` inside `ns`.
 pub(crate) fn nft(ns: &Netns, script: &str) -> Result<(), LabError> {
     let mut child = Command::new("ip")
@@ -69,4 +78,21 @@ pub(crate) fn has_tool(tool: &str) -> bool {
             .status()
             .is_ok_and(|s| s.success())
     })
+}
+
+/// Raises the calling thread's scheduling priority (nice -10) so that timing-sensitive
+/// threads (the bridge, the hosts' workers) keep their timing on a loaded machine. Best
+/// effort: a failure leaves the priority as it was.
+pub(crate) fn boost_current_thread() {
+    // "/proc/thread-self" links to "<pid>/task/<tid>".
+    let tid = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name().and_then(|t| t.to_str()).map(str::to_string));
+    if let Some(tid) = tid.filter(|t| t.bytes().all(|b| b.is_ascii_digit())) {
+        let _ = Command::new("renice")
+            .args(["-n", "-10", "-p", &tid])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }

@@ -22,6 +22,8 @@ pub type Serve = Arc<dyn Fn(Worker) -> Result<ServeFuture, String> + Send + Sync
 
 /// How long a server may take to bind.
 const START_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a started server runs before its start counts as done (its first poll binds).
+const BIND_GRACE: Duration = Duration::from_millis(20);
 /// How often a running server checks whether it was stopped.
 const STOP_POLL: Duration = Duration::from_millis(2);
 
@@ -42,6 +44,7 @@ impl ServerProc {
             .spawn(move || {
                 let tx2 = tx.clone();
                 let ran = ns.run_in(move || {
+                    super::cmd::boost_current_thread();
                     Kernel::builder().workers(1).build().block_on(|w| async move {
                         let fut = match serve(w.clone()) {
                             Ok(f) => f,
@@ -50,8 +53,11 @@ impl ServerProc {
                                 return;
                             }
                         };
-                        let _ = tx2.send(Ok(()));
                         let task = w.spawn(fut);
+                        // Let the server run up to its first wait (it binds there) before
+                        // the client is told it may start.
+                        w.sleep(BIND_GRACE).await;
+                        let _ = tx2.send(Ok(()));
                         while !stop2.load(Ordering::Relaxed) && !task.is_finished() {
                             w.sleep(STOP_POLL).await;
                         }
@@ -108,6 +114,7 @@ where
     F: FnOnce(Worker) -> Fut + Send,
 {
     ns.run_in(move || {
+        super::cmd::boost_current_thread();
         Kernel::builder()
             .workers(1)
             .connect_timeout(connect_timeout)

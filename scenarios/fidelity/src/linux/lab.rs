@@ -7,6 +7,7 @@
 //! panic).
 
 use super::cmd::{self, nft};
+use super::control::Control;
 use super::error::LabError;
 use super::host::{self, Serve, ServerProc};
 use super::wire::Wire;
@@ -29,31 +30,50 @@ pub enum Topology {
 }
 
 /// The nft table every host gets: a partition chain, an impairment chain and a crash chain
-/// on input, and a counter of SYNs the host sends.
+/// on input, and counters of the SYNs the host sends and of its TCP segments to port 7000.
 const BASE_RULES: &str = "add table inet fid
 add chain inet fid crash { type filter hook input priority -10; policy accept; }
 add chain inet fid part { type filter hook input priority 0; policy accept; }
 add chain inet fid impair { type filter hook input priority 10; policy accept; }
 add chain inet fid out { type filter hook output priority 0; policy accept; }
 add counter inet fid syns
+add counter inet fid to_server
 add rule inet fid out tcp flags & (syn | ack) == syn counter name syns
+add rule inet fid out tcp dport 7000 counter name to_server
 ";
 
 struct ServerHost {
     ns: Arc<Netns>,
     proc: Option<ServerProc>,
     serve: Option<Serve>,
+    /// Sysctls set on the server namespace, set again on a fresh one after a crash.
+    sysctls: Vec<(String, String)>,
+    /// The server's root-namespace veth end when the hosts are bridged.
+    root: Option<RootLink>,
 }
 
-/// The lab of one row. Not `Clone`; share it by reference (it is `Sync`).
+/// The lab of one row: its hosts, and the control thread that crashes and restarts the
+/// server from the root namespace. Share it by reference (it is `Sync`); everything it
+/// made is removed when it is dropped.
 pub struct Lab {
+    // Dropped first: its thread holds the other reference to `hosts`.
+    control: Control<Hosts>,
+    hosts: Arc<Hosts>,
+}
+
+/// The namespaces, links, processes and bridge of a lab.
+pub struct Hosts {
     pair: u8,
     client: Netns,
     server: Mutex<ServerHost>,
     wire: Mutex<Option<Wire>>,
-    // The bridge's root-namespace veth ends (deleted after the bridge stopped: `Drop`
-    // stops it first).
-    _root_links: Vec<RootLink>,
+    /// The bridge's link model (restarted with the server's new link after a crash).
+    bridge: Option<BridgeConfig>,
+    /// The client's root-namespace veth end when bridged (deleted after the bridge
+    /// stopped: `Drop` stops it first).
+    client_root: Option<RootLink>,
+    /// The client's own end of its link when bridged (for neighbour entries).
+    client_if: String,
     fault_errors: Mutex<Vec<String>>,
 }
 
@@ -130,6 +150,24 @@ impl Drop for RootLink {
     }
 }
 
+/// The MAC address of `iface` in `ns`.
+fn mac_of(ns: &Netns, iface: &str) -> Result<String, LabError> {
+    let m = cmd::exec(ns, "cat", &[&format!("/sys/class/net/{iface}/address")])?;
+    Ok(m.trim().to_string())
+}
+
+/// A permanent neighbour entry in `ns`: `ip` is at `mac` on `iface`. The bridged rows use
+/// them so that no ARP exchange (a round trip over the delayed link) precedes the first
+/// packet of a row.
+fn static_neighbour(ns: &Netns, iface: &str, ip: Ipv4Addr, mac: &str) -> Result<(), LabError> {
+    cmd::exec(
+        ns,
+        "ip",
+        &["neigh", "replace", &ip.to_string(), "lladdr", mac, "dev", iface, "nud", "permanent"],
+    )
+    .map(|_| ())
+}
+
 /// Waits until `iface` (in `ns`, or the root namespace) is up with its queueing set up:
 /// right after a link comes up the kernel drops what it sends for up to a second (the
 /// "noop" qdisc until link-watch activates the device), which would pass for a lost SYN.
@@ -163,19 +201,39 @@ fn host_ns(prefix: &str) -> Result<Netns, LabError> {
 
 impl Lab {
     /// Builds the lab for pair number `pair` (the subnet 10.77.`pair`.0/24 inside its
-    /// namespaces).
+    /// namespaces). Call it from the root namespace.
     pub fn new(pair: u8, topology: Topology) -> Result<Lab, LabError> {
+        let hosts = Arc::new(Hosts::new(pair, topology)?);
+        let control = Control::start(hosts.clone())?;
+        Ok(Lab { hosts, control })
+    }
+}
+
+impl std::ops::Deref for Lab {
+    type Target = Hosts;
+    fn deref(&self) -> &Hosts {
+        &self.hosts
+    }
+}
+
+impl Hosts {
+    fn new(pair: u8, topology: Topology) -> Result<Hosts, LabError> {
         let client = host_ns("fc")?;
         let server = Arc::new(host_ns("fs")?);
         let (c_ip, s_ip) = (Self::ip_of(pair, 1), Self::ip_of(pair, 2));
-        let (wire, root_links) = match topology {
+        let bridge = match &topology {
+            Topology::Bridged(cfg) => Some(cfg.clone()),
+            Topology::Direct => None,
+        };
+        let mut client_if = String::new();
+        let (wire, client_root, server_root) = match topology {
             Topology::Direct => {
                 let (c, s) = veth_between(&client, &server)?;
                 host_end(&client, &c, Some(c_ip))?;
                 host_end(&server, &s, Some(s_ip))?;
                 wait_ready(Some(&client), &c)?;
                 wait_ready(Some(&server), &s)?;
-                (None, Vec::new())
+                (None, None, None)
             }
             Topology::Bridged(cfg) => {
                 let (c, wc) = veth_to_root(&client)?;
@@ -184,24 +242,31 @@ impl Lab {
                 offloads_off(&server, &s)?;
                 host_end(&client, &c, Some(c_ip))?;
                 host_end(&server, &s, Some(s_ip))?;
+                client_if = c.clone();
+                static_neighbour(&client, &c, s_ip, &mac_of(&server, &s)?)?;
+                static_neighbour(&server, &s, c_ip, &mac_of(&client, &c)?)?;
                 let wire = Wire::start(wc.0.clone(), ws.0.clone(), cfg)?;
                 wait_ready(None, &wc.0)?;
                 wait_ready(None, &ws.0)?;
                 wait_ready(Some(&client), &c)?;
                 wait_ready(Some(&server), &s)?;
-                (Some(wire), vec![wc, ws])
+                (Some(wire), Some(wc), Some(ws))
             }
         };
-        Ok(Lab {
+        Ok(Hosts {
             pair,
             client,
             server: Mutex::new(ServerHost {
                 ns: server,
                 proc: None,
                 serve: None,
+                sysctls: Vec::new(),
+                root: server_root,
             }),
             wire: Mutex::new(wire),
-            _root_links: root_links,
+            bridge,
+            client_root,
+            client_if,
             fault_errors: Mutex::new(Vec::new()),
         })
     }
@@ -228,6 +293,11 @@ impl Lab {
     /// The client namespace.
     pub fn client_ns(&self) -> &Netns {
         &self.client
+    }
+
+    /// The server namespace's name (it changes on a crash and restart).
+    pub fn server_ns_name(&self) -> String {
+        lock(&self.server).ns.name().to_string()
     }
 
     /// Starts the server process with `serve` (kept for restarts after a crash).
@@ -286,10 +356,41 @@ impl Lab {
         Ok(snmp_field(&snmp, "Udp:", "RcvbufErrors").unwrap_or(0))
     }
 
-    /// SYNs (without ACK) the client has sent so far.
-    pub fn client_syns(&self) -> Result<u64, LabError> {
-        let out = cmd::exec(&self.client, "nft", &["list", "counter", "inet", "fid", "syns"])?;
-        Ok(parse_packets(&out))
+    /// The server namespace's TCP counters `fields` (from /proc/net/netstat "TcpExt:"),
+    /// as "name value" pairs.
+    pub fn server_tcp_ext(&self, fields: &[&str]) -> Result<String, LabError> {
+        let s = lock(&self.server);
+        let netstat = cmd::exec(&s.ns, "cat", &["/proc/net/netstat"])?;
+        Ok(fields
+            .iter()
+            .map(|f| {
+                let v = snmp_field(&netstat, "TcpExt:", f).map_or("?".into(), |v| v.to_string());
+                format!("{f} {v}")
+            })
+            .collect::<Vec<_>>()
+            .join(", "))
+    }
+
+    /// A probe of one of the client's packet counters ("syns": SYNs without ACK it sent;
+    /// "to_server": its TCP segments to port 7000), usable from any thread while the lab
+    /// lives.
+    pub fn client_counter_probe(
+        &self,
+        counter: &'static str,
+    ) -> impl Fn() -> Result<u64, LabError> + Send + 'static {
+        let name = self.client.name().to_string();
+        move || {
+            let out = cmd::exec_named(&name, "nft", &["list", "counter", "inet", "fid", counter])?;
+            Ok(parse_packets(&out))
+        }
+    }
+
+    /// Sets a sysctl of the server namespace (kept across a crash and restart).
+    pub fn server_sysctl(&self, key: &str, value: &str) -> Result<(), LabError> {
+        let mut s = lock(&self.server);
+        cmd::sysctl_set(&s.ns, key, value)?;
+        s.sysctls.push((key.to_string(), value.to_string()));
+        Ok(())
     }
 
     /// A sysctl of the client namespace.
@@ -312,7 +413,7 @@ impl Lab {
         lock(&self.wire).as_mut().map(|w| w.stop())
     }
 
-    fn record(&self, r: Result<(), LabError>) {
+    pub(crate) fn record(&self, r: Result<(), LabError>) {
         if let Err(e) = r {
             lock(&self.fault_errors).push(e.to_string());
         }
@@ -329,25 +430,50 @@ impl Lab {
         if let Some(mut p) = s.proc.take() {
             p.stop();
         }
-        // Deleting the namespace destroys its sockets and the veth pair with it.
+        // The bridge's port on the server's link goes with the namespace: stop it first.
+        if let Some(mut w) = lock(&self.wire).take() {
+            w.stop()?;
+        }
+        // Deleting the namespace destroys its sockets and its veth pair.
         let fresh = Arc::new(host_ns("fs")?);
+        for (k, v) in &s.sysctls {
+            cmd::sysctl_set(&fresh, k, v)?;
+        }
+        s.root = None;
         let old = std::mem::replace(&mut s.ns, fresh);
         drop(old);
         Ok(())
     }
 
     fn try_restart(&self) -> Result<(), LabError> {
-        if lock(&self.wire).is_some() {
-            return Err(LabError::Fault(
-                "crash/restart is built for the direct topology only".into(),
-            ));
-        }
         let mut s = lock(&self.server);
-        let (c, sv) = veth_between(&self.client, &s.ns)?;
-        host_end(&self.client, &c, Some(self.client_ip()))?;
-        host_end(&s.ns, &sv, Some(self.server_ip()))?;
-        wait_ready(Some(&self.client), &c)?;
-        wait_ready(Some(&s.ns), &sv)?;
+        match (&self.bridge, &self.client_root) {
+            (Some(cfg), Some(client_root)) => {
+                let (sv, ws) = veth_to_root(&s.ns)?;
+                offloads_off(&s.ns, &sv)?;
+                host_end(&s.ns, &sv, Some(self.server_ip()))?;
+                let client_mac = mac_of(&self.client, &self.client_if)?;
+                static_neighbour(&s.ns, &sv, self.client_ip(), &client_mac)?;
+                static_neighbour(
+                    &self.client,
+                    &self.client_if,
+                    self.server_ip(),
+                    &mac_of(&s.ns, &sv)?,
+                )?;
+                let wire = Wire::start(client_root.0.clone(), ws.0.clone(), cfg.clone())?;
+                wait_ready(None, &ws.0)?;
+                wait_ready(Some(&s.ns), &sv)?;
+                *lock(&self.wire) = Some(wire);
+                s.root = Some(ws);
+            }
+            _ => {
+                let (c, sv) = veth_between(&self.client, &s.ns)?;
+                host_end(&self.client, &c, Some(self.client_ip()))?;
+                host_end(&s.ns, &sv, Some(self.server_ip()))?;
+                wait_ready(Some(&self.client), &c)?;
+                wait_ready(Some(&s.ns), &sv)?;
+            }
+        }
         if let Some(serve) = s.serve.clone() {
             s.proc = Some(ServerProc::start(s.ns.clone(), serve)?);
         }
@@ -411,22 +537,25 @@ impl Faults for Lab {
     }
 
     fn crash_server(&self) {
-        let r = self.try_crash();
+        let r = self.control.run(|h| h.try_crash());
         self.record(r);
     }
 
     fn restart_server(&self) {
-        let r = self.try_restart();
+        let r = self.control.run(|h| h.try_restart());
         self.record(r);
     }
 }
 
-impl Drop for Lab {
+impl Drop for Hosts {
     fn drop(&mut self) {
         self.stop_server();
         if let Some(mut w) = lock(&self.wire).take() {
             let _ = w.stop();
         }
+        // Root-namespace ends go explicitly (the namespaces' deletion would take them too).
+        lock(&self.server).root = None;
+        self.client_root = None;
     }
 }
 

@@ -3,8 +3,10 @@
 //! (`rows`). Needs root, `ip`, `nft` and `ethtool`; the bridged rows also AF_XDP.
 
 mod cmd;
+mod control;
 pub mod error;
 pub mod host;
+mod knobs;
 pub mod lab;
 mod rows;
 mod wire;
@@ -41,35 +43,46 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn needs_bridge(row: RowId) -> bool {
-    matches!(
-        row,
-        RowId::Nagle | RowId::NoDelay | RowId::Bulk0 | RowId::Bulk1
-    )
-}
-
 /// Measures `rows` on Linux, concurrently (one thread and one lab per row; the rows mostly
-/// wait, so the total is about the longest row); results in `rows`' order.
+/// wait, so the total is about the longest row); results in `rows`' order. Three phases, so
+/// that building and removing namespaces, links and XDP programs (which serialize in the
+/// kernel) never run while a row measures: every lab is built, then every row measures,
+/// then every lab is removed.
 pub fn measure_all(rows: &[RowId]) -> Vec<Obs> {
     if let Err(e) = available() {
         return rows.iter().map(|_| not_run(&e)).collect();
     }
     let bridge = bridge_available();
-    std::thread::scope(|s| {
+    let built = std::sync::Barrier::new(rows.len());
+    let results: Vec<(Obs, Option<lab::Lab>)> = std::thread::scope(|s| {
         let handles: Vec<_> = rows
             .iter()
             .enumerate()
             .map(|(i, &row)| {
-                let bridge = &bridge;
+                let (bridge, built) = (&bridge, &built);
                 std::thread::Builder::new()
                     .name(format!("fid-{}", row.name()))
-                    .spawn_scoped(s, move || match bridge {
-                        Err(e) if needs_bridge(row) => not_run(e),
+                    .spawn_scoped(s, move || {
                         // Pairs 10.77.1–250 (distinct per row of this call).
-                        _ => rows::measure(row, (i % 250 + 1) as u8),
+                        let prepared = rows::prepare(row, (i % 250 + 1) as u8, bridge);
+                        built.wait();
+                        match prepared {
+                            Ok(p) => {
+                                let (obs, lab) = p.measure();
+                                (obs, Some(lab))
+                            }
+                            Err(obs) => (obs, None),
+                        }
                     })
             })
             .collect();
+        let spawned_all = handles.iter().all(|h| h.is_ok());
+        if !spawned_all {
+            // The barrier would never fill; the rows that started wait forever otherwise.
+            for _ in handles.iter().filter(|h| h.is_err()) {
+                let _ = std::thread::Builder::new().spawn_scoped(s, || built.wait());
+            }
+        }
         handles
             .into_iter()
             .zip(rows)
@@ -80,12 +93,24 @@ pub fn measure_all(rows: &[RowId]) -> Vec<Obs> {
                         .cloned()
                         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                         .unwrap_or_default();
-                    not_run(&format!("{}: the Linux driver panicked: {msg}", row.name()))
+                    let why = format!("{}: the Linux driver panicked: {msg}", row.name());
+                    (not_run(&why), None)
                 }),
-                Err(e) => not_run(&format!("{}: spawn: {e}", row.name())),
+                Err(e) => (not_run(&format!("{}: spawn: {e}", row.name())), None),
             })
             .collect()
-    })
+    });
+    // Every row is done: now the labs go (each removes what it made on drop), in parallel.
+    let (obs, labs): (Vec<Obs>, Vec<Option<lab::Lab>>) = results.into_iter().unzip();
+    std::thread::scope(|s| {
+        for lab in labs.into_iter().flatten() {
+            if let Err(e) = std::thread::Builder::new().spawn_scoped(s, move || drop(lab)) {
+                // The closure (and the lab in it) was dropped here, on this thread.
+                let _ = e;
+            }
+        }
+    });
+    obs
 }
 
 fn not_run(why: &str) -> Obs {

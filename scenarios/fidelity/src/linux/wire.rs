@@ -6,7 +6,7 @@
 
 use super::error::LabError;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use testbed_model::Duration;
 use testbed_stack::bridge::{Bridge, BridgeConfig, BridgeStats};
@@ -15,8 +15,12 @@ use testbed_xdp::{XskConfig, XskPort};
 /// Longest the bridge sleeps before looking for new frames (adds at most this to a frame's
 /// delay).
 const IDLE_MAX: Duration = Duration::from_micros(500);
-/// How long opening the ports may take.
-const START_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+/// How long opening the ports may take (one bridge opens at a time: loading and attaching
+/// the redirect program for many ports at once stalls them all).
+const START_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Serializes the opening of ports across the labs of a process.
+static OPENING: Mutex<()> = Mutex::new(());
 
 /// A running bridge; stopped (and its ports closed) on drop.
 pub(crate) struct Wire {
@@ -47,10 +51,12 @@ impl Wire {
         let thread = std::thread::Builder::new()
             .name("fid-bridge".into())
             .spawn(move || {
+                super::cmd::boost_current_thread();
                 let ran = (move || {
                     let open = |iface: &str| {
                         XskPort::open_with(iface, 0, port_cfg()).map_err(|e| format!("{iface}: {e}"))
                     };
+                    let opening = OPENING.lock().unwrap_or_else(|p| p.into_inner());
                     let built = open(&a)
                         .and_then(|pa| open(&b).map(|pb| (pa, pb)))
                         .and_then(|(pa, pb)| Bridge::new(cfg, pa, pb).map_err(|e| e.to_string()));
@@ -61,6 +67,7 @@ impl Wire {
                             return Err(e);
                         }
                     };
+                    drop(opening);
                     let _ = tx.send(Ok(()));
                     bridge.run(&stop2, IDLE_MAX).map_err(|e| e.to_string())?;
                     Ok(bridge.stats())

@@ -1,66 +1,175 @@
-//! Each row's Linux driver: builds the row's lab, runs the row's client (and server) on the
-//! kernel backend inside it, and turns what happened into an [`Obs`]. Lab failures become
-//! an `Obs` without a value whose detail says what failed.
+//! Each row on Linux: the row's lab (a direct veth pair, or the impairment bridge when the
+//! row's link has delay, loss or a rate), the row's server half (`workload::serve`) in the
+//! server namespace and its client half (`workload::run`) in the client namespace, both on
+//! the kernel backend. What only Linux can show is added to the detail: the SYNs the client
+//! sent (an nft counter), receive-buffer overflows, the bridge's counters. Lab failures
+//! become an `Obs` without a value whose detail says what failed.
 
-mod close;
-mod connect;
-mod latency;
-mod partition;
-mod ports;
-mod udp;
+mod syns;
 
 use super::error::LabError;
 use super::host::Serve;
 use super::lab::{Lab, Topology};
 use crate::row::{Obs, RowId};
-use std::io;
-use std::net::SocketAddr;
+use crate::workload::{self, Client, Setup};
 use std::sync::Arc;
-use testbed_model::{Duration, Listener, Net, Runtime, Stream};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use testbed_model::{Duration, Runtime};
+use testbed_stack::bridge::{BridgeConfig, Latency, LinkConfig};
 
-/// The port every row's server listens on.
-pub(crate) const PORT: u16 = 7000;
-/// Default connect timeout of the rows' clients.
-pub(crate) const CONNECT: Duration = Duration::from_secs(10);
+/// The kernel's own connect timeout; the workloads put their own deadlines on every wait.
+const KERNEL_CONNECT: Duration = Duration::from_secs(120);
+/// Seed of the bridge's decisions (the simulator side's rows use the same).
+const SEED: u64 = 16;
+/// Below this round-trip time the direct veth pair stands in for the link (its RTT is tens
+/// of microseconds; the bridge's polling would add more than the row asks for).
+const BRIDGE_FROM: Duration = Duration::from_millis(1);
 
-/// Measures `row` in a lab of its own on subnet 10.77.`pair`.0/24.
-pub(crate) fn measure(row: RowId, pair: u8) -> Obs {
-    let r = match row {
-        RowId::PartitionHeal10s => partition::heal(pair, Duration::from_secs(10)),
-        RowId::PartitionHeal30s => partition::heal(pair, Duration::from_secs(30)),
-        RowId::UserTimeout => partition::user_timeout(pair),
-        RowId::Keepalive => partition::keepalive(pair),
-        RowId::SynRetries => connect::syn_retries(pair),
-        RowId::ClosedPort => connect::closed_port(pair),
-        RowId::Backlog => connect::backlog(pair),
-        RowId::PeerExitClean => close::peer_exit(pair, false),
-        RowId::PeerExitUnread => close::peer_exit(pair, true),
-        RowId::CrashRestart => close::crash_restart(pair),
-        RowId::WriteAfterClose => close::write_after_close(pair),
-        RowId::TimeWait => ports::time_wait(pair),
-        RowId::Nagle => latency::nagle(pair, false),
-        RowId::NoDelay => latency::nagle(pair, true),
-        RowId::Bulk0 => latency::bulk(pair, 0.0),
-        RowId::Bulk1 => latency::bulk(pair, 0.01),
-        RowId::UdpLoss => udp::loss(pair),
-        RowId::UdpOversize => udp::oversize(pair),
-        #[allow(unreachable_patterns)] // RowId is non_exhaustive for other crates only
-        other => Err(LabError::Setup(format!(
-            "{}: no Linux driver for this row",
-            other.name()
-        ))),
+/// The row's link through the bridge, if it needs one.
+fn bridge_link(s: &Setup) -> Option<BridgeConfig> {
+    if s.rtt < BRIDGE_FROM && s.loss == 0.0 && s.bandwidth.is_none() {
+        return None;
+    }
+    let link = LinkConfig {
+        latency: Latency::Fixed(Duration::from_nanos((s.rtt.as_nanos() / 2) as u64)),
+        loss: s.loss,
+        bandwidth: s.bandwidth,
+        mtu: s.mtu,
+        ..LinkConfig::default()
     };
-    r.unwrap_or_else(|e| not_run(format!("linux lab failed: {e}")))
+    Some(BridgeConfig::symmetric(link, SEED))
 }
 
-/// An observation.
-pub(crate) fn obs(value: f64, outcome: &str, detail: String) -> Obs {
-    Obs {
-        value: Some(value),
-        outcome: outcome.to_string(),
-        detail,
+/// A row whose lab is built and whose server runs, ready to measure.
+pub(crate) struct Prepared {
+    row: RowId,
+    lab: Lab,
+    notes: Vec<String>,
+}
+
+/// Builds `row`'s lab on subnet 10.77.`pair`.0/24 and starts its server; `bridge` says
+/// whether the impairment bridge can run here (and why not). `Err` is the row's `Obs`
+/// when it cannot be measured.
+pub(crate) fn prepare(row: RowId, pair: u8, bridge: &Result<(), String>) -> Result<Prepared, Obs> {
+    let setup = workload::setup(row);
+    let mut notes = Vec::new();
+    let topology = match (bridge_link(&setup), bridge) {
+        (Some(cfg), Ok(())) => Topology::Bridged(cfg),
+        (Some(_), Err(why)) if setup.loss > 0.0 || setup.bandwidth.is_some() => {
+            return Err(not_run(why.clone()));
+        }
+        (Some(_), Err(why)) => {
+            notes.push(format!(
+                "direct veth (RTT ≈ 0.05 ms) instead of {} ms: {why}",
+                setup.rtt.as_millis()
+            ));
+            Topology::Direct
+        }
+        (None, _) => {
+            if !setup.rtt.is_zero() {
+                notes.push(format!(
+                    "direct veth (RTT ≈ 0.05 ms) for the {} µs link",
+                    setup.rtt.as_micros()
+                ));
+            }
+            Topology::Direct
+        }
+    };
+    let lab_failed = |e: LabError| not_run(format!("linux lab failed: {e}"));
+    let lab = Lab::new(pair, topology).map_err(lab_failed)?;
+    if let Some(b) = setup.backlog {
+        // listen() caps its backlog at the namespace's somaxconn: the kernel backend's
+        // listeners ask for 1024, the row's server gets `b`.
+        lab.server_sysctl("net.core.somaxconn", &b.to_string())
+            .map_err(lab_failed)?;
     }
+    let serve: Serve = Arc::new(move |w| Ok(Box::pin(workload::serve(row, w.clone(), w))));
+    lab.start_server(serve).map_err(lab_failed)?;
+    Ok(Prepared { row, lab, notes })
+}
+
+impl Prepared {
+    /// Runs the row's client half; returns the observation and the lab (to be dropped when
+    /// every row is done, so no lab's teardown disturbs another row's measurement).
+    pub(crate) fn measure(self) -> (Obs, Lab) {
+        let Prepared {
+            row,
+            lab,
+            mut notes,
+        } = self;
+        let obs = measure_in(row, &lab, &mut notes)
+            .map(|mut obs| {
+                for n in &notes {
+                    obs.detail.push_str("; linux: ");
+                    obs.detail.push_str(n);
+                }
+                obs
+            })
+            .unwrap_or_else(|e| not_run(format!("linux lab failed: {e}")));
+        (obs, lab)
+    }
+}
+
+fn measure_in(row: RowId, lab: &Lab, notes: &mut Vec<String>) -> Result<Obs, LabError> {
+    let sampler = match row {
+        RowId::SynRetries => Some(syns::Sampler::start(lab, "syns", "SYNs")),
+        RowId::PartitionHeal10s | RowId::PartitionHeal30s | RowId::UserTimeout => Some(
+            syns::Sampler::start(lab, "to_server", "segments to the server port"),
+        ),
+        _ => None,
+    };
+    let server = lab.server_ip().into();
+    let (obs, took) = lab.run_client(KERNEL_CONNECT, move |w| async move {
+        let t0 = w.now();
+        let cx = Client {
+            rt: w.clone(),
+            net: w.clone(),
+            server,
+            faults: lab,
+        };
+        let o = workload::run(row, &cx).await;
+        (o, w.now().saturating_duration_since(t0))
+    })?;
+    notes.push(format!("the client half took {:.1} s", took.as_secs_f64()));
+    lab.check_faults()?;
+    if let Some(s) = sampler {
+        notes.push(s.finish());
+    }
+    if row == RowId::SynRetries {
+        notes.push(format!(
+            "tcp_syn_retries {}, tcp_syn_linear_timeouts {}",
+            lab.client_sysctl("net.ipv4.tcp_syn_retries")?,
+            lab.client_sysctl("net.ipv4.tcp_syn_linear_timeouts")
+                .unwrap_or_else(|_| "(none)".into())
+        ));
+    }
+    if row == RowId::TimeWait {
+        notes.push(format!(
+            "ip_local_port_range {}, tcp_tw_reuse {}",
+            lab.client_sysctl("net.ipv4.ip_local_port_range")?,
+            lab.client_sysctl("net.ipv4.tcp_tw_reuse")?
+        ));
+    }
+    if row == RowId::Backlog {
+        notes.push(format!(
+            "server (somaxconn 8): {}",
+            lab.server_tcp_ext(&["ListenOverflows", "ListenDrops", "SyncookiesSent", "SyncookiesRecv"])?
+        ));
+    }
+    if row == RowId::UdpLoss {
+        notes.push(format!(
+            "server receive-buffer overflows {}",
+            lab.server_udp_rcvbuf_errors()?
+        ));
+    }
+    if let Some(stats) = lab.bridge_stats() {
+        let st = stats?;
+        notes.push(format!(
+            "bridge client→server: {} frames, {} lost, {} queue drops, {} over MTU; server→client: {} frames, {} lost",
+            st.a_to_b.offered, st.a_to_b.lost, st.a_to_b.queue_drops, st.a_to_b.mtu_drops,
+            st.b_to_a.offered, st.b_to_a.lost
+        ));
+    }
+    Ok(obs)
 }
 
 /// No value; `detail` says why.
@@ -70,102 +179,4 @@ pub(crate) fn not_run(detail: String) -> Obs {
         outcome: String::new(),
         detail,
     }
-}
-
-/// The errno name of an I/O error's kind, as the rows report outcomes.
-pub(crate) fn kind_name(kind: io::ErrorKind) -> String {
-    use io::ErrorKind as K;
-    match kind {
-        K::ConnectionReset => "ECONNRESET".into(),
-        K::ConnectionAborted => "ECONNABORTED".into(),
-        K::TimedOut => "ETIMEDOUT".into(),
-        K::BrokenPipe => "EPIPE".into(),
-        K::ConnectionRefused => "ECONNREFUSED".into(),
-        K::AddrNotAvailable => "EADDRNOTAVAIL".into(),
-        K::HostUnreachable => "EHOSTUNREACH".into(),
-        K::NetworkUnreachable => "ENETUNREACH".into(),
-        K::UnexpectedEof => "EOF".into(),
-        K::InvalidInput => "EINVAL".into(),
-        other => format!("{other:?}"),
-    }
-}
-
-/// The errno name of an error (EMSGSIZE has no `ErrorKind` of its own).
-pub(crate) fn err_name(e: &io::Error) -> String {
-    // 90 is EMSGSIZE on Linux.
-    if e.raw_os_error() == Some(90) {
-        return "EMSGSIZE".into();
-    }
-    kind_name(e.kind())
-}
-
-/// Seconds as f64.
-pub(crate) fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
-}
-
-/// A lab with a server already started.
-pub(crate) fn lab_with(pair: u8, topology: Topology, serve: Option<Serve>) -> Result<Lab, LabError> {
-    let lab = Lab::new(pair, topology)?;
-    if let Some(s) = serve {
-        lab.start_server(s)?;
-    }
-    Ok(lab)
-}
-
-/// An echo server on `addr`: every accepted stream gets its bytes back until EOF.
-pub(crate) fn echo_server(addr: SocketAddr) -> Serve {
-    Arc::new(move |w| {
-        let l = w.listen(addr).map_err(|e| format!("listen {addr}: {e}"))?;
-        let w2 = w.clone();
-        Ok(Box::pin(async move {
-            while let Ok((mut s, _)) = l.accept().await {
-                w2.spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        match s.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => {
-                                if s.write_all(&buf[..n]).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                });
-            }
-        }))
-    })
-}
-
-/// Writes `msg` and reads as many bytes back.
-pub(crate) async fn roundtrip<S: Stream>(s: &mut S, msg: &[u8]) -> io::Result<()> {
-    s.write_all(msg).await?;
-    let mut got = vec![0u8; msg.len()];
-    s.read_exact(&mut got).await?;
-    if got != msg {
-        return Err(io::Error::other("echo differs"));
-    }
-    Ok(())
-}
-
-/// What a read ended with: "EOF", an errno name, or "data" when bytes came.
-pub(crate) async fn read_outcome<S: Stream>(s: &mut S) -> String {
-    let mut b = [0u8; 64];
-    match s.read(&mut b).await {
-        Ok(0) => "EOF".into(),
-        Ok(_) => "data".into(),
-        Err(e) => err_name(&e),
-    }
-}
-
-/// `timeout` on the worker, with the elapsed case named.
-pub(crate) async fn within<R: Runtime, F: std::future::Future>(
-    rt: &R,
-    d: Duration,
-    fut: F,
-) -> Result<F::Output, String> {
-    testbed_model::timeout(rt, d, fut)
-        .await
-        .map_err(|_| format!("no result within {} s", d.as_secs()))
 }
