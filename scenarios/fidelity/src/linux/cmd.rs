@@ -20,15 +20,6 @@ pub(crate) fn exec(ns: &Netns, cmd: &str, args: &[&str]) -> Result<String, LabEr
         .map_err(LabError::setup)
 }
 
-/// Runs `cmd ARGS` inside the namespace named `ns`; returns its stdout.
-pub(crate) fn exec_named(ns: &str, cmd: &str, args: &[&str]) -> Result<String, LabError> {
-    let mut all = vec!["netns", "exec", ns, cmd];
-    all.extend_from_slice(args);
-    testbed_xdp::netns::ip(&all)
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .map_err(LabError::setup)
-}
-
 /// Feeds `script` to `nft -f -` inside `ns`.
 pub(crate) fn nft(ns: &Netns, script: &str) -> Result<(), LabError> {
     let mut child = Command::new("ip")
@@ -80,9 +71,10 @@ pub(crate) fn has_tool(tool: &str) -> bool {
     })
 }
 
-/// Raises the calling thread's scheduling priority (nice -10) so that timing-sensitive
-/// threads (the bridge, the hosts' workers) keep their timing on a loaded machine. Best
-/// effort: a failure leaves the priority as it was.
+/// Raises the calling thread's scheduling priority (nice -10) so that the bridge, which
+/// sleeps between frames, keeps its timing on a loaded machine. Only for threads that mostly
+/// sleep: a busy thread at -10 starves the `ip`/`nft` commands the fault verbs run (the
+/// hosts' workers stay at the default). Best effort: a failure leaves the priority as it was.
 pub(crate) fn boost_current_thread() {
     // "/proc/thread-self" links to "<pid>/task/<tid>".
     let tid = std::fs::read_link("/proc/thread-self")

@@ -44,7 +44,6 @@ impl ServerProc {
             .spawn(move || {
                 let tx2 = tx.clone();
                 let ran = ns.run_in(move || {
-                    super::cmd::boost_current_thread();
                     Kernel::builder().workers(1).build().block_on(|w| async move {
                         let fut = match serve(w.clone()) {
                             Ok(f) => f,
@@ -114,7 +113,6 @@ where
     F: FnOnce(Worker) -> Fut + Send,
 {
     ns.run_in(move || {
-        super::cmd::boost_current_thread();
         Kernel::builder()
             .workers(1)
             .connect_timeout(connect_timeout)

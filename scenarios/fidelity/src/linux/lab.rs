@@ -10,6 +10,7 @@ use super::cmd::{self, nft};
 use super::control::Control;
 use super::error::LabError;
 use super::host::{self, Serve, ServerProc};
+use super::nft_shell::NftShell;
 use super::wire::Wire;
 use crate::workload::Faults;
 use std::future::Future;
@@ -43,6 +44,8 @@ add rule inet fid out tcp dport 7000 counter name to_server
 ";
 
 struct ServerHost {
+    /// `nft -i` in the server namespace (replaced with it on a restart).
+    nft: NftShell,
     ns: Arc<Netns>,
     proc: Option<ServerProc>,
     serve: Option<Serve>,
@@ -64,6 +67,8 @@ pub struct Lab {
 /// The namespaces, links, processes and bridge of a lab.
 pub struct Hosts {
     pair: u8,
+    // Declared before the namespace: the shell ends before the namespace goes.
+    client_nft: Arc<Mutex<NftShell>>,
     client: Netns,
     server: Mutex<ServerHost>,
     wire: Mutex<Option<Wire>>,
@@ -253,10 +258,14 @@ impl Hosts {
                 (Some(wire), Some(wc), Some(ws))
             }
         };
+        let client_nft = Arc::new(Mutex::new(NftShell::start(client.name())?));
+        let server_nft = NftShell::start(server.name())?;
         Ok(Hosts {
             pair,
+            client_nft,
             client,
             server: Mutex::new(ServerHost {
+                nft: server_nft,
                 ns: server,
                 proc: None,
                 serve: None,
@@ -378,11 +387,29 @@ impl Hosts {
         &self,
         counter: &'static str,
     ) -> impl Fn() -> Result<u64, LabError> + Send + 'static {
-        let name = self.client.name().to_string();
+        let shell = self.client_nft.clone();
         move || {
-            let out = cmd::exec_named(&name, "nft", &["list", "counter", "inet", "fid", counter])?;
+            let out = lock(&shell).run("", &format!("list counter inet fid {counter}"))?;
             Ok(parse_packets(&out))
         }
+    }
+
+    /// Adds `rule` to `chain` (or flushes `chain` when `rule` is `None`) through `shell`,
+    /// and checks the chain's listing shows it.
+    fn set_chain(shell: &mut NftShell, chain: &str, rule: Option<&str>) -> Result<(), LabError> {
+        let cmd = match rule {
+            Some(r) => format!("add rule inet fid {chain} {r}"),
+            None => format!("flush chain inet fid {chain}"),
+        };
+        let listing = shell.run(&cmd, &format!("list chain inet fid {chain}"))?;
+        let has_drop = listing.contains(" drop");
+        if has_drop != rule.is_some() {
+            return Err(LabError::Fault(format!(
+                "`{cmd}` did not take effect: {}",
+                listing.replace('\n', " ")
+            )));
+        }
+        Ok(())
     }
 
     /// Sets a sysctl of the server namespace (kept across a crash and restart).
@@ -422,9 +449,10 @@ impl Hosts {
     fn try_crash(&self) -> Result<(), LabError> {
         // The server's last words (FIN or RST of its closing sockets) must not reach the
         // client: a crashed host says nothing.
-        nft(
-            &self.client,
-            &format!("add rule inet fid crash ip saddr {} drop\n", self.server_ip()),
+        Self::set_chain(
+            &mut lock(&self.client_nft),
+            "crash",
+            Some(&format!("ip saddr {} drop", self.server_ip())),
         )?;
         let mut s = lock(&self.server);
         if let Some(mut p) = s.proc.take() {
@@ -440,6 +468,7 @@ impl Hosts {
             cmd::sysctl_set(&fresh, k, v)?;
         }
         s.root = None;
+        s.nft = NftShell::start(fresh.name())?;
         let old = std::mem::replace(&mut s.ns, fresh);
         drop(old);
         Ok(())
@@ -478,7 +507,7 @@ impl Hosts {
             s.proc = Some(ServerProc::start(s.ns.clone(), serve)?);
         }
         drop(s);
-        nft(&self.client, "flush chain inet fid crash\n")
+        Self::set_chain(&mut lock(&self.client_nft), "crash", None)
     }
 }
 
@@ -503,15 +532,17 @@ fn parse_packets(listing: &str) -> u64 {
 
 impl Faults for Lab {
     fn partition(&self) {
-        let s = lock(&self.server);
-        let r = nft(
-            &self.client,
-            &format!("add rule inet fid part ip saddr {} drop\n", self.server_ip()),
+        let mut s = lock(&self.server);
+        let r = Hosts::set_chain(
+            &mut lock(&self.client_nft),
+            "part",
+            Some(&format!("ip saddr {} drop", self.server_ip())),
         )
         .and_then(|_| {
-            nft(
-                &s.ns,
-                &format!("add rule inet fid part ip saddr {} drop\n", self.client_ip()),
+            Hosts::set_chain(
+                &mut s.nft,
+                "part",
+                Some(&format!("ip saddr {} drop", self.client_ip())),
             )
         });
         drop(s);
@@ -519,19 +550,20 @@ impl Faults for Lab {
     }
 
     fn partition_oneway(&self) {
-        let s = lock(&self.server);
-        let r = nft(
-            &s.ns,
-            &format!("add rule inet fid part ip saddr {} drop\n", self.client_ip()),
+        let mut s = lock(&self.server);
+        let r = Hosts::set_chain(
+            &mut s.nft,
+            "part",
+            Some(&format!("ip saddr {} drop", self.client_ip())),
         );
         drop(s);
         self.record(r);
     }
 
     fn heal(&self) {
-        let s = lock(&self.server);
-        let r = nft(&self.client, "flush chain inet fid part\n")
-            .and_then(|_| nft(&s.ns, "flush chain inet fid part\n"));
+        let mut s = lock(&self.server);
+        let r = Hosts::set_chain(&mut lock(&self.client_nft), "part", None)
+            .and_then(|_| Hosts::set_chain(&mut s.nft, "part", None));
         drop(s);
         self.record(r);
     }

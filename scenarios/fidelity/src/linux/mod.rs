@@ -8,6 +8,7 @@ pub mod error;
 pub mod host;
 mod knobs;
 pub mod lab;
+mod nft_shell;
 mod rows;
 mod wire;
 
