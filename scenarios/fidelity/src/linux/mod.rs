@@ -55,18 +55,26 @@ pub fn measure_all(rows: &[RowId]) -> Vec<Obs> {
     }
     let bridge = bridge_available();
     let built = std::sync::Barrier::new(rows.len());
+    let quick = Latch::new(rows.iter().filter(|r| is_quick(**r)).count());
     let results: Vec<(Obs, Option<lab::Lab>)> = std::thread::scope(|s| {
         let handles: Vec<_> = rows
             .iter()
             .enumerate()
             .map(|(i, &row)| {
-                let (bridge, built) = (&bridge, &built);
+                let (bridge, built, quick) = (&bridge, &built, &quick);
                 std::thread::Builder::new()
                     .name(format!("fid-{}", row.name()))
                     .spawn_scoped(s, move || {
                         // Pairs 10.77.1–250 (distinct per row of this call).
                         let prepared = rows::prepare(row, (i % 250 + 1) as u8, bridge);
                         built.wait();
+                        // Counts this quick row down however it ends (panics included).
+                        let _done = is_quick(row).then(|| quick.guard());
+                        if row == RowId::TimeWait {
+                            // A CPU-bound row: it starts once the rows that time single
+                            // round trips are done, so neither disturbs the other.
+                            quick.wait(QUICK_WAIT_MAX);
+                        }
                         match prepared {
                             Ok(p) => {
                                 let (obs, lab) = p.measure();
@@ -112,6 +120,49 @@ pub fn measure_all(rows: &[RowId]) -> Vec<Obs> {
         }
     });
     obs
+}
+
+/// Longest the CPU-bound row waits for the quick rows.
+const QUICK_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Rows that time single round trips or short transfers and finish within seconds.
+fn is_quick(row: RowId) -> bool {
+    !matches!(
+        row,
+        RowId::TimeWait | RowId::PartitionHeal10s | RowId::PartitionHeal30s | RowId::SynRetries | RowId::Backlog
+    )
+}
+
+/// A countdown: `wait` returns once `guard`s for every count were dropped (or on timeout).
+struct Latch {
+    left: std::sync::Mutex<usize>,
+    zero: std::sync::Condvar,
+}
+
+struct LatchGuard<'a>(&'a Latch);
+
+impl Latch {
+    fn new(n: usize) -> Latch {
+        Latch {
+            left: std::sync::Mutex::new(n),
+            zero: std::sync::Condvar::new(),
+        }
+    }
+    fn guard(&self) -> LatchGuard<'_> {
+        LatchGuard(self)
+    }
+    fn wait(&self, max: std::time::Duration) {
+        let left = self.left.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = self.zero.wait_timeout_while(left, max, |n| *n > 0);
+    }
+}
+
+impl Drop for LatchGuard<'_> {
+    fn drop(&mut self) {
+        let mut n = self.0.left.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        self.0.zero.notify_all();
+    }
 }
 
 fn not_run(why: &str) -> Obs {
