@@ -2,6 +2,37 @@
 //! side runs them on the kernel backend inside namespaces, the simulator side on sim hosts.
 //! Faults come in through [`Faults`], implemented by the simulator side (sim `Control` verbs)
 //! and by the Linux lab (nft rules, namespace re-creation).
+//!
+//! Each row has a server half ([`serve`], run on the server host and again after a restart)
+//! and a client half ([`run`], on the client host, returns the row's [`Obs`]). Every wait of
+//! the client half has a deadline, so a target that never errors still ends the row.
+//! The row's link, listen backlog and socket knobs are in [`setup`]: both sides apply them.
+
+mod backlog;
+mod bulk;
+mod closed_port;
+mod crash;
+mod keepalive;
+mod nagle;
+mod outcome;
+mod partition;
+mod peer_exit;
+mod servers;
+mod setup;
+mod syn;
+mod time_wait;
+mod udp;
+mod user_timeout;
+mod wait;
+mod write_after_close;
+
+pub use outcome::{classify, Class};
+pub use servers::serve;
+pub use setup::{setup, Setup, CLOSED_PORT, SERVER_PORT};
+
+use crate::row::{Obs, RowId};
+use std::net::IpAddr;
+use testbed_model::{Net, Runtime};
 
 /// Fault verbs a workload may call at the moment it chooses (synchronous: on Linux each is an
 /// `nft`/`ip` command of a few milliseconds; in the simulator a `Control` call).
@@ -17,7 +48,8 @@ pub trait Faults {
     /// sockets destroyed; it stays unreachable until [`Faults::restart_server`].
     fn crash_server(&self);
     /// Brings the crashed server host back with the same address and a fresh kernel (it
-    /// answers RST for connections it does not know), and restarts its server process.
+    /// answers RST for connections it does not know), and restarts its server process
+    /// ([`serve`] for the row).
     fn restart_server(&self);
 }
 
@@ -31,4 +63,53 @@ pub struct Knobs {
     pub keepalive: Option<(testbed_model::Duration, testbed_model::Duration, u32)>,
     /// TCP_NODELAY.
     pub nodelay: bool,
+}
+
+/// Applies [`Knobs`] to a connected stream. Implemented per backend stream type (the
+/// simulator's in `sim_side`, the kernel's in `linux`), because the model's `Stream` trait
+/// only knows `set_nodelay`.
+pub trait StreamKnobs {
+    /// Applies what this backend can; returns the names of the knobs it could not apply
+    /// (unmodelled or refused), which the row reports in its detail.
+    fn apply_knobs(&self, knobs: &Knobs) -> Vec<&'static str>;
+}
+
+/// What the client half of a row gets.
+pub struct Client<'a, R, N> {
+    /// The client host's runtime (its clock measures every time the row reports).
+    pub rt: R,
+    /// The client host's network.
+    pub net: N,
+    /// The server host's address (it runs [`serve`] for the row on [`SERVER_PORT`]).
+    pub server: IpAddr,
+    /// The fault verbs.
+    pub faults: &'a dyn Faults,
+}
+
+/// Runs the client half of `row` and returns what it observed.
+pub async fn run<R, N>(row: RowId, cx: &Client<'_, R, N>) -> Obs
+where
+    R: Runtime,
+    N: Net,
+    N::Stream: StreamKnobs,
+{
+    let knobs = setup(row).knobs;
+    match row {
+        RowId::PartitionHeal10s => partition::run(cx, 10).await,
+        RowId::PartitionHeal30s => partition::run(cx, 30).await,
+        RowId::UserTimeout => user_timeout::run(cx, &knobs).await,
+        RowId::SynRetries => syn::run(cx).await,
+        RowId::ClosedPort => closed_port::run(cx).await,
+        RowId::PeerExitClean => peer_exit::run(cx, false).await,
+        RowId::PeerExitUnread => peer_exit::run(cx, true).await,
+        RowId::CrashRestart => crash::run(cx).await,
+        RowId::WriteAfterClose => write_after_close::run(cx).await,
+        RowId::Backlog => backlog::run(cx).await,
+        RowId::TimeWait => time_wait::run(cx).await,
+        RowId::Nagle | RowId::NoDelay => nagle::run(cx, &knobs, setup(row).rtt).await,
+        RowId::Bulk0 | RowId::Bulk1 => bulk::run(cx).await,
+        RowId::Keepalive => keepalive::run(cx, &knobs).await,
+        RowId::UdpLoss => udp::loss(cx).await,
+        RowId::UdpOversize => udp::oversize(cx).await,
+    }
 }
