@@ -129,7 +129,11 @@ const QUICK_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 fn is_quick(row: RowId) -> bool {
     !matches!(
         row,
-        RowId::TimeWait | RowId::PartitionHeal10s | RowId::PartitionHeal30s | RowId::SynRetries | RowId::Backlog
+        RowId::TimeWait
+            | RowId::PartitionHeal10s
+            | RowId::PartitionHeal30s
+            | RowId::SynRetries
+            | RowId::Backlog
     )
 }
 
