@@ -7,6 +7,7 @@ use testbed_scenarios::determinism::{check_seed, SeedVerdict};
 use testbed_scenarios::{catalogue, find, prepare, replay_command, Backend, RunCtx};
 use testbed_sim::Fidelity;
 
+mod fidelity_cmd;
 mod report_cmd;
 mod shrink_cmd;
 mod sweep_cmd;
@@ -130,6 +131,10 @@ enum Cmd {
     /// Measure the seed document's claims that run here, read bench results, and write a page
     /// with plots (index.html), a markdown summary and report.json.
     Report(report_cmd::ReportArgs),
+    /// Run the fidelity suite: the same small workloads on real Linux TCP/UDP (root) and on
+    /// the simulator in stream and packet fidelity, side by side. Exit 1 when the simulator
+    /// is kinder than Linux on a row.
+    Fidelity(fidelity_cmd::FidelityArgs),
     /// Run a scenario twice per seed and compare the traces event by event.
     CheckDeterminism {
         /// Scenario name.
@@ -630,6 +635,7 @@ fn main() -> ExitCode {
         } => cert(&dir, &names, seed, ecdsa),
         Cmd::Xdp { cmd } => xdp_cmd::run(cmd),
         Cmd::Report(args) => report_cmd::run(args),
+        Cmd::Fidelity(args) => fidelity_cmd::run(args),
     }
 }
 

@@ -165,6 +165,12 @@ pub struct RowResult {
     pub packet: Option<f64>,
     /// The tolerance and its one-line justification.
     pub tolerance: String,
+    /// Linux's outcome class ("ETIMEDOUT", "EOF", "ok", "not-run", …).
+    pub outcome_linux: String,
+    /// Stream fidelity's outcome class.
+    pub outcome_stream: String,
+    /// Packet fidelity's outcome class.
+    pub outcome_packet: String,
     /// Stream fidelity against Linux.
     pub verdict_stream: Verdict,
     /// Packet fidelity against Linux.

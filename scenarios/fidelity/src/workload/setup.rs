@@ -19,6 +19,8 @@ pub struct Setup {
     pub loss: f64,
     /// Bottleneck bandwidth of each direction, bytes per second (`None`: unlimited).
     pub bandwidth: Option<u64>,
+    /// Bytes the bottleneck queues before it drops (drop-tail), with `bandwidth`.
+    pub queue_bytes: u64,
     /// Link MTU (IP packet, headers included).
     pub mtu: usize,
     /// The server's listen backlog (`None`: the backend's default).
@@ -37,6 +39,7 @@ pub fn setup(row: RowId) -> Setup {
         rtt: ms(10),
         loss: 0.0,
         bandwidth: None,
+        queue_bytes: 1 << 20,
         mtu: 1500,
         backlog: None,
         knobs: Knobs::default(),
@@ -74,6 +77,8 @@ pub fn setup(row: RowId) -> Setup {
             rtt: ms(40),
             loss: if row == RowId::Bulk1 { 0.01 } else { 0.0 },
             bandwidth: Some(10_000_000 / 8),
+            // About two bandwidth-delay products (50 kB at 10 Mbit/s × 40 ms).
+            queue_bytes: 100_000,
             ..base
         },
         RowId::Keepalive => Setup {
