@@ -33,6 +33,7 @@ fn bridge_link(s: &Setup) -> Option<BridgeConfig> {
         latency: Latency::Fixed(Duration::from_nanos((s.rtt.as_nanos() / 2) as u64)),
         loss: s.loss,
         bandwidth: s.bandwidth,
+        queue_bytes: s.queue_bytes,
         mtu: s.mtu,
         ..LinkConfig::default()
     };
