@@ -86,6 +86,9 @@ struct LimitArgs {
     /// RPC: reply bytes queued before the server stops reading requests.
     #[arg(long, value_name = "BYTES", default_value_t = ServerLimits::default().rpc_outbox_bytes)]
     rpc_outbox_bytes: usize,
+    /// RPC: calls running at once on one connection before the server stops reading.
+    #[arg(long, default_value_t = ServerLimits::default().rpc_max_in_flight)]
+    rpc_max_in_flight: usize,
 }
 
 fn secs(d: Duration) -> f64 {
@@ -117,6 +120,7 @@ impl LimitArgs {
             rpc_frame_read: d("rpc-frame-timeout", self.rpc_frame_timeout)?,
             rpc_idle: d("rpc-idle-timeout", self.rpc_idle_timeout)?,
             rpc_outbox_bytes: self.rpc_outbox_bytes.max(1),
+            rpc_max_in_flight: self.rpc_max_in_flight.max(1),
             ..ServerLimits::default()
         })
     }

@@ -46,6 +46,10 @@ pub struct ServerLimits {
     /// RPC: reply bytes queued but not yet written; past it the server stops reading
     /// requests until the client reads its replies.
     pub rpc_outbox_bytes: usize,
+    /// RPC: calls running at once on one connection; at this many the server stops reading.
+    /// With `rpc_outbox_bytes` this bounds a connection's reply memory by
+    /// `rpc_outbox_bytes + rpc_max_in_flight × 4 MiB` (the largest payload).
+    pub rpc_max_in_flight: usize,
     /// Accept errors (EMFILE, ENFILE, ...): the first retry waits this long, doubling...
     pub accept_backoff_min: Duration,
     /// ...up to this.
@@ -71,6 +75,7 @@ impl Default for ServerLimits {
             rpc_frame_read: Duration::from_secs(10),
             rpc_idle: Duration::from_secs(60),
             rpc_outbox_bytes: 8 << 20,
+            rpc_max_in_flight: 32,
             accept_backoff_min: Duration::from_millis(5),
             accept_backoff_max: Duration::from_secs(1),
         }

@@ -559,9 +559,20 @@ where
         limits.max_connections,
         proto = proto
     );
-    if let Some(b) = bound {
-        let _ = b.send(addr);
-    }
+    // Told once every worker listens (the reservation alone refuses connections).
+    let listening = Arc::new((
+        std::sync::atomic::AtomicUsize::new(0),
+        std::sync::Mutex::new(bound),
+    ));
+    let ready = move |l: &(std::sync::atomic::AtomicUsize, std::sync::Mutex<_>)| {
+        if l.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1 == workers {
+            let sender: Option<std::sync::mpsc::Sender<SocketAddr>> =
+                l.1.lock().ok().and_then(|mut b: std::sync::MutexGuard<'_, Option<_>>| b.take());
+            if let Some(b) = sender {
+                let _ = b.send(addr);
+            }
+        }
+    };
     let shared = Shared {
         lim: limits,
         gate: ConnGate::new(limits.max_connections),
@@ -574,8 +585,10 @@ where
             .run(|w| {
                 let (root, stop, tls_cfg, shared) =
                     (root.clone(), shutdown(), tls_cfg.clone(), shared.clone());
+                let listening = listening.clone();
                 async move {
                     let l = w.listen(addr).map_err(|e| e.to_string())?;
+                    ready(&listening);
                     serve_worker(w, l, proto, root, tls_cfg, shared, stop).await
                 }
             })
@@ -589,8 +602,10 @@ where
             .run(|w| {
                 let (root, stop, tls_cfg, shared) =
                     (root.clone(), shutdown(), tls_cfg.clone(), shared.clone());
+                let listening = listening.clone();
                 async move {
                     let l = w.listen(addr).map_err(|e| e.to_string())?;
+                    ready(&listening);
                     serve_worker(w, l, proto, root, tls_cfg, shared, stop).await
                 }
             })

@@ -229,7 +229,7 @@ impl RpcLimits {
             idle: l.rpc_idle,
             frame_read: l.rpc_frame_read,
             outbox_bytes: l.rpc_outbox_bytes,
-            max_in_flight: 64,
+            max_in_flight: l.rpc_max_in_flight,
         }
     }
 }
@@ -362,6 +362,9 @@ impl RpcServer {
                         calls2.borrow_mut().remove(&h.message_id);
                     });
                     calls.borrow_mut().insert(h.message_id, task);
+                    // Let a call that is ready at once queue its reply before the next read,
+                    // so the outbox bound sees it (pipelined calls otherwise all run first).
+                    testbed_model::runtime::yield_now().await;
                 }
                 Kind::Response | Kind::Error => break, // a client does not send these
             }
