@@ -62,6 +62,9 @@ struct LimitArgs {
     /// HTTP/1.1 keep-alive: waiting for the next request.
     #[arg(long, value_name = "SECS", default_value_t = secs(ServerLimits::default().idle))]
     idle_timeout: f64,
+    /// HTTP/1.1: writing one response, head and body (a client that does not read is closed).
+    #[arg(long, value_name = "SECS", default_value_t = secs(ServerLimits::default().send_timeout))]
+    send_timeout: f64,
     /// HTTP/2: the client preface and SETTINGS.
     #[arg(long, value_name = "SECS", default_value_t = secs(ServerLimits::default().h2_preface))]
     h2_preface_timeout: f64,
@@ -112,6 +115,7 @@ impl LimitArgs {
             body_rate_grace: d("body-rate-grace", self.body_rate_grace)?,
             request_total: d("request-timeout", self.request_timeout)?,
             idle: d("idle-timeout", self.idle_timeout)?,
+            send_timeout: d("send-timeout", self.send_timeout)?,
             h2_preface: d("h2-preface-timeout", self.h2_preface_timeout)?,
             h2_idle: d("h2-idle-timeout", self.h2_idle_timeout)?,
             ws_upgrade: d("ws-upgrade-timeout", self.ws_upgrade_timeout)?,

@@ -37,6 +37,9 @@ pub struct ServerLimits {
     pub request_total: Duration,
     /// HTTP/1.1 keep-alive: waiting for the next request (silent close).
     pub idle: Duration,
+    /// HTTP/1.1: writing one response, head and body (a client that does not read is
+    /// closed).
+    pub send_timeout: Duration,
     /// Largest request body (HTTP/1.1, h2), bytes: larger ones get 413.
     pub max_body: u64,
     /// RPC: from a frame's first byte to its last.
@@ -71,6 +74,7 @@ impl Default for ServerLimits {
             body_rate_grace: Duration::from_secs(5),
             request_total: Duration::from_secs(60),
             idle: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
             max_body: 16 << 20,
             rpc_frame_read: Duration::from_secs(10),
             rpc_idle: Duration::from_secs(60),

@@ -22,7 +22,12 @@ fn a_space_inside_the_method_or_target_is_400_not_505() {
         b"GET / HTTPS/1.1\r\nHost: a\r\n\r\n",
     ] {
         let e = parse(raw).unwrap_err();
-        assert_eq!(e, ParseError::InvalidRequestLine, "{}", String::from_utf8_lossy(raw));
+        assert_eq!(
+            e,
+            ParseError::InvalidRequestLine,
+            "{}",
+            String::from_utf8_lossy(raw)
+        );
         assert_eq!(e.status(), 400);
     }
     // A well-formed version with another major number stays 505.
@@ -39,7 +44,8 @@ fn a_higher_minor_version_is_read_as_1_1() {
 
 #[test]
 fn absolute_form_targets_are_accepted_and_routed_by_path() {
-    let (target, _, _) = parse(b"GET http://example.com/hello?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n").unwrap();
+    let (target, _, _) =
+        parse(b"GET http://example.com/hello?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n").unwrap();
     let req = OwnedRequest {
         method: "GET".into(),
         target,
@@ -64,18 +70,31 @@ fn absolute_form_targets_are_accepted_and_routed_by_path() {
 
 #[test]
 fn invalid_host_values_are_400() {
-    for ok in ["a", "example.com:8080", "[::1]:80", "127.0.0.1", "", "a-b.c_d~"] {
+    for ok in [
+        "a",
+        "example.com:8080",
+        "[::1]:80",
+        "127.0.0.1",
+        "",
+        "a-b.c_d~",
+    ] {
         let raw = format!("GET / HTTP/1.1\r\nHost: {ok}\r\n\r\n");
         assert!(parse(raw.as_bytes()).is_ok(), "{ok:?} is a valid Host");
     }
-    for bad in ["a b", "a/b", "a@b", "a:b", "a:123456", "[::1", "[zz]", "a:80:80", "a\"b"] {
+    for bad in [
+        "a b", "a/b", "a@b", "a:b", "a:123456", "[::1", "[zz]", "a:80:80", "a\"b",
+    ] {
         let raw = format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n");
         let e = parse(raw.as_bytes()).unwrap_err();
         assert_eq!(e, ParseError::BadHost, "{bad:?}");
         assert_eq!(e.status(), 400);
     }
     let two = b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n";
-    assert_eq!(parse(two).unwrap_err(), ParseError::BadHost, "two Hosts, even in 1.0");
+    assert_eq!(
+        parse(two).unwrap_err(),
+        ParseError::BadHost,
+        "two Hosts, even in 1.0"
+    );
 }
 
 fn chunked(raw: &[u8]) -> Result<Vec<u8>, ParseError> {
@@ -105,14 +124,22 @@ fn trailer_lines_must_be_header_fields() {
         b"3\r\nabc\r\n0\r\nX A: 1\r\n\r\n",
     ] {
         let e = chunked(bad).unwrap_err();
-        assert_eq!(e, ParseError::InvalidTrailer, "{}", String::from_utf8_lossy(bad));
+        assert_eq!(
+            e,
+            ParseError::InvalidTrailer,
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
         assert_eq!(e.status(), 400);
     }
 }
 
 #[test]
 fn whitespace_before_a_chunk_extension_is_accepted() {
-    assert_eq!(chunked(b"3 ;ext=1\r\nabc\r\n0\t ; x\r\n\r\n").unwrap(), b"abc");
+    assert_eq!(
+        chunked(b"3 ;ext=1\r\nabc\r\n0\t ; x\r\n\r\n").unwrap(),
+        b"abc"
+    );
     // ...but not whitespace that ends the size line, nor inside the size.
     assert!(chunked(b"3 \r\nabc\r\n0\r\n\r\n").is_err());
     assert!(chunked(b"1 2\r\nabc\r\n0\r\n\r\n").is_err());
@@ -133,7 +160,10 @@ fn upgrade(extra: &str) -> Result<(), HandshakeError> {
 #[test]
 fn websocket_upgrades_need_one_host_and_no_body() {
     assert_eq!(upgrade("Host: a\r\nSec-WebSocket-Version: 13\r\n"), Ok(()));
-    assert_eq!(upgrade("Sec-WebSocket-Version: 13\r\n"), Err(HandshakeError::BadHost));
+    assert_eq!(
+        upgrade("Sec-WebSocket-Version: 13\r\n"),
+        Err(HandshakeError::BadHost)
+    );
     assert_eq!(
         upgrade("Host: a\r\nHost: b\r\nSec-WebSocket-Version: 13\r\n"),
         Err(HandshakeError::BadHost)

@@ -18,14 +18,14 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use testbed_kernel::{Kernel, KernelStream, PortReservation};
+use testbed_model::runtime::timeout_at;
 use testbed_model::SeededRng;
 use testbed_model::{Net, Runtime};
+use testbed_protocols::bounded::{accept_loop, ConnGate, ServerLimits};
 use testbed_protocols::h2::{self, H2Config};
 use testbed_protocols::http1::{
     self, OwnedRequest as Request, OwnedResponse as Response, Router, ServerConfig,
 };
-use testbed_model::runtime::timeout_at;
-use testbed_protocols::bounded::{accept_loop, ConnGate, ServerLimits};
 use testbed_protocols::quic;
 use testbed_protocols::rpc::{example::SharedStore, RpcLimits};
 use testbed_protocols::tls::{self, Clock, Entropy, ALPN_H2, ALPN_HTTP11};
@@ -371,7 +371,10 @@ async fn tls_within<R: Runtime, S: testbed_model::Stream>(
     lim: &ServerLimits,
 ) -> Option<tls::TlsStream<S>> {
     let deadline = rt.now().saturating_add(lim.tls_handshake);
-    timeout_at(rt, deadline, tls::accept(cfg, s)).await.ok()?.ok()
+    timeout_at(rt, deadline, tls::accept(cfg, s))
+        .await
+        .ok()?
+        .ok()
 }
 
 /// What a worker serves with: the policy, the connection gate all workers share, and the
@@ -403,7 +406,8 @@ async fn serve_worker<W: Net + Runtime>(
             let sd = h2_shutdown.clone();
             w.spawn(async move {
                 accept_loop(&w2, &l, &gate, &lim, |s, permit| {
-                    let c = https_conn(w2.clone(), s, cfg.clone(), handler.clone(), sd.clone(), lim);
+                    let c =
+                        https_conn(w2.clone(), s, cfg.clone(), handler.clone(), sd.clone(), lim);
                     drop(w2.spawn(async move {
                         c.await;
                         drop(permit);
@@ -567,7 +571,9 @@ where
     let ready = move |l: &(std::sync::atomic::AtomicUsize, std::sync::Mutex<_>)| {
         if l.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1 == workers {
             let sender: Option<std::sync::mpsc::Sender<SocketAddr>> =
-                l.1.lock().ok().and_then(|mut b: std::sync::MutexGuard<'_, Option<_>>| b.take());
+                l.1.lock()
+                    .ok()
+                    .and_then(|mut b: std::sync::MutexGuard<'_, Option<_>>| b.take());
             if let Some(b) = sender {
                 let _ = b.send(addr);
             }

@@ -108,7 +108,10 @@ fn until_closed(s: &mut TcpStream, what: &str) -> Vec<u8> {
                 return got
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                panic!("{what}: still open after {CAP:?} (read so far: {:?})", String::from_utf8_lossy(&got))
+                panic!(
+                    "{what}: still open after {CAP:?} (read so far: {:?})",
+                    String::from_utf8_lossy(&got)
+                )
             }
             Err(e) => panic!("{what}: {e}"),
         }
@@ -163,9 +166,13 @@ fn http1_a_trickled_body_is_closed_by_the_minimum_rate() {
 fn http1_an_idle_keep_alive_connection_is_closed() {
     let srv = Server::start(Protocol::Http1, quick());
     let mut s = srv.connect();
-    s.write_all(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    s.write_all(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
     let got = String::from_utf8_lossy(&until_closed(&mut s, "keep-alive")).into_owned();
-    assert!(got.starts_with("HTTP/1.1 200") && got.ends_with("hello\n"), "{got}");
+    assert!(
+        got.starts_with("HTTP/1.1 200") && got.ends_with("hello\n"),
+        "{got}"
+    );
 }
 
 #[test]
@@ -378,20 +385,29 @@ fn over_the_cap_connections_are_refused_and_places_come_back() {
     // The places come back once the server sees the four closes.
     let mut answered = false;
     for _ in 0..50 {
-        let r = exchange(&srv, b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        let r = exchange(
+            &srv,
+            b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        );
         if r.starts_with("HTTP/1.1 200") {
             answered = true;
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(answered, "a connection is served again after the others closed");
+    assert!(
+        answered,
+        "a connection is served again after the others closed"
+    );
 }
 
 #[test]
 fn a_body_over_the_cap_is_413() {
     let srv = Server::start(Protocol::Http1, quick());
-    let r = exchange(&srv, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n");
+    let r = exchange(
+        &srv,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n",
+    );
     assert_eq!(status(&r), "413", "{r}");
     let r = exchange(
         &srv,
@@ -402,11 +418,14 @@ fn a_body_over_the_cap_is_413() {
 
 #[test]
 fn rpc_stops_reading_when_replies_are_not_read() {
-    let srv = Server::start(Protocol::Rpc, ServerLimits {
-        rpc_idle: Duration::from_secs(30),
-        rpc_frame_read: Duration::from_secs(30),
-        ..quick()
-    });
+    let srv = Server::start(
+        Protocol::Rpc,
+        ServerLimits {
+            rpc_idle: Duration::from_secs(2),
+            rpc_frame_read: Duration::from_secs(30),
+            ..quick()
+        },
+    );
     let mut s = srv.connect();
     let value = "v".repeat(256 << 10);
     let put = serde_json::to_vec(&("k", &value)).unwrap();
@@ -416,21 +435,64 @@ fn rpc_stops_reading_when_replies_are_not_read() {
     // Pipelined gets of the 256 KB value, never reading a reply: without backpressure the
     // server would read them all and queue a 256 KB reply each; with it, it stops reading
     // once 2 MB of replies wait, and our writes stall.
-    s.set_write_timeout(Some(Duration::from_millis(1500))).unwrap();
+    s.set_write_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
     let get = rpc_frame(Kind::Request, 2, 3, &serde_json::to_vec("k").unwrap());
     let batch: Vec<u8> = get.iter().copied().cycle().take(get.len() * 1000).collect();
     let mut sent = 0usize;
     let stalled = loop {
         match s.write(&batch) {
             Ok(n) => sent += n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break true,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break true
+            }
             Err(e) => panic!("{e}"),
         }
         if sent > 64 << 20 {
             break false; // 64 MB of requests (far past the socket buffers): it keeps reading
         }
     };
-    assert!(stalled, "the server read {sent} bytes of requests without stalling");
+    assert!(
+        stalled,
+        "the server read {sent} bytes of requests without stalling"
+    );
+    // Still not reading: the server gives up on us after its idle period. What was written
+    // before is still readable, then the end — not the replies to all we sent.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut buf = vec![0u8; 1 << 20];
+    let mut read = 0usize;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset) => break,
+            Err(e) => panic!("still open: {e}"),
+        }
+        assert!(read < 256 << 20, "the server kept answering: {read} bytes");
+    }
+}
+
+#[test]
+fn http1_a_client_that_does_not_read_is_closed_by_the_send_timeout() {
+    let base = tempdir::Dir::new("sendto");
+    let big = vec![b'z'; 32 << 20];
+    std::fs::write(base.0.join("big"), &big).unwrap();
+    let lim = ServerLimits {
+        send_timeout: Duration::from_millis(500),
+        ..quick()
+    };
+    let srv = Server::with(Protocol::Http1, lim, Some(base.0.clone()), None, 1);
+    let mut s = srv.connect();
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2)); // not reading: the socket buffers fill
+    let got = until_closed(&mut s, "an unread 32 MB response");
+    assert!(
+        got.len() < big.len(),
+        "the response was cut ({} of {} bytes)",
+        got.len(),
+        big.len()
+    );
 }
 
 // ---- static files: traversal ----
@@ -451,8 +513,17 @@ fn static_files_never_leave_the_root() {
         )
     };
     let r = get("/sub/a%20b.txt");
-    assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("inside\n"), "{r}");
-    for bad in ["/link", "/../secret", "/%2e%2e/secret", "/sub/..%2f..%2fsecret", "/sub%2f..%2f..%2fsecret"] {
+    assert!(
+        r.starts_with("HTTP/1.1 200") && r.ends_with("inside\n"),
+        "{r}"
+    );
+    for bad in [
+        "/link",
+        "/../secret",
+        "/%2e%2e/secret",
+        "/sub/..%2f..%2fsecret",
+        "/sub%2f..%2f..%2fsecret",
+    ] {
         let r = get(bad);
         assert_eq!(status(&r), "403", "{bad}: {r}");
         assert!(!r.contains("SECRET"), "{bad}");
@@ -460,7 +531,10 @@ fn static_files_never_leave_the_root() {
     assert_eq!(status(&get("/nope")), "404");
     assert_eq!(status(&get("/%zz")), "400");
     let index = get("/");
-    assert!(index.contains("/hello") && index.contains("/echo"), "{index}");
+    assert!(
+        index.contains("/hello") && index.contains("/echo"),
+        "{index}"
+    );
 }
 
 /// A peer tool the test needs: `None` (and a note) when missing, a failure under
@@ -491,14 +565,23 @@ fn static_files_over_h2c_and_h2_over_tls() {
     let (files, tls_dir) = test_tls();
     let curl = |args: &[&str]| {
         let o = std::process::Command::new("curl")
-            .args(["-s", "--max-time", "5", "-w", "\n%{http_version} %{http_code}"])
+            .args([
+                "-s",
+                "--max-time",
+                "5",
+                "-w",
+                "\n%{http_version} %{http_code}",
+            ])
             .args(args)
             .output()
             .expect("curl runs");
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     let h2c = Server::with(Protocol::H2, quick(), Some(base.0.clone()), None, 1);
-    let out = curl(&["--http2-prior-knowledge", &format!("http://{}/f.txt", h2c.addr)]);
+    let out = curl(&[
+        "--http2-prior-knowledge",
+        &format!("http://{}/f.txt", h2c.addr),
+    ]);
     assert_eq!(out, "file over h2\n\n2 200");
     let out = curl(&["--http2-prior-knowledge", &format!("http://{}/", h2c.addr)]);
     assert!(out.contains("/hello") && out.ends_with("2 200"), "{out}");
@@ -552,7 +635,8 @@ fn conformance_items_on_the_wire() {
     assert!(r.contains("Sec-WebSocket-Version: 13"), "{r}");
     let no_host = String::from_utf8_lossy(WS_UPGRADE).replace("Host: a\r\n", "");
     assert_eq!(status(&exchange(&ws, no_host.as_bytes())), "400");
-    let body = String::from_utf8_lossy(WS_UPGRADE).replace("\r\n\r\n", "\r\nContent-Length: 2\r\n\r\nhi");
+    let body =
+        String::from_utf8_lossy(WS_UPGRADE).replace("\r\n\r\n", "\r\nContent-Length: 2\r\n\r\nhi");
     assert_eq!(status(&exchange(&ws, body.as_bytes())), "400");
 }
 
@@ -561,11 +645,14 @@ fn rpc_workers_share_one_store() {
     let srv = Server::with(Protocol::Rpc, quick(), None, None, 4);
     let mut first = srv.connect();
     let put = serde_json::to_vec(&("shared", "yes")).unwrap();
-    first.write_all(&rpc_frame(Kind::Request, 1, 4, &put)).unwrap();
+    first
+        .write_all(&rpc_frame(Kind::Request, 1, 4, &put))
+        .unwrap();
     assert_eq!(read_rpc(&mut first).0.kind, Kind::Response);
     for i in 0..16 {
         let mut s = srv.connect();
-        s.write_all(&rpc_frame(Kind::Request, i, 3, b"\"shared\"")).unwrap();
+        s.write_all(&rpc_frame(Kind::Request, i, 3, b"\"shared\""))
+            .unwrap();
         let (h, p) = read_rpc(&mut s);
         assert_eq!(h.kind, Kind::Response);
         assert_eq!(p, b"\"yes\"", "connection {i}");

@@ -12,6 +12,7 @@ use super::{
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use testbed_model::runtime::timeout_at;
 use testbed_model::{AcceptError, Duration, Listener, Net, Runtime, Stream};
 use tokio::io::AsyncWriteExt;
 
@@ -108,6 +109,8 @@ pub struct ServerConfig {
     pub body_rate_grace: Duration,
     /// From a request's first byte to its complete body: 408 and close.
     pub request_timeout: Duration,
+    /// Writing one response (head and body): a client that does not read is closed.
+    pub send_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -130,6 +133,7 @@ impl ServerConfig {
             body_min_rate: l.body_min_rate,
             body_rate_grace: l.body_rate_grace,
             request_timeout: l.request_total,
+            send_timeout: l.send_timeout,
         }
     }
 }
@@ -146,6 +150,8 @@ pub enum ConnEnd {
     /// The body came slower than the minimum rate, or the request took longer than the
     /// request timeout (408 sent).
     BodyTimeout,
+    /// The response was not written within the send timeout (the client does not read).
+    SendTimeout,
     /// A malformed request (its status sent).
     Rejected(ParseError),
     /// A read or write failed.
@@ -329,12 +335,17 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
         let resp = handler.handle(req).await;
         out.clear();
         response_bytes(&mut out, version, is_head, keep_alive, &resp);
+        let send_deadline = rt.now().saturating_add(cfg.send_timeout);
         let sent = match (&resp.file, is_head) {
-            (Some(file), false) => files.send_file(&mut s, &out, file).await,
-            _ => s.write_all(&out).await,
+            (Some(file), false) => {
+                timeout_at(rt, send_deadline, files.send_file(&mut s, &out, file)).await
+            }
+            _ => timeout_at(rt, send_deadline, s.write_all(&out)).await,
         };
-        if sent.is_err() {
-            return ConnEnd::Io;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return ConnEnd::Io,
+            Err(_) => return ConnEnd::SendTimeout,
         }
         if out.capacity() > RETAINED_BUFFER {
             out = Vec::new();

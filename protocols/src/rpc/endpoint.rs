@@ -298,7 +298,14 @@ impl RpcServer {
         let calls: Rc<RefCell<BTreeMap<u64, JoinHandle<()>>>> = Rc::default();
         let in_flight: Rc<(Cell<usize>, RefCell<Option<Waker>>)> = Rc::default();
         loop {
-            out.below(lim.outbox_bytes).await;
+            // A client that stops reading its replies is closed after an idle period.
+            let drained = rt.now().saturating_add(lim.idle);
+            if timeout_at(&rt, drained, out.below(lim.outbox_bytes))
+                .await
+                .is_err()
+            {
+                break;
+            }
             std::future::poll_fn(|cx| {
                 if in_flight.0.get() < lim.max_in_flight.max(1) {
                     return Poll::Ready(());

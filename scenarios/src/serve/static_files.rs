@@ -125,8 +125,16 @@ mod tests {
         let root = StaticRoot::new(&dir).unwrap();
         let ok = root.path().join("a/f.txt");
         assert_eq!(root.resolve("/a/f.txt"), Ok(ok.clone()));
-        assert_eq!(root.resolve("/a/%66.txt"), Ok(ok.clone()), "percent-decoded");
-        assert_eq!(root.resolve("/in"), Ok(ok), "a symlink within the root is fine");
+        assert_eq!(
+            root.resolve("/a/%66.txt"),
+            Ok(ok.clone()),
+            "percent-decoded"
+        );
+        assert_eq!(
+            root.resolve("/in"),
+            Ok(ok),
+            "a symlink within the root is fine"
+        );
         assert_eq!(
             root.resolve("/a/sp%20ace.txt"),
             Ok(root.path().join("a/sp ace.txt"))
@@ -145,7 +153,11 @@ mod tests {
         ] {
             assert_eq!(root.resolve(bad), Err(StaticError::Forbidden), "{bad}");
         }
-        assert_eq!(root.resolve("/a"), Err(StaticError::NotFound), "a directory");
+        assert_eq!(
+            root.resolve("/a"),
+            Err(StaticError::NotFound),
+            "a directory"
+        );
         assert_eq!(root.resolve("/nope"), Err(StaticError::NotFound));
         assert_eq!(root.resolve("/%zz"), Err(StaticError::BadEncoding));
         assert_eq!(root.resolve("/%ff"), Err(StaticError::BadEncoding));
