@@ -134,7 +134,7 @@ pub async fn serve_connection<R: Runtime, S: Stream, Hd: Handler>(
                 return Poll::Ready(Step::Stop);
             }
             if let Poll::Ready(r) = conn.poll_accept(cx) {
-                return Poll::Ready(Step::Accept(r));
+                return Poll::Ready(Step::Accept(r.map(|r| r.map(Box::new))));
             }
             while timer.as_mut().poll(cx).is_ready() {
                 if draining {
@@ -169,7 +169,8 @@ pub async fn serve_connection<R: Runtime, S: Stream, Hd: Handler>(
                     Err(e)
                 };
             }
-            Step::Accept(Some(Ok((req, respond)))) => {
+            Step::Accept(Some(Ok(incoming))) => {
+                let (req, respond) = *incoming;
                 let (h, max, open) = (handler.clone(), cfg.max_body_bytes, open_streams.clone());
                 let body_deadline = rt.now().saturating_add(cfg.body_timeout);
                 let rt2 = rt.clone();
@@ -183,12 +184,15 @@ pub async fn serve_connection<R: Runtime, S: Stream, Hd: Handler>(
     }
 }
 
+/// A stream the client opened: its request and where to answer.
+type Incoming = (http::Request<RecvStream>, SendResponse<Bytes>);
+
 /// What woke a connection's driver.
 enum Step {
     Stop,
     Idle,
     Expired,
-    Accept(Option<Result<(http::Request<RecvStream>, SendResponse<Bytes>), h2::Error>>),
+    Accept(Option<Result<Box<Incoming>, h2::Error>>),
 }
 
 async fn stream<R: Runtime, Hd: Handler>(
