@@ -9,6 +9,7 @@ use testbed_sim::Fidelity;
 
 mod fidelity_cmd;
 mod report_cmd;
+mod serve_cmd;
 mod shrink_cmd;
 mod sweep_cmd;
 mod xdp_cmd;
@@ -87,26 +88,7 @@ enum Cmd {
     /// Shrink a failing seed's fault schedule to a minimal one that still fails.
     Shrink(shrink_cmd::ShrinkArgs),
     /// Run a protocol server on its own for real clients (curl, wrk, browsers, Autobahn).
-    Serve {
-        /// http1, h2, ws or rpc.
-        protocol: String,
-        /// kernel or uring (h3: kernel).
-        #[arg(long, default_value = "kernel")]
-        backend: String,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        /// Serve static files from this directory (http1).
-        #[arg(long)]
-        root: Option<std::path::PathBuf>,
-        /// Worker threads sharing the port (SO_REUSEPORT).
-        #[arg(long, default_value_t = 2)]
-        workers: usize,
-        /// Serve over TLS with this certificate chain and key (PEM files; `testbed cert` makes
-        /// test ones). HTTP/1.1 and HTTP/2 then share the port by ALPN.
-        #[arg(long, num_args = 2, value_names = ["CERT", "KEY"])]
-        tls: Option<Vec<std::path::PathBuf>>,
-    },
+    Serve(serve_cmd::ServeArgs),
     /// Write a test CA and a leaf certificate (CA:FALSE, the names as SANs, Ed25519) as PEM:
     /// DIR/ca.pem, DIR/cert.pem, DIR/key.pem. For tests only.
     Cert {
@@ -479,99 +461,6 @@ fn cert(dir: &std::path::Path, names: &[String], seed: Option<u64>, ecdsa: bool)
     ExitCode::SUCCESS
 }
 
-fn serve(
-    protocol: &str,
-    backend: &str,
-    listen: std::net::SocketAddr,
-    root: Option<std::path::PathBuf>,
-    workers: usize,
-    tls: Option<Vec<std::path::PathBuf>>,
-) -> ExitCode {
-    use testbed_scenarios::serve::ServeBackend;
-    let backend = match backend {
-        "kernel" => ServeBackend::Kernel,
-        "uring" => ServeBackend::Uring,
-        other => {
-            return usage(format!(
-                "serve runs on a real backend; available: kernel, uring (got {other:?})"
-            ))
-        }
-    };
-    let proto = match protocol.parse::<testbed_scenarios::serve::Protocol>() {
-        Ok(p) => p,
-        Err(e) => return usage(e),
-    };
-    let stop = stop_signal();
-    let shutdown = move || {
-        std::future::poll_fn(move |cx| {
-            if stop.0.load(std::sync::atomic::Ordering::SeqCst) {
-                return std::task::Poll::Ready(());
-            }
-            stop.1
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(cx.waker().clone());
-            if stop.0.load(std::sync::atomic::Ordering::SeqCst) {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-    };
-    let tls = tls.map(|v| testbed_scenarios::serve::TlsFiles {
-        cert: v[0].clone(),
-        key: v[1].clone(),
-    });
-    match testbed_scenarios::serve::serve(
-        proto,
-        backend,
-        listen,
-        workers.max(1),
-        root,
-        tls,
-        shutdown,
-    ) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("testbed: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-/// Ctrl-C as a flag plus the wakers of every worker waiting for it: works on any backend's
-/// executor (a watcher thread runs its own small tokio runtime for the signal).
-type StopSignal = (
-    std::sync::atomic::AtomicBool,
-    std::sync::Mutex<Vec<std::task::Waker>>,
-);
-
-fn stop_signal() -> &'static StopSignal {
-    static S: std::sync::OnceLock<StopSignal> = std::sync::OnceLock::new();
-    S.get_or_init(|| {
-        std::thread::spawn(|| {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                let _ = tokio::signal::ctrl_c().await;
-            });
-            let s = stop_signal();
-            s.0.store(true, std::sync::atomic::Ordering::SeqCst);
-            for w in s.1.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
-                w.wake();
-            }
-        });
-        (
-            std::sync::atomic::AtomicBool::new(false),
-            std::sync::Mutex::new(Vec::new()),
-        )
-    })
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
@@ -619,14 +508,7 @@ fn main() -> ExitCode {
             json,
             fidelity,
         } => check_determinism(&scenario, &seeds, &sets, json, &fidelity),
-        Cmd::Serve {
-            protocol,
-            backend,
-            listen,
-            root,
-            workers,
-            tls,
-        } => serve(&protocol, &backend, listen, root, workers, tls),
+        Cmd::Serve(a) => serve_cmd::run(a),
         Cmd::Cert {
             dir,
             names,

@@ -6,11 +6,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bounded;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod h2;
 pub mod http1;
 pub mod quic;
 pub mod rpc;
+pub mod stop;
 pub mod tls;
 pub mod ws;

@@ -119,7 +119,7 @@ fn malformed_heads_get_typed_errors_and_statuses() {
         (b"GET  HTTP/1.1\r\n\r\n", InvalidTarget, 400),
         (b"GET /a\x7fb HTTP/1.1\r\n\r\n", InvalidTarget, 400),
         (b"GET / HTTP/2.0\r\n\r\n", InvalidVersion, 505),
-        (b"GET / http/1.1\r\n\r\n", InvalidVersion, 505),
+        (b"GET / http/1.1\r\n\r\n", InvalidRequestLine, 400), // HTTP-name is case-sensitive
         (b"GET / HTTP/1.1 \r\n\r\n", BadLineEnding, 400),
     ];
     for (raw, want, status) in cases {

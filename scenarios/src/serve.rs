@@ -3,21 +3,31 @@
 //! `/hello`, `POST /echo` and static files from a root directory; WebSocket echoes every
 //! message; RPC serves the example service. With TLS (`--tls CERT KEY`) HTTP/1.1 and HTTP/2
 //! share the port by ALPN, WebSocket becomes wss and RPC runs over TLS.
+//!
+//! Every server runs under one bounded policy ([`ServerLimits`]): a connection cap shared by
+//! the workers, a deadline for every stage, capped bodies and outboxes, and accept loops that
+//! back off on EMFILE. `docs/serve.md` lists the defaults.
+
+mod static_files;
+pub use static_files::{percent_decode, StaticError, StaticRoot};
 
 use crate::scenario::RunError;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use testbed_kernel::{Kernel, KernelStream, PortReservation};
+use testbed_model::runtime::timeout_at;
 use testbed_model::SeededRng;
-use testbed_model::{Listener, Net, Runtime};
+use testbed_model::{Net, Runtime};
+use testbed_protocols::bounded::{accept_loop, ConnGate, ServerLimits};
 use testbed_protocols::h2::{self, H2Config};
 use testbed_protocols::http1::{
     self, OwnedRequest as Request, OwnedResponse as Response, Router, ServerConfig,
 };
 use testbed_protocols::quic;
+use testbed_protocols::rpc::{example::SharedStore, RpcLimits};
 use testbed_protocols::tls::{self, Clock, Entropy, ALPN_H2, ALPN_HTTP11};
 use testbed_protocols::ws::{self, Event, WsLimits};
 
@@ -52,17 +62,28 @@ impl std::str::FromStr for Protocol {
     }
 }
 
-/// The file under `root` that `path` names, refusing anything that would leave `root`.
-pub fn resolve_static(root: &Path, path: &str) -> Option<PathBuf> {
-    let rel = Path::new(path.trim_start_matches('/'));
-    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return None;
+/// The routes every HTTP server here answers (the index at `/` lists them).
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/", "this index"),
+    ("GET", "/hello", "a short text"),
+    ("POST", "/echo", "the request body back"),
+];
+
+/// The index page: the routes, and whether static files are served.
+fn index(root: Option<&StaticRoot>) -> Response {
+    let mut page = String::from("testbed serve\n\n");
+    for (m, p, what) in ROUTES {
+        page.push_str(&format!("{m:<5} {p:<8} {what}\n"));
     }
-    let p = root.join(rel);
-    p.is_file().then_some(p)
+    match root {
+        Some(_) => page.push_str("GET   /<path>  a file under --root\n"),
+        None => page.push_str("(no --root: static files are off)\n"),
+    }
+    Response::text(200, page)
 }
 
-fn http_app(root: Option<PathBuf>) -> impl http1::Handler {
+/// The HTTP application: `/`, `/hello`, `POST /echo`, then static files under `root`.
+fn http_app(root: Option<StaticRoot>) -> impl http1::Handler {
     let router = Rc::new(
         Router::new()
             .route("GET", "/hello", |_r| async {
@@ -75,16 +96,46 @@ fn http_app(root: Option<PathBuf>) -> impl http1::Handler {
     move |req: Request| {
         let (router, root) = (router.clone(), root.clone());
         async move {
-            if let (Some(root), "GET" | "HEAD") = (&root, req.method.as_str()) {
-                if let Some(file) = resolve_static(root, req.path()) {
-                    return match std::fs::metadata(&file) {
-                        Ok(m) => Response::file(file, m.len()),
-                        Err(_) => Response::text(500, "stat failed\n"),
+            let get = matches!(req.method.as_str(), "GET" | "HEAD");
+            if get && req.path() == "/" {
+                return index(root.as_ref());
+            }
+            if let (Some(root), true) = (&root, get) {
+                if !ROUTES.iter().any(|(_, p, _)| *p == req.path()) {
+                    return match root.resolve(req.path()) {
+                        Ok(file) => match std::fs::metadata(&file) {
+                            Ok(m) => Response::file(file, m.len()),
+                            Err(_) => Response::text(500, "stat failed\n"),
+                        },
+                        Err(e) => Response::text(e.status(), format!("{e}\n")),
                     };
                 }
             }
             http1::Handler::handle(&*router, req).await
         }
+    }
+}
+
+/// Largest file served over HTTP/2 and HTTP/3 (read into memory: those paths have no
+/// sendfile hook).
+const MAX_IN_MEMORY_FILE: u64 = 64 << 20;
+
+/// `inner`, with file responses read into memory (for HTTP/2 and HTTP/3).
+struct InMemoryFiles<H>(Rc<H>);
+
+impl<H: http1::Handler> http1::Handler for InMemoryFiles<H> {
+    async fn handle(&self, req: Request) -> Response {
+        let mut resp = self.0.handle(req).await;
+        if let Some(file) = resp.file.take() {
+            if file.len > MAX_IN_MEMORY_FILE {
+                return Response::text(500, "file too large for HTTP/2 and HTTP/3 here\n");
+            }
+            match std::fs::read(&file.path) {
+                Ok(body) => resp.body = body,
+                Err(_) => return Response::text(500, "read failed\n"),
+            }
+        }
+        resp
     }
 }
 
@@ -127,11 +178,39 @@ impl http1::FileSender for ServeFiles {
     }
 }
 
-async fn ws_echo<R: Runtime, S: testbed_model::Stream>(rt: R, s: S) {
-    let Ok(mut w) = ws::accept(&rt, s, WsLimits::default()).await else {
+/// Echoes WebSocket messages; the upgrade must complete within `lim.ws_upgrade`, and a
+/// client silent for `ws_ping_interval` is pinged and closed if still silent
+/// `ws_pong_timeout` later.
+async fn ws_echo<R: Runtime, S: testbed_model::Stream>(rt: R, s: S, lim: ServerLimits) {
+    let deadline = rt.now().saturating_add(lim.ws_upgrade);
+    let Ok(Ok(mut w)) = timeout_at(&rt, deadline, ws::accept(&rt, s, WsLimits::default())).await
+    else {
         return;
     };
-    while let Ok(ev) = w.recv(&rt).await {
+    let mut pinged = false;
+    loop {
+        let wait = if pinged {
+            lim.ws_pong_timeout
+        } else {
+            lim.ws_ping_interval
+        };
+        let quiet = std::pin::pin!(rt.sleep(wait));
+        let ev = match w.recv_or(&rt, quiet).await {
+            Ok(ws::Next::Event(ev)) => ev,
+            Ok(ws::Next::Other(())) if pinged => {
+                let _ = w.close(ws::CloseCode::POLICY, "no pong").await;
+                return;
+            }
+            Ok(ws::Next::Other(())) => {
+                pinged = true;
+                if w.ping(b"liveness").await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Err(_) => return,
+        };
+        pinged = false;
         let sent = match ev {
             Event::Text(t) => w.send_text(&t).await,
             Event::Binary(b) => w.send_binary(&b).await,
@@ -196,7 +275,7 @@ pub fn load_tls(files: &TlsFiles, alpn: &[&[u8]]) -> Result<Arc<rustls::ServerCo
 /// HTTP/3 on `listen` (one worker: a QUIC endpoint owns its UDP socket) until `shutdown`.
 fn serve_h3<F, Fut>(
     listen: SocketAddr,
-    root: Option<PathBuf>,
+    root: Option<StaticRoot>,
     files: &TlsFiles,
     shutdown: F,
 ) -> Result<(), RunError>
@@ -245,7 +324,7 @@ where
             let server = w.spawn(quic::h3_serve(
                 w.clone(),
                 ep.clone(),
-                Rc::new(http_app(root)),
+                Rc::new(InMemoryFiles(Rc::new(http_app(root)))),
             ));
             stop.await;
             ep.close(0u32.into(), b"shutting down");
@@ -262,22 +341,49 @@ where
     Ok(())
 }
 
-/// Handshakes TLS on `s`, then serves HTTP/2 or HTTP/1.1 as ALPN chose.
+/// Handshakes TLS on `s` (within `lim.tls_handshake`), then serves HTTP/2 or HTTP/1.1 as
+/// ALPN chose.
 async fn https_conn<R: Runtime, S: testbed_model::Stream, Hd: http1::Handler>(
     rt: R,
     s: S,
     cfg: Arc<rustls::ServerConfig>,
     handler: Rc<Hd>,
     shutdown: h2::Shutdown,
+    lim: ServerLimits,
 ) {
-    let Ok(t) = tls::accept(cfg, s).await else {
+    let Some(t) = tls_within(&rt, cfg, s, &lim).await else {
         return;
     };
     if t.alpn() == Some(ALPN_H2) {
-        let _ = h2::serve_connection(&rt, t, handler, &H2Config::default(), shutdown).await;
+        let h2 = Rc::new(InMemoryFiles(Rc::clone(&handler)));
+        let _ = h2::serve_connection(&rt, t, h2, &H2Config::from_limits(&lim), shutdown).await;
     } else {
-        http1::connection(&rt, t, &*handler, &ServerConfig::default(), &ServeFiles).await;
+        let cfg = ServerConfig::from_limits(&lim);
+        http1::connection(&rt, t, &*handler, &cfg, &ServeFiles).await;
     }
+}
+
+/// The TLS handshake on `s`, or `None` if it fails or misses `lim.tls_handshake`.
+async fn tls_within<R: Runtime, S: testbed_model::Stream>(
+    rt: &R,
+    cfg: Arc<rustls::ServerConfig>,
+    s: S,
+    lim: &ServerLimits,
+) -> Option<tls::TlsStream<S>> {
+    let deadline = rt.now().saturating_add(lim.tls_handshake);
+    timeout_at(rt, deadline, tls::accept(cfg, s))
+        .await
+        .ok()?
+        .ok()
+}
+
+/// What a worker serves with: the policy, the connection gate all workers share, and the
+/// RPC store all workers share.
+#[derive(Clone)]
+struct Shared {
+    lim: ServerLimits,
+    gate: ConnGate,
+    store: SharedStore,
 }
 
 /// One worker's server for `proto` on listener `l` (any backend), until `stop` completes;
@@ -286,70 +392,96 @@ async fn serve_worker<W: Net + Runtime>(
     w: W,
     l: W::Listener,
     proto: Protocol,
-    root: Option<PathBuf>,
+    root: Option<StaticRoot>,
     tls_cfg: Option<Arc<rustls::ServerConfig>>,
+    shared: Shared,
     stop: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let w2 = w.clone();
     let h2_shutdown = h2::Shutdown::new();
+    let Shared { lim, gate, store } = shared;
     let server = match (proto, tls_cfg) {
         (Protocol::Http1 | Protocol::H2, Some(cfg)) => {
             let handler = Rc::new(http_app(root));
             let sd = h2_shutdown.clone();
             w.spawn(async move {
-                while let Ok((s, _)) = l.accept().await {
-                    let c = https_conn(w2.clone(), s, cfg.clone(), handler.clone(), sd.clone());
-                    drop(w2.spawn(c));
-                }
-            })
-        }
-        (Protocol::H2, None) => w.spawn(h2::serve(
-            w2,
-            l,
-            Rc::new(http_app(root)),
-            H2Config::default(),
-            h2_shutdown.clone(),
-        )),
-        (Protocol::Ws, Some(cfg)) => w.spawn(async move {
-            while let Ok((s, _)) = l.accept().await {
-                let (w3, cfg) = (w2.clone(), cfg.clone());
-                drop(w2.spawn(async move {
-                    if let Ok(t) = tls::accept(cfg, s).await {
-                        ws_echo(w3, t).await;
-                    }
-                }));
-            }
-        }),
-        (Protocol::Rpc, Some(cfg)) => {
-            let server = Rc::new(testbed_protocols::rpc::example::server());
-            w.spawn(async move {
-                while let Ok((s, _)) = l.accept().await {
-                    let (w3, cfg, server) = (w2.clone(), cfg.clone(), server.clone());
+                accept_loop(&w2, &l, &gate, &lim, |s, permit| {
+                    let c =
+                        https_conn(w2.clone(), s, cfg.clone(), handler.clone(), sd.clone(), lim);
                     drop(w2.spawn(async move {
-                        if let Ok(t) = tls::accept(cfg, s).await {
-                            server.serve_conn(w3, t).await;
-                        }
+                        c.await;
+                        drop(permit);
                     }));
-                }
+                })
+                .await
             })
         }
-        (Protocol::Http1, None) => w.spawn(http1::serve_files(
-            w2,
-            l,
-            Rc::new(http_app(root)),
-            ServerConfig::default(),
-            Rc::new(ServeFiles),
-        )),
-        (Protocol::Rpc, None) => w.spawn(testbed_protocols::rpc::serve(
-            w2,
-            l,
-            Rc::new(testbed_protocols::rpc::example::server()),
-        )),
-        (Protocol::Ws, None) => w.spawn(async move {
-            while let Ok((s, _)) = l.accept().await {
-                drop(w2.spawn(ws_echo(w2.clone(), s)));
-            }
+        (Protocol::H2, None) => {
+            let handler = Rc::new(InMemoryFiles(Rc::new(http_app(root))));
+            let (sd, cfg) = (h2_shutdown.clone(), H2Config::from_limits(&lim));
+            w.spawn(async move {
+                accept_loop(&w2, &l, &gate, &lim, |s, permit| {
+                    let (w3, hd, sd) = (w2.clone(), handler.clone(), sd.clone());
+                    drop(w2.spawn(async move {
+                        let _ = h2::serve_connection(&w3, s, hd, &cfg, sd).await;
+                        drop(permit);
+                    }));
+                })
+                .await
+            })
+        }
+        (Protocol::Http1, None) => {
+            let handler = Rc::new(http_app(root));
+            let cfg = ServerConfig::from_limits(&lim);
+            w.spawn(async move {
+                accept_loop(&w2, &l, &gate, &lim, |s, permit| {
+                    let (w3, hd) = (w2.clone(), handler.clone());
+                    drop(w2.spawn(async move {
+                        http1::connection(&w3, s, &*hd, &cfg, &ServeFiles).await;
+                        drop(permit);
+                    }));
+                })
+                .await
+            })
+        }
+        (Protocol::Ws, tls_cfg) => w.spawn(async move {
+            accept_loop(&w2, &l, &gate, &lim, |s, permit| {
+                let (w3, cfg) = (w2.clone(), tls_cfg.clone());
+                drop(w2.spawn(async move {
+                    match cfg {
+                        Some(cfg) => {
+                            if let Some(t) = tls_within(&w3, cfg, s, &lim).await {
+                                ws_echo(w3, t, lim).await;
+                            }
+                        }
+                        None => ws_echo(w3, s, lim).await,
+                    }
+                    drop(permit);
+                }));
+            })
+            .await
         }),
+        (Protocol::Rpc, tls_cfg) => {
+            let server = Rc::new(testbed_protocols::rpc::example::server_with(store));
+            let rpc_lim = RpcLimits::from_limits(&lim);
+            w.spawn(async move {
+                accept_loop(&w2, &l, &gate, &lim, |s, permit| {
+                    let (w3, cfg, server) = (w2.clone(), tls_cfg.clone(), server.clone());
+                    drop(w2.spawn(async move {
+                        match cfg {
+                            Some(cfg) => {
+                                if let Some(t) = tls_within(&w3, cfg, s, &lim).await {
+                                    server.serve_conn_with(w3, t, rpc_lim).await;
+                                }
+                            }
+                            None => server.serve_conn_with(w3, s, rpc_lim).await,
+                        }
+                        drop(permit);
+                    }));
+                })
+                .await
+            })
+        }
         (Protocol::H3, _) => return Err("h3 is served by serve_h3".to_string()),
     };
     stop.await;
@@ -359,22 +491,51 @@ async fn serve_worker<W: Net + Runtime>(
     Ok(())
 }
 
-/// Serves `proto` on `listen` with `workers` threads (SO_REUSEPORT) until `shutdown`
-/// completes on every worker; over TLS when `tls` is given. Prints the bound address on
-/// stdout.
-pub fn serve<F, Fut>(
-    proto: Protocol,
-    backend: ServeBackend,
-    listen: SocketAddr,
-    workers: usize,
-    root: Option<PathBuf>,
-    tls: Option<TlsFiles>,
-    shutdown: F,
-) -> Result<(), RunError>
+/// What `testbed serve` runs.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// The protocol.
+    pub proto: Protocol,
+    /// The backend.
+    pub backend: ServeBackend,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Worker threads (SO_REUSEPORT).
+    pub workers: usize,
+    /// Static files from here (HTTP).
+    pub root: Option<PathBuf>,
+    /// TLS certificate and key.
+    pub tls: Option<TlsFiles>,
+    /// The bounded-server policy.
+    pub limits: ServerLimits,
+    /// Told the bound address once the port is open (tests listen on port 0).
+    pub bound: Option<std::sync::mpsc::Sender<SocketAddr>>,
+}
+
+/// Serves `opts.proto` on `opts.listen` with `opts.workers` threads (SO_REUSEPORT) until
+/// `shutdown` completes on every worker; over TLS when `opts.tls` is given. Prints the bound
+/// address on stdout, and the connections refused over the cap when it stops.
+pub fn serve<F, Fut>(opts: ServeOptions, shutdown: F) -> Result<(), RunError>
 where
     F: Fn() -> Fut + Sync,
     Fut: Future<Output = ()> + 'static,
 {
+    let ServeOptions {
+        proto,
+        backend,
+        listen,
+        workers,
+        root,
+        tls,
+        limits,
+        bound,
+    } = opts;
+    let workers = workers.max(1);
+    let root = root
+        .map(|r| {
+            StaticRoot::new(&r).map_err(|e| RunError::Setup(format!("--root {}: {e}", r.display())))
+        })
+        .transpose()?;
     if proto == Protocol::H3 {
         if backend != ServeBackend::Kernel {
             return Err(RunError::Setup(
@@ -397,19 +558,44 @@ where
         PortReservation::new(listen).map_err(|e| RunError::Setup(format!("bind {listen}: {e}")))?;
     let addr = port.addr();
     println!(
-        "serving {proto:?}{} on {addr} with {workers} worker(s); Ctrl-C stops",
+        "serving {proto:?}{} on {addr} with {workers} worker(s), at most {} connections; Ctrl-C stops",
         if tls_cfg.is_some() { " over TLS" } else { "" },
+        limits.max_connections,
         proto = proto
     );
+    // Told once every worker listens (the reservation alone refuses connections).
+    let listening = Arc::new((
+        std::sync::atomic::AtomicUsize::new(0),
+        std::sync::Mutex::new(bound),
+    ));
+    let ready = move |l: &(std::sync::atomic::AtomicUsize, std::sync::Mutex<_>)| {
+        if l.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1 == workers {
+            let sender: Option<std::sync::mpsc::Sender<SocketAddr>> =
+                l.1.lock()
+                    .ok()
+                    .and_then(|mut b: std::sync::MutexGuard<'_, Option<_>>| b.take());
+            if let Some(b) = sender {
+                let _ = b.send(addr);
+            }
+        }
+    };
+    let shared = Shared {
+        lim: limits,
+        gate: ConnGate::new(limits.max_connections),
+        store: SharedStore::default(),
+    };
     let results: Vec<Result<(), String>> = match backend {
         ServeBackend::Kernel => Kernel::builder()
             .workers(workers)
             .build()
             .run(|w| {
-                let (root, stop, tls_cfg) = (root.clone(), shutdown(), tls_cfg.clone());
+                let (root, stop, tls_cfg, shared) =
+                    (root.clone(), shutdown(), tls_cfg.clone(), shared.clone());
+                let listening = listening.clone();
                 async move {
                     let l = w.listen(addr).map_err(|e| e.to_string())?;
-                    serve_worker(w, l, proto, root, tls_cfg, stop).await
+                    ready(&listening);
+                    serve_worker(w, l, proto, root, tls_cfg, shared, stop).await
                 }
             })
             .into_iter()
@@ -420,10 +606,13 @@ where
             .build()
             .map_err(|e| RunError::Setup(e.to_string()))?
             .run(|w| {
-                let (root, stop, tls_cfg) = (root.clone(), shutdown(), tls_cfg.clone());
+                let (root, stop, tls_cfg, shared) =
+                    (root.clone(), shutdown(), tls_cfg.clone(), shared.clone());
+                let listening = listening.clone();
                 async move {
                     let l = w.listen(addr).map_err(|e| e.to_string())?;
-                    serve_worker(w, l, proto, root, tls_cfg, stop).await
+                    ready(&listening);
+                    serve_worker(w, l, proto, root, tls_cfg, shared, stop).await
                 }
             })
             .into_iter()
@@ -434,27 +623,10 @@ where
     for r in results {
         r.map_err(RunError::Setup)?;
     }
-    println!("stopped");
+    println!(
+        "stopped (connections refused over the cap: {}, accept errors: {})",
+        shared.gate.refused(),
+        shared.gate.accept_errors()
+    );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn static_paths_cannot_escape_the_root() {
-        let dir = std::env::temp_dir().join(format!("testbed-static-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("a")).unwrap();
-        std::fs::write(dir.join("a/f.txt"), b"x").unwrap();
-        assert_eq!(resolve_static(&dir, "/a/f.txt"), Some(dir.join("a/f.txt")));
-        assert_eq!(resolve_static(&dir, "/a/../a/f.txt"), None);
-        assert_eq!(resolve_static(&dir, "/../etc/passwd"), None);
-        assert_eq!(
-            resolve_static(&dir, "/a"),
-            None,
-            "directories are not files"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }

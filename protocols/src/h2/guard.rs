@@ -48,6 +48,8 @@ pub(crate) struct FrameCheck {
     /// Streams the client ended (END_STREAM): more DATA or HEADERS on them is STREAM_CLOSED
     /// (RFC 9113 5.1, half-closed (remote) and closed; h2 0.4 says PROTOCOL_ERROR).
     ended: std::collections::BTreeSet<u32>,
+    /// Complete frames seen (the first is the client's SETTINGS).
+    frames: u64,
 }
 
 impl FrameCheck {
@@ -63,6 +65,7 @@ impl FrameCheck {
             settings: Vec::new(),
             highest_stream: 0,
             ended: std::collections::BTreeSet::new(),
+            frames: 0,
         }
     }
 
@@ -157,6 +160,7 @@ impl FrameCheck {
     /// A frame ended: checks SETTINGS values and readies for the next header.
     fn finish_frame(&mut self) -> Result<(), u32> {
         self.head_len = 0;
+        self.frames += 1;
         if self.ftype == 0x4 {
             for s in self.settings.chunks_exact(6) {
                 let id = u16::from_be_bytes([s[0], s[1]]);
@@ -217,6 +221,8 @@ pub(crate) struct Guarded<S> {
     check: FrameCheck,
     out: OutFrames,
     state: GuardState,
+    /// Complete client frames so far, for the connection's deadlines.
+    frames: std::rc::Rc<std::cell::Cell<u64>>,
 }
 
 impl<S> Guarded<S> {
@@ -226,7 +232,12 @@ impl<S> Guarded<S> {
             check: FrameCheck::new(max_frame),
             out: OutFrames::default(),
             state: GuardState::Open,
+            frames: Default::default(),
         }
+    }
+    /// A counter of the client's complete frames, updated as they are read.
+    pub(crate) fn frame_counter(&self) -> std::rc::Rc<std::cell::Cell<u64>> {
+        self.frames.clone()
     }
 }
 
@@ -281,7 +292,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
         let before = buf.filled().len();
         std::task::ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
         let new = &buf.filled()[before..];
-        if let Err(v) = this.check.scan(new) {
+        let scanned = this.check.scan(new);
+        this.frames.set(this.check.frames);
+        if let Err(v) = scanned {
             // h2 sees the bytes before the offending frame, then end of stream.
             buf.set_filled(before + v.clean.min(new.len()));
             this.state = GuardState::GoAway(goaway(&v), 0);

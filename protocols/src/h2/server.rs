@@ -4,12 +4,16 @@
 use super::convert::{to_h2_response, to_owned_request};
 use super::guard::Guarded;
 use crate::http1::Handler;
+use crate::stop::Stop;
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+use std::future::Future;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
+use testbed_model::runtime::timeout_at;
+use testbed_model::Duration;
 use testbed_model::{AcceptError, Listener, Net, Runtime, Stream};
 
 /// HTTP/2 server settings (what the SETTINGS frame announces, plus a body limit).
@@ -27,6 +31,13 @@ pub struct H2Config {
     pub max_header_list_size: u32,
     /// Largest request body accepted (larger: 413 and the stream ends).
     pub max_body_bytes: usize,
+    /// From the start to the client's preface and SETTINGS frame: closed without a word
+    /// when they do not arrive in time.
+    pub preface_timeout: Duration,
+    /// No open stream and no frame from the client for this long: GOAWAY and close.
+    pub idle_timeout: Duration,
+    /// A request's body must arrive whole within this of its HEADERS (408 otherwise).
+    pub body_timeout: Duration,
 }
 
 impl Default for H2Config {
@@ -38,14 +49,31 @@ impl Default for H2Config {
             max_frame_size: 16_384,
             max_header_list_size: 16 << 10,
             max_body_bytes: 8 << 20,
+            preface_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl H2Config {
+    /// The defaults with the HTTP/2 part of the shared server policy.
+    pub fn from_limits(l: &crate::bounded::ServerLimits) -> H2Config {
+        H2Config {
+            max_body_bytes: usize::try_from(l.max_body).unwrap_or(usize::MAX),
+            preface_timeout: l.h2_preface,
+            idle_timeout: l.h2_idle,
+            body_timeout: l.request_total,
+            ..H2Config::default()
         }
     }
 }
 
 /// A graceful-shutdown signal: once triggered, every connection sends GOAWAY, finishes the
-/// streams it has and closes.
-#[derive(Clone, Default)]
-pub struct Shutdown(Rc<(Cell<bool>, RefCell<Vec<Waker>>)>);
+/// streams it has and closes. Each connection holds one waker slot while it lives (see
+/// [`crate::stop`]), so finished connections leave nothing behind.
+#[derive(Clone, Debug, Default)]
+pub struct Shutdown(Stop);
 
 impl Shutdown {
     /// A signal not yet triggered.
@@ -54,24 +82,19 @@ impl Shutdown {
     }
     /// Starts the graceful shutdown.
     pub fn trigger(&self) {
-        self.0 .0.set(true);
-        for w in self.0 .1.borrow_mut().drain(..) {
-            w.wake();
-        }
+        self.0.trigger();
     }
     /// Whether it was triggered.
     pub fn is_triggered(&self) -> bool {
-        self.0 .0.get()
+        self.0.is_triggered()
     }
-    fn poll(&self, cx: &Context<'_>) -> Poll<()> {
-        if self.is_triggered() {
-            return Poll::Ready(());
-        }
-        let mut w = self.0 .1.borrow_mut();
-        if !w.iter().any(|x| x.will_wake(cx.waker())) {
-            w.push(cx.waker().clone());
-        }
-        Poll::Pending
+    /// A future that completes once triggered.
+    pub fn wait(&self) -> crate::stop::Wait {
+        self.0.wait()
+    }
+    /// Connections currently waiting for the signal.
+    pub fn waiters(&self) -> usize {
+        self.0.waiters()
     }
 }
 
@@ -84,63 +107,123 @@ pub async fn serve_connection<R: Runtime, S: Stream, Hd: Handler>(
     cfg: &H2Config,
     shutdown: Shutdown,
 ) -> Result<(), h2::Error> {
-    let mut conn = h2::server::Builder::new()
+    let start = rt.now();
+    let guarded = Guarded::new(s, cfg.max_frame_size);
+    let frames = guarded.frame_counter();
+    let preface_deadline = start.saturating_add(cfg.preface_timeout);
+    let handshake = h2::server::Builder::new()
         .max_concurrent_streams(cfg.max_concurrent_streams)
         .initial_window_size(cfg.initial_window_size)
         .initial_connection_window_size(cfg.initial_connection_window_size)
         .max_frame_size(cfg.max_frame_size)
         .max_header_list_size(cfg.max_header_list_size)
-        .handshake::<_, Bytes>(Guarded::new(s, cfg.max_frame_size))
-        .await?;
+        .handshake::<_, Bytes>(guarded);
+    let Ok(conn) = timeout_at(rt, preface_deadline, handshake).await else {
+        return Ok(()); // no preface in time
+    };
+    let mut conn = conn?;
     let mut draining = false;
+    let mut stop = shutdown.wait();
+    let open_streams = Rc::new(Cell::new(0usize));
+    // One timer: first for the preface's SETTINGS, then for idleness (re-armed lazily).
+    let mut timer = Box::pin(rt.sleep_until(preface_deadline));
+    let mut seen = 0u64;
     loop {
         let next = std::future::poll_fn(|cx| {
-            if !draining && shutdown.poll(cx).is_ready() {
-                return Poll::Ready(None);
+            if !draining && stop.poll_stop(cx).is_ready() {
+                return Poll::Ready(Step::Stop);
             }
-            conn.poll_accept(cx).map(Some)
+            if let Poll::Ready(r) = conn.poll_accept(cx) {
+                return Poll::Ready(Step::Accept(r.map(|r| r.map(Box::new))));
+            }
+            while timer.as_mut().poll(cx).is_ready() {
+                if draining {
+                    return Poll::Ready(Step::Expired); // the drain took an idle period
+                }
+                let n = frames.get();
+                if n == 0 {
+                    return Poll::Ready(Step::Expired); // preface but no SETTINGS in time
+                }
+                if n == seen && open_streams.get() == 0 {
+                    return Poll::Ready(Step::Idle);
+                }
+                seen = n;
+                timer.set(rt.sleep_until(rt.now().saturating_add(cfg.idle_timeout)));
+            }
+            Poll::Pending
         })
         .await;
         match next {
-            None => {
+            Step::Stop | Step::Idle => {
                 conn.graceful_shutdown();
                 draining = true;
+                // Bound the drain too: the streams left get one idle period to finish.
+                timer.set(rt.sleep_until(rt.now().saturating_add(cfg.idle_timeout)));
             }
-            Some(None) => return Ok(()),
-            Some(Some(Err(e))) => {
+            Step::Expired => return Ok(()),
+            Step::Accept(None) => return Ok(()),
+            Step::Accept(Some(Err(e))) => {
                 return if e.is_go_away() || e.is_io() {
                     Ok(())
                 } else {
                     Err(e)
                 };
             }
-            Some(Some(Ok((req, respond)))) => {
-                let (h, max) = (handler.clone(), cfg.max_body_bytes);
-                drop(rt.spawn(stream(h, req, respond, max)));
+            Step::Accept(Some(Ok(incoming))) => {
+                let (req, respond) = *incoming;
+                let (h, max, open) = (handler.clone(), cfg.max_body_bytes, open_streams.clone());
+                let body_deadline = rt.now().saturating_add(cfg.body_timeout);
+                let rt2 = rt.clone();
+                open.set(open.get() + 1);
+                drop(rt.spawn(async move {
+                    stream(&rt2, h, req, respond, max, body_deadline).await;
+                    open.set(open.get() - 1);
+                }));
             }
         }
     }
 }
 
-async fn stream<Hd: Handler>(
+/// A stream the client opened: its request and where to answer.
+type Incoming = (http::Request<RecvStream>, SendResponse<Bytes>);
+
+/// What woke a connection's driver.
+enum Step {
+    Stop,
+    Idle,
+    Expired,
+    Accept(Option<Result<Box<Incoming>, h2::Error>>),
+}
+
+async fn stream<R: Runtime, Hd: Handler>(
+    rt: &R,
     handler: Rc<Hd>,
     req: http::Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     max: usize,
+    body_deadline: testbed_model::Instant,
 ) {
     let (head, mut body) = req.into_parts();
+    let status = |respond: &mut SendResponse<Bytes>, code: http::StatusCode| {
+        let mut r = http::Response::new(());
+        *r.status_mut() = code;
+        let _ = respond.send_response(r, true);
+    };
     // Read the request to its end (dropping it unread would make h2 send STOP_SENDING/RST).
     let mut data = Vec::new();
-    while let Some(chunk) = body.data().await {
+    loop {
+        let Ok(next) = timeout_at(rt, body_deadline, body.data()).await else {
+            return status(&mut respond, http::StatusCode::REQUEST_TIMEOUT);
+        };
+        let Some(chunk) = next else {
+            break;
+        };
         let Ok(chunk) = chunk else {
             return;
         };
         let _ = body.flow_control().release_capacity(chunk.len());
         if data.len() + chunk.len() > max {
-            let mut r = http::Response::new(());
-            *r.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
-            let _ = respond.send_response(r, true);
-            return;
+            return status(&mut respond, http::StatusCode::PAYLOAD_TOO_LARGE);
         }
         data.extend_from_slice(&chunk);
     }
@@ -202,7 +285,7 @@ pub async fn serve<H, Hd>(
                 }));
             }
             Err(AcceptError::Closed) => return,
-            Err(_) => continue,
+            Err(_) => host.sleep(Duration::from_millis(10)).await, // EMFILE: do not spin
         }
     }
 }

@@ -10,6 +10,10 @@ enum State {
         value: u64,
         digits: u8,
     },
+    /// Whitespace after the size, before a chunk extension's `;` (BWS, RFC 9112 §7.1.1).
+    ExtBws {
+        len: usize,
+    },
     Ext {
         len: usize,
     },
@@ -21,9 +25,11 @@ enum State {
     },
     DataCr,
     DataLf,
-    /// In the trailer section; `line` bytes into the current line.
+    /// In the trailer section; `line` bytes into the current line, which must be a header
+    /// field: a token name, `:` (`colon`), then field-value bytes.
     Trailer {
         line: usize,
+        colon: bool,
     },
     TrailerLf {
         line: usize,
@@ -100,11 +106,21 @@ impl ChunkedDecoder {
                         self.check_size(value)?;
                         State::Ext { len: 0 }
                     }
+                    b' ' | b'\t' if digits > 0 => {
+                        self.check_size(value)?;
+                        State::ExtBws { len: 1 }
+                    }
                     b'\r' if digits > 0 => {
                         self.check_size(value)?;
                         State::SizeLf { size: value }
                     }
                     b'\n' if digits > 0 => return Err(ParseError::BadLineEnding),
+                    _ => return Err(ParseError::InvalidChunkSize),
+                },
+                State::ExtBws { len } => match b {
+                    b' ' | b'\t' if len < self.limits.chunk_ext => State::ExtBws { len: len + 1 },
+                    b' ' | b'\t' => return Err(ParseError::ChunkExtensionTooLong),
+                    b';' => State::Ext { len },
                     _ => return Err(ParseError::InvalidChunkSize),
                 },
                 State::Ext { len } => match b {
@@ -125,7 +141,10 @@ impl ChunkedDecoder {
                         return Err(ParseError::BadLineEnding);
                     }
                     if size == 0 {
-                        State::Trailer { line: 0 }
+                        State::Trailer {
+                            line: 0,
+                            colon: false,
+                        }
                     } else {
                         State::Data { left: size }
                     }
@@ -153,16 +172,28 @@ impl ChunkedDecoder {
                     digits: 0,
                 },
                 State::DataCr | State::DataLf => return Err(ParseError::BadChunkTerminator),
-                State::Trailer { line } => {
+                State::Trailer { line, colon } => {
                     self.trailer_bytes += 1;
                     if self.trailer_bytes > self.limits.header_bytes {
                         return Err(ParseError::HeadersTooLarge);
                     }
                     match b {
-                        b'\r' => State::TrailerLf { line },
+                        b'\r' if line == 0 || colon => State::TrailerLf { line },
                         b'\n' => return Err(ParseError::BadLineEnding),
-                        b'\t' | 0x20..=0x7E | 0x80..=0xFF => State::Trailer { line: line + 1 },
-                        _ => return Err(ParseError::InvalidHeaderValue),
+                        b':' if !colon && line > 0 => State::Trailer {
+                            line: line + 1,
+                            colon: true,
+                        },
+                        _ if !colon && super::head::is_tchar(b) => State::Trailer {
+                            line: line + 1,
+                            colon,
+                        },
+                        b'\t' | 0x20..=0x7E | 0x80..=0xFF if colon => State::Trailer {
+                            line: line + 1,
+                            colon,
+                        },
+                        // A request line, obs-fold, a name without a colon...: not a field.
+                        _ => return Err(ParseError::InvalidTrailer),
                     }
                 }
                 State::TrailerLf { line } => {
@@ -177,7 +208,10 @@ impl ChunkedDecoder {
                             done: true,
                         });
                     }
-                    State::Trailer { line: 0 }
+                    State::Trailer {
+                        line: 0,
+                        colon: false,
+                    }
                 }
             };
             i += 1;

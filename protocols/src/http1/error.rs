@@ -20,9 +20,17 @@ pub enum ParseError {
     /// The request target is empty or contains characters other than visible ASCII.
     #[error("invalid request target")]
     InvalidTarget,
-    /// Not `HTTP/1.0` or `HTTP/1.1` (RFC 9112 §2.3: 505 for other versions).
+    /// An `HTTP/x.y` version whose major version is not 1 (RFC 9112 §2.3: 505). Minor
+    /// versions above 1 are read as HTTP/1.1 (RFC 9110 §2.5).
     #[error("unsupported HTTP version")]
     InvalidVersion,
+    /// A request line that is not `method SP target SP HTTP-version` (a space inside the
+    /// method or the target, or no version where one must be): RFC 9112 §3, 400.
+    #[error("malformed request line")]
+    InvalidRequestLine,
+    /// A trailer line that is not a header field (RFC 9112 §7.1.2: 400 and close).
+    #[error("invalid trailer field")]
+    InvalidTrailer,
     /// A line ended in LF without CR, or CR without LF (RFC 9112 §2.2; we do not guess).
     #[error("line not terminated by CRLF")]
     BadLineEnding,

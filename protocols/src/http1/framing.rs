@@ -46,10 +46,65 @@ fn content_length(h: &Headers<'_, '_>) -> Result<Option<u64>, ParseError> {
     Ok(found)
 }
 
+/// Whether `v` is a Host value: `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2),
+/// or empty (a target without an authority). IP literals are checked for their character
+/// set only.
+pub fn valid_host(v: &[u8]) -> bool {
+    let port = if let Some(rest) = v.strip_prefix(b"[") {
+        let Some(end) = rest.iter().position(|b| *b == b']') else {
+            return false;
+        };
+        let lit = &rest[..end];
+        if lit.is_empty()
+            || !lit
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'v' | b'V'))
+        {
+            return false;
+        }
+        &rest[end + 1..]
+    } else {
+        let end = v.iter().position(|b| *b == b':').unwrap_or(v.len());
+        let host = &v[..end];
+        if !host.iter().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'%'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                )
+        }) {
+            return false;
+        }
+        &v[end..]
+    };
+    match port.split_first() {
+        None => true,
+        Some((b':', digits)) => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    }
+}
+
 /// The body framing of a request, after checking Host and every framing rule.
 pub fn request_body(req: &Request<'_, '_>, limits: &Limits) -> Result<BodyKind, ParseError> {
     let h = &req.headers;
     if req.version == Version::Http11 && h.get_all("host").count() != 1 {
+        return Err(ParseError::BadHost);
+    }
+    if h.get_all("host").count() > 1 || h.get("host").is_some_and(|v| !valid_host(v)) {
         return Err(ParseError::BadHost);
     }
     let te = codings(h);

@@ -138,6 +138,11 @@ const fn tchar_table() -> [bool; 256] {
 }
 static TCHAR: [bool; 256] = tchar_table();
 
+/// Whether `b` is an RFC 9110 tchar (field names, methods).
+pub(crate) fn is_tchar(b: u8) -> bool {
+    TCHAR[b as usize]
+}
+
 /// Field-value bytes: HTAB, SP, VCHAR, obs-text.
 const fn value_table() -> [bool; 256] {
     let mut t = [false; 256];
@@ -233,21 +238,33 @@ fn crlf(buf: &[u8], i: &mut usize) -> Result<Need<()>, ParseError> {
     }
 }
 
+/// `HTTP/` DIGIT `.` DIGIT (RFC 9112 §2.3). Anything else is a malformed line (400), a major
+/// version other than 1 is unsupported (505), and `HTTP/1.x` for x ≥ 1 is read as 1.1
+/// (RFC 9110 §2.5: a recipient of a higher minor version treats it as the highest it has).
 #[inline]
 fn version(buf: &[u8], i: &mut usize) -> Result<Need<Version>, ParseError> {
     let rest = &buf[*i..];
-    let want = b"HTTP/1.";
+    let want = b"HTTP/";
     let n = rest.len().min(8);
-    if rest[..n.min(7)] != want[..n.min(7)] {
-        return Err(ParseError::InvalidVersion);
+    if rest[..n.min(5)] != want[..n.min(5)] {
+        return Err(ParseError::InvalidRequestLine);
+    }
+    let shape = |k: usize, ok: bool| k >= n || ok;
+    if !(shape(5, rest.get(5).is_some_and(u8::is_ascii_digit))
+        && shape(6, rest.get(6) == Some(&b'.'))
+        && shape(7, rest.get(7).is_some_and(u8::is_ascii_digit)))
+    {
+        return Err(ParseError::InvalidRequestLine);
     }
     if n < 8 {
         return Ok(More);
     }
+    if rest[5] != b'1' {
+        return Err(ParseError::InvalidVersion);
+    }
     let v = match rest[7] {
-        b'1' => Version::Http11,
         b'0' => Version::Http10,
-        _ => return Err(ParseError::InvalidVersion),
+        _ => Version::Http11,
     };
     *i += 8;
     Ok(Done(v))

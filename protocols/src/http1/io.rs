@@ -38,6 +38,14 @@ impl ReadBuf {
             self.start = 0;
         }
     }
+    /// Frees the allocation when it grew past `cap` bytes and nothing is pending (a large
+    /// body was read): a kept-alive connection then holds a small buffer again.
+    pub(crate) fn release_if_over(&mut self, cap: usize) {
+        if self.data.capacity() > cap && self.pending().is_empty() {
+            self.data = Vec::new();
+            self.start = 0;
+        }
+    }
     /// Moves unconsumed bytes to the front (before a read that must not grow the buffer).
     pub(crate) fn compact(&mut self) {
         if self.start > 0 {

@@ -35,9 +35,24 @@ impl Request {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_slice())
     }
-    /// The path part of the target (before `?`).
+    /// The path part of the target (before `?`). For an absolute-form target
+    /// (`http://host/path`, RFC 9112 §3.2.2, which a server MUST accept) the path after the
+    /// authority, `/` when there is none.
     pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("")
+        let t = self.target.as_str();
+        let after_scheme = ["http://", "https://"].iter().find_map(|s| {
+            t.get(..s.len())
+                .filter(|p| p.eq_ignore_ascii_case(s))
+                .map(|_| &t[s.len()..])
+        });
+        let t = match after_scheme {
+            Some(rest) => match rest.find(['/', '?']) {
+                Some(i) if rest.as_bytes()[i] == b'/' => &rest[i..],
+                _ => "/",
+            },
+            None => t,
+        };
+        t.split('?').next().unwrap_or("")
     }
 }
 

@@ -21,7 +21,7 @@ mod write;
 pub use chunked::{ChunkedDecoder, Decoded};
 pub use client::{Client, ClientError};
 pub use error::ParseError;
-pub use framing::{request_body, response_body, BodyKind};
+pub use framing::{request_body, response_body, valid_host, BodyKind};
 pub use head::{
     parse_request, parse_response, Header, Headers, Request, Response, Status, Version,
 };

@@ -12,6 +12,7 @@ use super::{
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use testbed_model::runtime::timeout_at;
 use testbed_model::{AcceptError, Duration, Listener, Net, Runtime, Stream};
 use tokio::io::AsyncWriteExt;
 
@@ -95,23 +96,44 @@ impl Handler for Router {
 /// Server settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
-    /// Parser limits.
+    /// Parser limits (the body cap among them).
     pub limits: Limits,
     /// From a request's first byte to its complete head (slowloris defence): 408 and close.
     pub header_timeout: Duration,
     /// Waiting for the next request on a kept-alive connection: silent close.
     pub idle_timeout: Duration,
-    /// Reading a request body, per read.
-    pub body_timeout: Duration,
+    /// The lowest average body rate, bytes per second, once `body_rate_grace` has passed
+    /// since the body began: slower bodies get 408 and close.
+    pub body_min_rate: u64,
+    /// See `body_min_rate`.
+    pub body_rate_grace: Duration,
+    /// From a request's first byte to its complete body: 408 and close.
+    pub request_timeout: Duration,
+    /// Writing one response (head and body): a client that does not read is closed.
+    pub send_timeout: Duration,
 }
 
 impl Default for ServerConfig {
+    /// The deadlines and body cap of [`crate::bounded::ServerLimits::default`].
     fn default() -> Self {
+        ServerConfig::from_limits(&crate::bounded::ServerLimits::default())
+    }
+}
+
+impl ServerConfig {
+    /// The HTTP/1.1 part of the shared server policy.
+    pub fn from_limits(l: &crate::bounded::ServerLimits) -> ServerConfig {
         ServerConfig {
-            limits: Limits::default(),
-            header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            body_timeout: Duration::from_secs(30),
+            limits: Limits {
+                body: l.max_body,
+                ..Limits::default()
+            },
+            header_timeout: l.header_read,
+            idle_timeout: l.idle,
+            body_min_rate: l.body_min_rate,
+            body_rate_grace: l.body_rate_grace,
+            request_timeout: l.request_total,
+            send_timeout: l.send_timeout,
         }
     }
 }
@@ -125,6 +147,11 @@ pub enum ConnEnd {
     Idle,
     /// The head did not complete within the header timeout (408 sent).
     HeaderTimeout,
+    /// The body came slower than the minimum rate, or the request took longer than the
+    /// request timeout (408 sent).
+    BodyTimeout,
+    /// The response was not written within the send timeout (the client does not read).
+    SendTimeout,
     /// A malformed request (its status sent).
     Rejected(ParseError),
     /// A read or write failed.
@@ -190,7 +217,7 @@ pub async fn serve_files<H, Hd, F>(
                 drop(host.spawn(async move { connection(&h, s, &*hd, &cfg, &*f).await }));
             }
             Err(AcceptError::Closed) => return,
-            Err(_) => continue,
+            Err(_) => host.sleep(Duration::from_millis(10)).await, // EMFILE: do not spin
         }
     }
 }
@@ -243,7 +270,11 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
                 Err(ReadStop::Io(_)) => return ConnEnd::Io,
             }
         }
-        let mut head_deadline = None;
+        let started = rt.now();
+        let request_deadline = started.saturating_add(cfg.request_timeout);
+        let head_deadline = started
+            .saturating_add(cfg.header_timeout)
+            .min(request_deadline);
         let (mut req, kind, keep_alive, expect, head_len) = loop {
             let mut hs = [Header::default(); 100]; // Limits::default().headers
             match parse_request(buf.pending(), &mut hs, &limits) {
@@ -269,18 +300,15 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
                     };
                     break (req, kind, r.keep_alive(), r.expects_continue(), r.head_len);
                 }
-                Ok(Status::Partial) => {
-                    let d = *head_deadline.get_or_insert_with(|| rt.now() + cfg.header_timeout);
-                    match buf.fill(rt, &mut s, Some(d)).await {
-                        Ok(_) => {}
-                        Err(ReadStop::Timeout) => {
-                            send_error(&mut s, 408).await;
-                            return ConnEnd::HeaderTimeout;
-                        }
-                        Err(ReadStop::Eof) => return ConnEnd::Closed,
-                        Err(ReadStop::Io(_)) => return ConnEnd::Io,
+                Ok(Status::Partial) => match buf.fill(rt, &mut s, Some(head_deadline)).await {
+                    Ok(_) => {}
+                    Err(ReadStop::Timeout) => {
+                        send_error(&mut s, 408).await;
+                        return ConnEnd::HeaderTimeout;
                     }
-                }
+                    Err(ReadStop::Eof) => return ConnEnd::Closed,
+                    Err(ReadStop::Io(_)) => return ConnEnd::Io,
+                },
                 Err(e) => {
                     send_error(&mut s, e.status()).await;
                     return ConnEnd::Rejected(e);
@@ -295,21 +323,32 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
         {
             return ConnEnd::Io;
         }
-        match read_body(rt, &mut s, &mut buf, kind, cfg).await {
+        match read_body(rt, &mut s, &mut buf, kind, cfg, request_deadline).await {
             Ok(body) => req.body = body,
             Err(end) => return end,
         }
+        // A large body or pipelined burst must not stay allocated for the keep-alive
+        // lifetime of the connection.
+        buf.release_if_over(RETAINED_BUFFER);
         let is_head = req.method == "HEAD";
         let version = req.version;
         let resp = handler.handle(req).await;
         out.clear();
         response_bytes(&mut out, version, is_head, keep_alive, &resp);
+        let send_deadline = rt.now().saturating_add(cfg.send_timeout);
         let sent = match (&resp.file, is_head) {
-            (Some(file), false) => files.send_file(&mut s, &out, file).await,
-            _ => s.write_all(&out).await,
+            (Some(file), false) => {
+                timeout_at(rt, send_deadline, files.send_file(&mut s, &out, file)).await
+            }
+            _ => timeout_at(rt, send_deadline, s.write_all(&out)).await,
         };
-        if sent.is_err() {
-            return ConnEnd::Io;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return ConnEnd::Io,
+            Err(_) => return ConnEnd::SendTimeout,
+        }
+        if out.capacity() > RETAINED_BUFFER {
+            out = Vec::new();
         }
         if !keep_alive {
             let _ = s.shutdown().await;
@@ -318,25 +357,56 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
     }
 }
 
+/// Buffer capacity a connection keeps between requests; larger buffers are released.
+const RETAINED_BUFFER: usize = 64 * 1024;
+
+/// The deadline for the next body read: the request's own, or earlier if the body is behind
+/// the minimum rate (`got` bytes since `start`, after the grace period).
+fn body_deadline(
+    cfg: &ServerConfig,
+    start: testbed_model::Instant,
+    got: u64,
+    request_deadline: testbed_model::Instant,
+) -> testbed_model::Instant {
+    let rate = cfg.body_min_rate.max(1) as u128;
+    let earned = (got as u128 * 1_000_000_000 / rate).min(u64::MAX as u128) as u64;
+    start
+        .saturating_add(cfg.body_rate_grace)
+        .saturating_add(Duration::from_nanos(earned))
+        .min(request_deadline)
+}
+
 async fn read_body<R: Runtime, S: Stream>(
     rt: &R,
     s: &mut S,
     buf: &mut ReadBuf,
     kind: BodyKind,
     cfg: &ServerConfig,
+    request_deadline: testbed_model::Instant,
 ) -> Result<Vec<u8>, ConnEnd> {
-    let more = |stop: ReadStop| match stop {
-        ReadStop::Io(_) => ConnEnd::Io,
-        _ => ConnEnd::Closed,
+    let start = rt.now();
+    let mut got = 0u64;
+    let more = async |s: &mut S, buf: &mut ReadBuf, got: &mut u64| {
+        let d = body_deadline(cfg, start, *got, request_deadline);
+        match buf.fill(rt, s, Some(d)).await {
+            Ok(n) => {
+                *got += n as u64;
+                Ok(())
+            }
+            Err(ReadStop::Timeout) => {
+                send_error(s, 408).await;
+                Err(ConnEnd::BodyTimeout)
+            }
+            Err(ReadStop::Io(_)) => Err(ConnEnd::Io),
+            Err(ReadStop::Eof) => Err(ConnEnd::Closed),
+        }
     };
     match kind {
         BodyKind::None | BodyKind::UntilClose => Ok(Vec::new()),
         BodyKind::Length(n) => {
             let n = n as usize;
             while buf.pending().len() < n {
-                buf.fill(rt, s, Some(rt.now() + cfg.body_timeout))
-                    .await
-                    .map_err(more)?;
+                more(s, buf, &mut got).await?;
             }
             let body = buf.pending()[..n].to_vec();
             buf.consume(n);
@@ -359,10 +429,8 @@ async fn read_body<R: Runtime, S: Stream>(
                 if done {
                     return Ok(body);
                 }
-                if buf.pending().is_empty() {
-                    buf.fill(rt, s, Some(rt.now() + cfg.body_timeout))
-                        .await
-                        .map_err(more)?;
+                if buf.pending().is_empty() || consumed == 0 {
+                    more(s, buf, &mut got).await?;
                 }
             }
         }

@@ -74,6 +74,34 @@ struct Outbox {
     buf: RefCell<Vec<u8>>,
     waker: RefCell<Option<Waker>>,
     closed: Cell<bool>,
+    /// Bytes the writer took and is writing now.
+    writing: Cell<usize>,
+    /// The reader waiting for the outbox to drain (backpressure).
+    drained: RefCell<Option<Waker>>,
+}
+
+impl Outbox {
+    /// Bytes queued or being written.
+    fn queued(&self) -> usize {
+        self.buf.borrow().len() + self.writing.get()
+    }
+    /// Ready once at most `bound` bytes are queued (or the connection closed).
+    async fn below(&self, bound: usize) {
+        std::future::poll_fn(|cx| {
+            if self.queued() <= bound || self.closed.get() {
+                return Poll::Ready(());
+            }
+            *self.drained.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+    fn wrote(&self) {
+        self.writing.set(0);
+        if let Some(w) = self.drained.borrow_mut().take() {
+            w.wake();
+        }
+    }
 }
 
 impl Outbox {
@@ -89,6 +117,9 @@ impl Outbox {
     fn close(&self) {
         self.closed.set(true);
         if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+        if let Some(w) = self.drained.borrow_mut().take() {
             w.wake();
         }
     }
@@ -110,7 +141,11 @@ async fn writer<S: AsyncWrite>(mut w: WriteHalf<S>, out: Rc<Outbox>) {
         .await;
         match batch {
             Some(b) => {
-                if w.write_all(&b).await.is_err() {
+                out.writing.set(b.len());
+                let r = w.write_all(&b).await;
+                drop(b); // a large batch is freed now, not kept as the next buffer
+                out.wrote();
+                if r.is_err() {
                     out.close();
                     return;
                 }
@@ -123,27 +158,80 @@ async fn writer<S: AsyncWrite>(mut w: WriteHalf<S>, out: Rc<Outbox>) {
     }
 }
 
-/// Reads one frame: `Ok(None)` on a clean EOF between frames.
-async fn read_frame<S: AsyncRead>(
+/// Reads one frame: `Ok(None)` on a clean EOF between frames. With `deadlines` =
+/// `(idle, frame)` also `Ok(None)` when no first byte came within `idle`, or the rest of the
+/// frame not within `frame` of its first byte.
+async fn read_frame<R: Runtime, S: AsyncRead>(
+    rt: &R,
     r: &mut ReadHalf<S>,
     max: u32,
+    deadlines: Option<(Duration, Duration)>,
 ) -> Result<Option<(FrameHeader, Vec<u8>)>, FrameError> {
     let mut head = [0u8; HEADER_LEN];
     let mut got = 0;
+    let mut deadline = deadlines.map(|(idle, _)| rt.now().saturating_add(idle));
     while got < HEADER_LEN {
-        match r.read(&mut head[got..]).await {
+        let read = r.read(&mut head[got..]);
+        let read = match deadline {
+            Some(d) => match timeout_at(rt, d, read).await {
+                Ok(r) => r,
+                Err(_) => return Ok(None),
+            },
+            None => read.await,
+        };
+        match read {
             Ok(0) | Err(_) if got == 0 => return Ok(None),
             Ok(0) | Err(_) => return Err(FrameError::BadMagic),
-            Ok(n) => got += n,
+            Ok(n) => {
+                if got == 0 {
+                    deadline = deadlines.map(|(_, frame)| rt.now().saturating_add(frame));
+                }
+                got += n
+            }
         }
         decode_header(&head[..got], max)?;
     }
     let h = decode_header(&head, max)?.expect("whole header");
     let mut payload = vec![0u8; h.payload_len as usize];
-    if r.read_exact(&mut payload).await.is_err() {
-        return Ok(None);
+    let read = r.read_exact(&mut payload);
+    let read = match deadline {
+        Some(d) => timeout_at(rt, d, read)
+            .await
+            .unwrap_or(Err(std::io::ErrorKind::TimedOut.into())),
+        None => read.await,
+    };
+    Ok(read.is_ok().then_some((h, payload)))
+}
+
+/// Deadlines and bounds of a server connection (see [`crate::bounded::ServerLimits`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RpcLimits {
+    /// No frame for this long closes the connection.
+    pub idle: Duration,
+    /// From a frame's first byte to its last.
+    pub frame_read: Duration,
+    /// Reply bytes queued past which the server stops reading requests.
+    pub outbox_bytes: usize,
+    /// Calls running at once on one connection; the server stops reading at this many.
+    pub max_in_flight: usize,
+}
+
+impl Default for RpcLimits {
+    fn default() -> Self {
+        RpcLimits::from_limits(&crate::bounded::ServerLimits::default())
     }
-    Ok(Some((h, payload)))
+}
+
+impl RpcLimits {
+    /// The RPC part of the shared server policy.
+    pub fn from_limits(l: &crate::bounded::ServerLimits) -> RpcLimits {
+        RpcLimits {
+            idle: l.rpc_idle,
+            frame_read: l.rpc_frame_read,
+            outbox_bytes: l.rpc_outbox_bytes,
+            max_in_flight: l.rpc_max_in_flight,
+        }
+    }
 }
 
 type Handler =
@@ -190,13 +278,47 @@ impl RpcServer {
         self
     }
 
-    /// Serves one connection until it closes or sends an invalid frame.
+    /// Serves one connection with the default [`RpcLimits`].
     pub async fn serve_conn<R: Runtime, S: Stream>(self: Rc<Self>, rt: R, stream: S) {
+        self.serve_conn_with(rt, stream, RpcLimits::default()).await
+    }
+
+    /// Serves one connection until it closes, sends an invalid frame or misses a deadline of
+    /// `lim`. Requests are not read while replies past the outbox bound wait to be written
+    /// or too many calls run (backpressure through the client's send window).
+    pub async fn serve_conn_with<R: Runtime, S: Stream>(
+        self: Rc<Self>,
+        rt: R,
+        stream: S,
+        lim: RpcLimits,
+    ) {
         let (mut r, w) = tokio::io::split(stream);
         let out = Rc::new(Outbox::default());
         let writer_task = rt.spawn(writer(w, out.clone()));
         let calls: Rc<RefCell<BTreeMap<u64, JoinHandle<()>>>> = Rc::default();
-        while let Ok(Some((h, payload))) = read_frame(&mut r, MAX_PAYLOAD).await {
+        let in_flight: Rc<(Cell<usize>, RefCell<Option<Waker>>)> = Rc::default();
+        loop {
+            // A client that stops reading its replies is closed after an idle period.
+            let drained = rt.now().saturating_add(lim.idle);
+            if timeout_at(&rt, drained, out.below(lim.outbox_bytes))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            std::future::poll_fn(|cx| {
+                if in_flight.0.get() < lim.max_in_flight.max(1) {
+                    return Poll::Ready(());
+                }
+                *in_flight.1.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await;
+            let Ok(Some((h, payload))) =
+                read_frame(&rt, &mut r, MAX_PAYLOAD, Some((lim.idle, lim.frame_read))).await
+            else {
+                break;
+            };
             match h.kind {
                 Kind::Heartbeat => out.push(&h, &[]),
                 Kind::Cancel => {
@@ -227,7 +349,9 @@ impl RpcServer {
                     let deadline = (h.deadline_ms > 0)
                         .then(|| rt.now() + Duration::from_millis(h.deadline_ms as u64));
                     let (out2, calls2, rt2) = (out.clone(), calls.clone(), rt.clone());
+                    let running = InFlight::new(in_flight.clone());
                     let task = rt.spawn(async move {
+                        let _running = running;
                         let fut = handler(h.codec, payload);
                         let result = match deadline {
                             Some(d) => timeout_at(&rt2, d, fut).await.unwrap_or(Err(ServerError {
@@ -245,6 +369,9 @@ impl RpcServer {
                         calls2.borrow_mut().remove(&h.message_id);
                     });
                     calls.borrow_mut().insert(h.message_id, task);
+                    // Let a call that is ready at once queue its reply before the next read,
+                    // so the outbox bound sees it (pipelined calls otherwise all run first).
+                    testbed_model::runtime::yield_now().await;
                 }
                 Kind::Response | Kind::Error => break, // a client does not send these
             }
@@ -257,13 +384,32 @@ impl RpcServer {
     }
 }
 
+/// Counts a running call while it lives (aborted calls too); its end wakes the reader.
+struct InFlight(Rc<(Cell<usize>, RefCell<Option<Waker>>)>);
+
+impl InFlight {
+    fn new(n: Rc<(Cell<usize>, RefCell<Option<Waker>>)>) -> InFlight {
+        n.0.set(n.0.get() + 1);
+        InFlight(n)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0 .0.set(self.0 .0.get() - 1);
+        if let Some(w) = self.0 .1.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
 /// Accepts connections until the listener closes.
 pub async fn serve<H: Net + Runtime>(host: H, listener: H::Listener, server: Rc<RpcServer>) {
     loop {
         match listener.accept().await {
             Ok((s, _)) => drop(host.spawn(server.clone().serve_conn(host.clone(), s))),
             Err(AcceptError::Closed) => return,
-            Err(_) => continue,
+            Err(_) => host.sleep(Duration::from_millis(10)).await, // EMFILE: do not spin
         }
     }
 }
@@ -337,8 +483,10 @@ impl RpcClient {
         let pending: Pending = Rc::default();
         let writer_task = net.spawn(writer(w, out.clone()));
         let (p2, out2) = (pending.clone(), out.clone());
+        let net2 = net.clone();
         let reader_task = net.spawn(async move {
-            while let Ok(Some((h, payload))) = read_frame(&mut r, MAX_PAYLOAD).await {
+            // The client waits as long as its calls do (each call has its own deadline).
+            while let Ok(Some((h, payload))) = read_frame(&net2, &mut r, MAX_PAYLOAD, None).await {
                 if let Some(slot) = p2.borrow_mut().remove(&h.message_id) {
                     let mut s = slot.borrow_mut();
                     s.result = Some(Ok((h.kind, payload)));

@@ -2,9 +2,8 @@
 
 use super::endpoint::{Method, RpcServer, ServerError};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 /// Two numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,19 +57,32 @@ fn overflow() -> ServerError {
     }
 }
 
+/// The map behind `store` (a handler never panics holding the lock; recover it if one did).
+fn lock(s: &SharedStore) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A key-value store that servers on several worker threads share.
+pub type SharedStore = Arc<Mutex<BTreeMap<String, String>>>;
+
 /// The example server with its own, fresh store.
 pub fn server() -> RpcServer {
-    let store: Rc<RefCell<BTreeMap<String, String>>> = Rc::default();
+    server_with(SharedStore::default())
+}
+
+/// The example server on `store` (give every worker's server the same store).
+pub fn server_with(store: SharedStore) -> RpcServer {
     let (s1, s2) = (store.clone(), store);
+
     RpcServer::new()
         .register::<Add, _, _>(|p: Pair| async move { p.a.checked_add(p.b).ok_or_else(overflow) })
         .register::<Sub, _, _>(|p: Pair| async move { p.a.checked_sub(p.b).ok_or_else(overflow) })
         .register::<KvGet, _, _>(move |k: String| {
-            let v = s1.borrow().get(&k).cloned();
+            let v = lock(&s1).get(&k).cloned();
             async move { Ok(v) }
         })
         .register::<KvPut, _, _>(move |(k, v): (String, String)| {
-            let old = s2.borrow_mut().insert(k, v);
+            let old = lock(&s2).insert(k, v);
             async move { Ok(old) }
         })
 }

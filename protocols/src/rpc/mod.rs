@@ -9,5 +9,5 @@ pub mod example;
 pub mod frame;
 
 pub use codec::DecodeError;
-pub use endpoint::{serve, CallError, Method, RpcClient, RpcServer, ServerError};
+pub use endpoint::{serve, CallError, Method, RpcClient, RpcLimits, RpcServer, ServerError};
 pub use frame::{CodecId, ErrorCode, FrameError, FrameHeader, Kind};

@@ -176,8 +176,14 @@ impl<S: Stream> WsStream<S> {
 }
 
 async fn http_error<S: Stream>(s: &mut S, status: u16) {
+    // 426 names the versions we speak (RFC 6455 §4.4: MUST).
+    let version = if status == 426 {
+        "Sec-WebSocket-Version: 13\r\n"
+    } else {
+        ""
+    };
     let msg = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\n{version}Content-Length: 0\r\nConnection: close\r\n\r\n",
         crate::http1::reason(status)
     );
     let _ = s.write_all(msg.as_bytes()).await;

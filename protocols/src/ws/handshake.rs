@@ -33,6 +33,12 @@ pub enum HandshakeError {
     /// `Sec-WebSocket-Key` is not base64 of 16 bytes.
     #[error("invalid Sec-WebSocket-Key")]
     BadKey,
+    /// Not exactly one Host header, or an invalid one (RFC 6455 §4.1, RFC 9112 §3.2).
+    #[error("missing, repeated or invalid Host")]
+    BadHost,
+    /// The upgrade request has a body (RFC 6455 §4.1: a GET without one), or ambiguous framing.
+    #[error("upgrade request with a body")]
+    Body,
     /// The server's answer was not a valid 101 for our key.
     #[error("invalid handshake response")]
     BadResponse,
@@ -106,6 +112,11 @@ pub fn validate_client_request(
 ) -> Result<(String, Negotiated), HandshakeError> {
     if req.method != "GET" || req.version != Version::Http11 {
         return Err(HandshakeError::NotGet);
+    }
+    match crate::http1::request_body(req, &crate::http1::Limits::default()) {
+        Ok(crate::http1::BodyKind::None) | Ok(crate::http1::BodyKind::Length(0)) => {}
+        Err(crate::http1::ParseError::BadHost) => return Err(HandshakeError::BadHost),
+        _ => return Err(HandshakeError::Body),
     }
     if !req.headers.has_token("upgrade", "websocket") {
         return Err(HandshakeError::NoUpgrade);

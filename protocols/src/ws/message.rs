@@ -25,6 +25,8 @@ impl CloseCode {
     pub const PROTOCOL: CloseCode = CloseCode(1002);
     /// Invalid payload data (bad UTF-8).
     pub const INVALID_DATA: CloseCode = CloseCode(1007);
+    /// Policy violation (also: a peer that stopped answering pings).
+    pub const POLICY: CloseCode = CloseCode(1008);
     /// Message too big.
     pub const TOO_BIG: CloseCode = CloseCode(1009);
 
