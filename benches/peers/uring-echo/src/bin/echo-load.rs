@@ -1,7 +1,8 @@
 //! The common load client: one tokio thread (pin it with taskset), `--conns` connections
 //! each doing request/response round trips of `--size` bytes back to back (the echo loop of
 //! the `echo` scenario: write the message, read it back whole, check it). After `--warmup`
-//! seconds it counts round trips for `--secs` seconds and prints one JSON line.
+//! seconds it counts round trips for `--secs` seconds and prints one JSON line (with the
+//! round trips since the start too, warmup included).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -67,7 +68,7 @@ fn main() {
         tokio::time::sleep(Duration::from_secs_f64(secs)).await;
         let (c1, dt) = (count.get(), t0.elapsed().as_secs_f64());
         println!(
-            "{{\"conns\":{conns},\"size\":{size},\"secs\":{dt:.3},\"round_trips\":{},\"rt_per_s\":{:.1}}}",
+            "{{\"conns\":{conns},\"size\":{size},\"secs\":{dt:.3},\"round_trips\":{},\"total_round_trips\":{c1},\"rt_per_s\":{:.1}}}",
             c1 - c0,
             (c1 - c0) as f64 / dt
         );
