@@ -36,8 +36,7 @@ impl BufRing {
         initial: u16,
         size: usize,
     ) -> io::Result<BufRing> {
-        if !entries.is_power_of_two() || entries > 32768 || size == 0 || size > u32::MAX as usize
-        {
+        if !entries.is_power_of_two() || entries > 32768 || size == 0 || size > u32::MAX as usize {
             return Err(io::ErrorKind::InvalidInput.into());
         }
         let layout =

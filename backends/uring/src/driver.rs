@@ -208,7 +208,8 @@ fn build_ring(cfg: &RingConfig) -> io::Result<(IoUring, RingSetup)> {
             .build(cfg.entries)?;
         return Ok((ring, RingSetup::Sqpoll));
     }
-    let tries: [(RingSetup, fn(&mut io_uring::Builder)); 3] = [
+    type SetFlags = fn(&mut io_uring::Builder);
+    let tries: [(RingSetup, SetFlags); 3] = [
         (RingSetup::DeferTaskrun, |b| {
             b.setup_single_issuer()
                 .setup_defer_taskrun()
@@ -249,7 +250,11 @@ pub(crate) fn install(
         <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
     });
     let handle = wake_fd.clone();
-    let bufs_max = cfg.bufs_max.max(1).checked_next_power_of_two().unwrap_or(32768);
+    let bufs_max = cfg
+        .bufs_max
+        .max(1)
+        .checked_next_power_of_two()
+        .unwrap_or(32768);
     let bufs = crate::bufring::BufRing::new(
         &ring.submitter(),
         bufs_max,
@@ -637,8 +642,7 @@ impl Driver {
                     .enter::<libc::sigset_t>(0, 0, ENTER_GETEVENTS, None)
             };
             if let Err(e) = r {
-                if e.raw_os_error() != Some(libc::EINTR) && e.raw_os_error() != Some(libc::EBUSY)
-                {
+                if e.raw_os_error() != Some(libc::EINTR) && e.raw_os_error() != Some(libc::EBUSY) {
                     return Err(e);
                 }
             }

@@ -144,11 +144,7 @@ impl Exec {
         if !self.shared.remote_pending.swap(false, Ordering::Acquire) {
             return;
         }
-        let mut remote = self
-            .shared
-            .remote
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut remote = self.shared.remote.lock().unwrap_or_else(|p| p.into_inner());
         READY.with(|r| r.borrow_mut().extend(remote.drain(..)));
     }
 
@@ -203,8 +199,7 @@ impl Exec {
     }
 
     fn has_ready(&self) -> bool {
-        READY.with(|r| !r.borrow().is_empty())
-            || self.shared.remote_pending.load(Ordering::Acquire)
+        READY.with(|r| !r.borrow().is_empty()) || self.shared.remote_pending.load(Ordering::Acquire)
     }
 
     /// Runs `main` (and every task it spawns) until `main` completes.

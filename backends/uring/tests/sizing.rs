@@ -133,7 +133,10 @@ fn a_dry_buffer_ring_keeps_every_stream_whole_and_in_order() {
     assert_eq!(ok, 24);
     assert!(stats.provided_empty > 0, "{stats:?}");
     assert!(stats.recv_rearms >= stats.provided_empty, "{stats:?}");
-    assert_eq!(stats.provided_buffers, 2, "the ring never grows past its maximum");
+    assert_eq!(
+        stats.provided_buffers, 2,
+        "the ring never grows past its maximum"
+    );
 }
 
 #[test]

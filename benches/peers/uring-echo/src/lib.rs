@@ -23,8 +23,8 @@ pub fn addr() -> SocketAddr {
 
 /// A non-blocking listening socket on `addr` with SO_REUSEPORT (one per server thread).
 pub fn reuseport_listener(addr: SocketAddr) -> std::net::TcpListener {
-    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-        .expect("socket");
+    let s =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
     s.set_reuse_address(true).expect("SO_REUSEADDR");
     s.set_reuse_port(true).expect("SO_REUSEPORT");
     s.bind(&addr.into()).expect("bind");

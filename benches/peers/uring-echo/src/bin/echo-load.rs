@@ -4,6 +4,8 @@
 //! seconds it counts round trips for `--secs` seconds and prints one JSON line (with the
 //! round trips since the start too, warmup included).
 
+#![allow(clippy::disallowed_methods)] // a load client reads the wall clock
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
