@@ -552,7 +552,7 @@ impl Driver {
         self.stats.provided_empty += 1;
         if let Some(b) = self.bufs.as_mut() {
             if b.count() < b.capacity() {
-                let want = (b.count() as usize * 3 / 2).min(u16::MAX as usize) as u16;
+                let want = (b.count() as usize * 3 / 2 + 1).min(u16::MAX as usize) as u16;
                 b.grow_to(want);
                 self.stats.provided_buffers = b.count() as u64;
             }
