@@ -133,7 +133,7 @@ pub(crate) fn run<L: Workload>(
                 .into_iter()
                 .map(|o| {
                     o.map(|(v, st)| {
-                        add(&mut stats, &st);
+                        stats.merge(&st);
                         v
                     })
                     .map_err(|e| e.to_string())
@@ -173,7 +173,8 @@ pub(crate) fn run<L: Workload>(
 
 /// [`run`] for a scenario (or, on `xdp` and `dpdk`, [`crate::real_port::run_xdp`] and
 /// [`crate::real_dpdk::run`]: the server on smoltcp over AF_XDP or a DPDK port): its `clients` and `workers` parameters on `ctx.backend`, timed by
-/// `ctx.wall`; records `wall_s`, `workers` and, on io_uring, `ring_enters` and `ring_ops`.
+/// `ctx.wall`; records `wall_s`, `workers` and, on io_uring, `ring_enters`, `ring_ops` and the
+/// ring's overflow, ENOBUFS, re-arm and buffer counters.
 pub(crate) fn run_scenario<L: Workload>(
     ctx: &RunCtx<'_>,
     out: &mut Outcome,
@@ -195,19 +196,12 @@ pub(crate) fn run_scenario<L: Workload>(
     if let Some(ring) = r.ring {
         out.metric("ring_enters", ring.enters);
         out.metric("ring_ops", ring.submitted);
+        out.metric("ring_cq_overflows", ring.cq_overflows);
+        out.metric("ring_cq_dropped", ring.cq_dropped);
+        out.metric("ring_enobufs", ring.provided_empty);
+        out.metric("ring_recv_rearms", ring.recv_rearms);
+        out.metric("ring_provided_buffers", ring.provided_buffers);
+        out.metric("ring_setup", ring.setup.name());
     }
     Ok(r)
-}
-
-fn add(sum: &mut RingStats, s: &RingStats) {
-    sum.enters += s.enters;
-    sum.submitted += s.submitted;
-    sum.completed += s.completed;
-    sum.multishot_accepts += s.multishot_accepts;
-    sum.zc_sends += s.zc_sends;
-    sum.zc_copied += s.zc_copied;
-    sum.provided_recvs += s.provided_recvs;
-    sum.provided_empty += s.provided_empty;
-    sum.fixed_reads += s.fixed_reads;
-    sum.linked_sends += s.linked_sends;
 }

@@ -55,7 +55,103 @@ pub struct RingStats {
     pub fixed_reads: u64,
     /// Sends linked behind a file read (IOSQE_IO_LINK) that completed.
     pub linked_sends: u64,
+    /// Multishot recvs armed again after the kernel ended one (ENOBUFS, or the kernel's own
+    /// reasons); the first arming of a stream's recv is not counted.
+    pub recv_rearms: u64,
+    /// Waits after which the kernel had completions it could not post because the completion
+    /// queue was full (IORING_SQ_CQ_OVERFLOW; held back and flushed, not lost).
+    pub cq_overflows: u64,
+    /// Completions the kernel dropped outright (its CQ overflow counter; 0 with FEAT_NODROP
+    /// unless it ran out of memory).
+    pub cq_dropped: u64,
+    /// Provided buffers in the worker's ring at the end (it grows with live connections).
+    pub provided_buffers: u64,
+    /// Completion queue entries of the ring.
+    pub cq_entries: u64,
+    /// How the ring was set up.
+    pub setup: RingSetup,
 }
+
+impl RingStats {
+    /// Adds `other`'s counters to these (gauges: buffers and CQ entries add up over rings;
+    /// the setup is kept if both agree, else the weaker one).
+    pub fn merge(&mut self, other: &RingStats) {
+        self.enters += other.enters;
+        self.submitted += other.submitted;
+        self.completed += other.completed;
+        self.multishot_accepts += other.multishot_accepts;
+        self.zc_sends += other.zc_sends;
+        self.zc_copied += other.zc_copied;
+        self.provided_recvs += other.provided_recvs;
+        self.provided_empty += other.provided_empty;
+        self.fixed_reads += other.fixed_reads;
+        self.linked_sends += other.linked_sends;
+        self.recv_rearms += other.recv_rearms;
+        self.cq_overflows += other.cq_overflows;
+        self.cq_dropped += other.cq_dropped;
+        self.provided_buffers += other.provided_buffers;
+        self.cq_entries += other.cq_entries;
+        if self.setup == RingSetup::Unknown {
+            self.setup = other.setup;
+        } else if other.setup != RingSetup::Unknown {
+            self.setup = self.setup.min(other.setup);
+        }
+    }
+}
+
+/// How a worker's ring was set up: the best the kernel accepted, or what was asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum RingSetup {
+    /// Not known (stats of no ring).
+    #[default]
+    Unknown,
+    /// No task-run flags (kernels before 5.19).
+    Plain,
+    /// SQPOLL, asked for explicitly (cannot combine with DEFER_TASKRUN).
+    Sqpoll,
+    /// IORING_SETUP_COOP_TASKRUN | TASKRUN_FLAG: completions are not pushed with an
+    /// interrupt of the worker; they wait for its next kernel entry.
+    CoopTaskrun,
+    /// IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG: completion work runs only
+    /// when the worker asks for completions (GETEVENTS), batched.
+    DeferTaskrun,
+}
+
+impl RingSetup {
+    /// A short name (for metrics).
+    pub fn name(self) -> &'static str {
+        match self {
+            RingSetup::Unknown => "unknown",
+            RingSetup::Plain => "plain",
+            RingSetup::Sqpoll => "sqpoll",
+            RingSetup::CoopTaskrun => "coop_taskrun",
+            RingSetup::DeferTaskrun => "defer_taskrun",
+        }
+    }
+}
+
+/// Sizes and options of one worker's ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RingConfig {
+    /// Submission queue entries.
+    pub entries: u32,
+    /// Completion queue entries (at least `entries`).
+    pub cq_entries: u32,
+    /// SQPOLL with this idle time, instead of the task-run modes.
+    pub sqpoll_idle_ms: Option<u32>,
+    /// Provided buffers to start with, and the most there may be (a power of two).
+    pub bufs_initial: u16,
+    /// See `bufs_initial`.
+    pub bufs_max: u16,
+    /// Bytes per provided buffer.
+    pub buf_size: usize,
+}
+
+/// IORING_ENTER_GETEVENTS: the enter also runs deferred completion work and reaps.
+const ENTER_GETEVENTS: u32 = 1;
+/// Flush rounds after a CQ overflow before the next park takes over (a bound, not a loop).
+const OVERFLOW_FLUSHES: usize = 8;
 
 pub(crate) struct Driver {
     ring: IoUring,
@@ -76,8 +172,15 @@ pub(crate) struct Driver {
     pub(crate) stats: RingStats,
     /// Reused buffer for reaped completions (user data, result, flags).
     cqe_scratch: Vec<(u64, i32, u32)>,
+    /// Reused buffer for the wakers a park runs.
+    woken_scratch: Vec<Waker>,
     /// Kernel features the operations may use.
     pub(crate) features: crate::probe::Features,
+    /// Streams alive on this worker (the provided-buffer ring grows with them).
+    live_streams: usize,
+    /// The ring's setup has IORING_SETUP_TASKRUN_FLAG: an empty SQ without the flag means a
+    /// non-blocking pass needs no syscall.
+    taskrun_flag: bool,
 }
 
 thread_local! {
@@ -93,15 +196,50 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
     })
 }
 
+/// The ring for `cfg`: SQPOLL if asked for; otherwise the best task-run mode the kernel
+/// accepts (SINGLE_ISSUER + DEFER_TASKRUN, then COOP_TASKRUN, then none).
+fn build_ring(cfg: &RingConfig) -> io::Result<(IoUring, RingSetup)> {
+    let cq = cfg.cq_entries.max(cfg.entries);
+    if let Some(idle) = cfg.sqpoll_idle_ms {
+        let ring = IoUring::builder()
+            .setup_sqpoll(idle)
+            .setup_cqsize(cq)
+            .setup_clamp()
+            .build(cfg.entries)?;
+        return Ok((ring, RingSetup::Sqpoll));
+    }
+    type SetFlags = fn(&mut io_uring::Builder);
+    let tries: [(RingSetup, SetFlags); 3] = [
+        (RingSetup::DeferTaskrun, |b| {
+            b.setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_taskrun_flag();
+        }),
+        (RingSetup::CoopTaskrun, |b| {
+            b.setup_coop_taskrun().setup_taskrun_flag();
+        }),
+        (RingSetup::Plain, |_| {}),
+    ];
+    let mut last = io::Error::from_raw_os_error(libc::EINVAL);
+    for (setup, flags) in tries {
+        let mut b = IoUring::builder();
+        b.setup_cqsize(cq).setup_clamp();
+        flags(&mut b);
+        match b.build(cfg.entries) {
+            Ok(ring) => return Ok((ring, setup)),
+            // An older kernel refuses flags it does not know with EINVAL: try the next mode.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
 pub(crate) fn install(
-    entries: u32,
-    sqpoll_idle_ms: Option<u32>,
+    cfg: &RingConfig,
     features: crate::probe::Features,
 ) -> io::Result<std::sync::Arc<std::os::fd::OwnedFd>> {
-    let ring = match sqpoll_idle_ms {
-        Some(idle) => IoUring::builder().setup_sqpoll(idle).build(entries)?,
-        None => IoUring::new(entries)?,
-    };
+    let (mut ring, setup) = build_ring(cfg)?;
     // SAFETY: eventfd returns a new fd (or -1), which we own from here on.
     let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
     if fd < 0 {
@@ -112,8 +250,26 @@ pub(crate) fn install(
         <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
     });
     let handle = wake_fd.clone();
-    let bufs = crate::bufring::BufRing::new(&ring.submitter(), 256, 16 * 1024).ok();
+    let bufs_max = cfg
+        .bufs_max
+        .max(1)
+        .checked_next_power_of_two()
+        .unwrap_or(32768);
+    let bufs = crate::bufring::BufRing::new(
+        &ring.submitter(),
+        bufs_max,
+        cfg.bufs_initial.min(bufs_max),
+        cfg.buf_size,
+    )
+    .ok();
     let fixed = crate::fixed::Fixed::new(&ring.submitter()).ok();
+    let taskrun_flag = matches!(setup, RingSetup::DeferTaskrun | RingSetup::CoopTaskrun);
+    let stats = RingStats {
+        setup,
+        cq_entries: ring.completion().capacity() as u64,
+        provided_buffers: bufs.as_ref().map_or(0, |b| b.count() as u64),
+        ..RingStats::default()
+    };
     DRIVER.with(|d| {
         *d.borrow_mut() = Some(Driver {
             ring,
@@ -126,9 +282,12 @@ pub(crate) fn install(
             free: Vec::new(),
             timers: BTreeMap::new(),
             timer_seq: 0,
-            stats: RingStats::default(),
+            stats,
             cqe_scratch: Vec::new(),
+            woken_scratch: Vec::new(),
             features,
+            live_streams: 0,
+            taskrun_flag,
         })
     });
     Ok(handle)
@@ -369,6 +528,37 @@ impl Driver {
         }
     }
 
+    /// A stream opened on this worker: keep about two provided buffers per live stream (one
+    /// being read, one for the next message), plus a margin.
+    pub(crate) fn stream_opened(&mut self) {
+        self.live_streams += 1;
+        let want = self.live_streams.saturating_mul(2).saturating_add(64);
+        if let Some(b) = self.bufs.as_mut() {
+            if (b.count() as usize) < want {
+                b.grow_to(want.min(u16::MAX as usize) as u16);
+                self.stats.provided_buffers = b.count() as u64;
+            }
+        }
+    }
+
+    /// A stream on this worker closed.
+    pub(crate) fn stream_closed(&mut self) {
+        self.live_streams = self.live_streams.saturating_sub(1);
+    }
+
+    /// A multishot recv found no provided buffer (ENOBUFS): count it, and add buffers if the
+    /// ring may still grow (by half again), so the re-armed recv finds one.
+    pub(crate) fn recv_out_of_buffers(&mut self) {
+        self.stats.provided_empty += 1;
+        if let Some(b) = self.bufs.as_mut() {
+            if b.count() < b.capacity() {
+                let want = (b.count() as usize * 3 / 2 + 1).min(u16::MAX as usize) as u16;
+                b.grow_to(want);
+                self.stats.provided_buffers = b.count() as u64;
+            }
+        }
+    }
+
     pub(crate) fn recycle_from(&mut self, flags: u32) {
         if let (Some(bid), Some(b)) = (io_uring::cqueue::buffer_select(flags), self.bufs.as_mut()) {
             b.recycle(bid);
@@ -386,7 +576,9 @@ impl Driver {
     }
 
     /// Submits what is queued and reaps completions; with `block`, first waits for one
-    /// completion or the next timer.
+    /// completion or the next timer. A non-blocking pass also runs the kernel's deferred
+    /// completion work (an enter with GETEVENTS), and makes no syscall at all when nothing is
+    /// queued and the kernel flags no pending work.
     #[allow(clippy::disallowed_methods)] // a real backend reads the real clock
     pub(crate) fn park(&mut self, block: bool) -> io::Result<()> {
         if let Some(f) = self.fixed.as_mut() {
@@ -411,25 +603,93 @@ impl Driver {
             (true, None) => None,
         };
         let r = match wait {
-            Some(d) if d.is_zero() => self.ring.submit(),
+            Some(d) if d.is_zero() => self.enter_nonblocking(),
             Some(d) => {
                 let ts = types::Timespec::new()
                     .sec(d.as_secs())
                     .nsec(d.subsec_nanos());
                 let args = types::SubmitArgs::new().timespec(&ts);
+                self.stats.enters += 1;
                 self.ring.submitter().submit_with_args(1, &args)
             }
-            None => self.ring.submit_and_wait(1),
+            None => {
+                self.stats.enters += 1;
+                self.ring.submit_and_wait(1)
+            }
         };
-        self.stats.enters += 1;
         match r {
             Ok(_) => {}
             Err(e)
                 if e.raw_os_error() == Some(libc::ETIME)
-                    || e.raw_os_error() == Some(libc::EINTR) => {}
+                    || e.raw_os_error() == Some(libc::EINTR)
+                    || e.raw_os_error() == Some(libc::EBUSY) => {}
             Err(e) => return Err(e),
         }
-        let mut woken = Vec::new();
+        let mut woken = std::mem::take(&mut self.woken_scratch);
+        self.reap(&mut woken);
+        // Completions the kernel held back because the CQ was full: flush them (an enter with
+        // GETEVENTS) and reap again, a bounded number of times.
+        for _ in 0..OVERFLOW_FLUSHES {
+            if !self.ring.submission().cq_overflow() {
+                break;
+            }
+            self.stats.cq_overflows += 1;
+            self.stats.enters += 1;
+            // SAFETY: an enter that submits nothing new and waits for nothing; no pointers.
+            let r = unsafe {
+                self.ring
+                    .submitter()
+                    .enter::<libc::sigset_t>(0, 0, ENTER_GETEVENTS, None)
+            };
+            if let Err(e) = r {
+                if e.raw_os_error() != Some(libc::EINTR) && e.raw_os_error() != Some(libc::EBUSY) {
+                    return Err(e);
+                }
+            }
+            self.reap(&mut woken);
+        }
+        self.stats.cq_dropped = self.ring.completion().overflow() as u64;
+        let now = Instant::now();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            woken.push(entry.remove());
+        }
+        for w in woken.drain(..) {
+            w.wake();
+        }
+        self.woken_scratch = woken;
+        Ok(())
+    }
+
+    /// The non-blocking enter: submits what is queued and runs deferred completion work
+    /// (GETEVENTS, without waiting). Skipped when the SQ is empty and the kernel flags neither
+    /// pending task work nor a CQ overflow (known only with IORING_SETUP_TASKRUN_FLAG).
+    fn enter_nonblocking(&mut self) -> io::Result<usize> {
+        let (queued, taskrun, overflow) = {
+            let sq = self.ring.submission();
+            (sq.len(), sq.taskrun(), sq.cq_overflow())
+        };
+        if self.ring.params().is_setup_sqpoll() {
+            self.stats.enters += 1; // an upper bound: the crate skips the syscall when it can
+            return self.ring.submit();
+        }
+        if queued == 0 && self.taskrun_flag && !taskrun && !overflow {
+            return Ok(0);
+        }
+        self.stats.enters += 1;
+        // SAFETY: every queued entry points at memory kept alive until its completion (see
+        // `push`); no wait, no argument.
+        unsafe {
+            self.ring
+                .submitter()
+                .enter::<libc::sigset_t>(queued as u32, 0, ENTER_GETEVENTS, None)
+        }
+    }
+
+    /// Reaps every posted completion into its slot, collecting the wakers to run.
+    fn reap(&mut self, woken: &mut Vec<Waker>) {
         let mut cqes = std::mem::take(&mut self.cqe_scratch);
         cqes.extend(
             self.ring
@@ -481,16 +741,5 @@ impl Driver {
         }
         cqes.clear();
         self.cqe_scratch = cqes;
-        let now = Instant::now();
-        while let Some(entry) = self.timers.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            woken.push(entry.remove());
-        }
-        for w in woken {
-            w.wake();
-        }
-        Ok(())
     }
 }

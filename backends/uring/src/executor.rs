@@ -2,36 +2,48 @@
 //! none is ready, then the ring is parked until a completion or timer.
 
 use crate::driver;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Wake, Waker};
 
 type Task = Pin<Box<dyn Future<Output = ()>>>;
 
-pub(crate) struct Exec {
+/// What the wakers of one executor share across threads: the queue of wakes from other
+/// threads (the owner's own wakes go to its thread-local queue, with no lock) and the ring's
+/// wake eventfd.
+struct Shared {
+    remote: Mutex<Vec<(usize, u64)>>,
+    remote_pending: AtomicBool,
     wake_fd: Arc<std::os::fd::OwnedFd>,
-    owner: std::thread::ThreadId,
+}
+
+pub(crate) struct Exec {
+    shared: Arc<Shared>,
     tasks: RefCell<Vec<Option<Task>>>,
     /// One waker per slot and generation, made once (not per poll).
     wakers: RefCell<Vec<Option<(u64, Waker)>>>,
     free: RefCell<Vec<usize>>,
     /// Generation per slot, so a stale waker of a freed slot never polls its successor.
     gens: RefCell<Vec<u64>>,
-    ready: Arc<Mutex<VecDeque<(usize, u64)>>>,
+}
+
+thread_local! {
+    /// The `Shared` of the executor installed on this thread (null if none): a wake whose
+    /// `Shared` is this one comes from the owner's thread.
+    static OWNED: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
+    /// Tasks woken on the owner's thread, in wake order.
+    static READY: RefCell<VecDeque<(usize, u64)>> = const { RefCell::new(VecDeque::new()) };
 }
 
 struct TaskWaker {
     id: usize,
     gen: u64,
-    ready: Arc<Mutex<VecDeque<(usize, u64)>>>,
-    /// The owning worker's thread and its ring's wake eventfd: a wake from elsewhere must
-    /// interrupt the ring's wait.
-    owner: std::thread::ThreadId,
-    wake_fd: Arc<std::os::fd::OwnedFd>,
+    shared: Arc<Shared>,
 }
 
 impl Wake for TaskWaker {
@@ -39,13 +51,19 @@ impl Wake for TaskWaker {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.ready
+        let mine = OWNED.with(|o| std::ptr::eq(o.get(), Arc::as_ptr(&self.shared)));
+        if mine {
+            READY.with(|r| r.borrow_mut().push_back((self.id, self.gen)));
+            return;
+        }
+        // From another thread: queue under the lock and interrupt the ring's wait.
+        self.shared
+            .remote
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push_back((self.id, self.gen));
-        if std::thread::current().id() != self.owner {
-            driver::wake_remote(&self.wake_fd);
-        }
+            .push((self.id, self.gen));
+        self.shared.remote_pending.store(true, Ordering::Release);
+        driver::wake_remote(&self.shared.wake_fd);
     }
 }
 
@@ -59,14 +77,19 @@ pub(crate) fn current() -> Rc<Exec> {
 
 impl Exec {
     pub(crate) fn install(wake_fd: Arc<std::os::fd::OwnedFd>) -> Rc<Exec> {
-        let e = Rc::new(Exec {
+        let shared = Arc::new(Shared {
+            remote: Mutex::new(Vec::new()),
+            remote_pending: AtomicBool::new(false),
             wake_fd,
-            owner: std::thread::current().id(),
+        });
+        OWNED.with(|o| o.set(Arc::as_ptr(&shared)));
+        READY.with(|r| r.borrow_mut().clear());
+        let e = Rc::new(Exec {
+            shared,
             tasks: RefCell::new(Vec::new()),
             wakers: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             gens: RefCell::new(Vec::new()),
-            ready: Arc::new(Mutex::new(VecDeque::new())),
         });
         EXEC.with(|x| *x.borrow_mut() = Some(e.clone()));
         e
@@ -74,6 +97,8 @@ impl Exec {
 
     pub(crate) fn uninstall() {
         EXEC.with(|x| x.borrow_mut().take());
+        OWNED.with(|o| o.set(std::ptr::null()));
+        READY.with(|r| r.borrow_mut().clear());
     }
 
     /// Adds a task; returns (slot, generation) for aborting it.
@@ -89,10 +114,7 @@ impl Exec {
         };
         self.tasks.borrow_mut()[id] = Some(fut);
         let gen = self.gens.borrow()[id];
-        self.ready
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back((id, gen));
+        READY.with(|r| r.borrow_mut().push_back((id, gen)));
         (id, gen)
     }
 
@@ -117,16 +139,24 @@ impl Exec {
         self.free.borrow_mut().push(id);
     }
 
-    /// Polls every ready task once; returns whether any was ready.
+    /// Moves wakes from other threads into the ready queue.
+    fn take_remote(&self) {
+        if !self.shared.remote_pending.swap(false, Ordering::Acquire) {
+            return;
+        }
+        let mut remote = self.shared.remote.lock().unwrap_or_else(|p| p.into_inner());
+        READY.with(|r| r.borrow_mut().extend(remote.drain(..)));
+    }
+
+    /// Polls every task that was ready when called once (tasks woken meanwhile wait for the
+    /// next call); returns whether any was ready.
     fn run_ready(&self) -> bool {
-        let batch: Vec<(usize, u64)> = self
-            .ready
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect();
-        let any = !batch.is_empty();
-        for (id, gen) in batch {
+        self.take_remote();
+        let n = READY.with(|r| r.borrow().len());
+        for _ in 0..n {
+            let Some((id, gen)) = READY.with(|r| r.borrow_mut().pop_front()) else {
+                break;
+            };
             if self.gens.borrow().get(id) != Some(&gen) {
                 continue;
             }
@@ -149,7 +179,7 @@ impl Exec {
                 self.tasks.borrow_mut()[id] = Some(task);
             }
         }
-        any
+        n > 0
     }
 
     fn waker(&self, id: usize, gen: u64) -> Waker {
@@ -160,9 +190,7 @@ impl Exec {
                 let w = Waker::from(Arc::new(TaskWaker {
                     id,
                     gen,
-                    ready: self.ready.clone(),
-                    owner: self.owner,
-                    wake_fd: self.wake_fd.clone(),
+                    shared: self.shared.clone(),
                 }));
                 ws[id] = Some((gen, w.clone()));
                 w
@@ -171,11 +199,7 @@ impl Exec {
     }
 
     fn has_ready(&self) -> bool {
-        !self
-            .ready
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
+        READY.with(|r| !r.borrow().is_empty()) || self.shared.remote_pending.load(Ordering::Acquire)
     }
 
     /// Runs `main` (and every task it spawns) until `main` completes.

@@ -20,7 +20,7 @@ mod net;
 mod probe;
 mod worker;
 
-pub use driver::RingStats;
+pub use driver::{RingSetup, RingStats};
 pub use file::{send_file, send_file_zc, FileSendReport};
 pub use net::{UringDatagram, UringListener, UringStream};
 pub use probe::{probe, Features, Unsupported};

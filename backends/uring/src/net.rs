@@ -62,6 +62,8 @@ pub struct UringStream {
     /// The provided buffer being consumed: (buffer id, offset, length).
     rd_cur: Option<(u16, usize, usize)>,
     rd_eof: bool,
+    /// A multishot recv was armed before (arming again counts as a re-arm).
+    rd_armed_once: bool,
 }
 
 impl std::fmt::Debug for UringStream {
@@ -90,6 +92,7 @@ impl UringStream {
             .peer_addr()?
             .as_socket()
             .ok_or(io::ErrorKind::InvalidInput)?;
+        driver::with(|d| d.stream_opened());
         Ok(UringStream {
             fd: Rc::new(fd),
             local,
@@ -106,6 +109,7 @@ impl UringStream {
             rd_provided: driver::with(|d| d.bufs.is_some()),
             rd_cur: None,
             rd_eof: false,
+            rd_armed_once: false,
         })
     }
 
@@ -196,10 +200,12 @@ impl UringStream {
             if let Some((bid, off, len)) = self.rd_cur {
                 let n = (len - off).min(out.remaining());
                 driver::with(|d| {
-                    let b = d.bufs.as_ref().expect("provided buffers").buf(bid);
-                    out.put_slice(&b[off..off + n]);
-                    if off + n == len {
-                        d.bufs.as_mut().expect("provided buffers").recycle(bid);
+                    if let Some(b) = d.bufs.as_mut() {
+                        // A length past the buffer (never from a sound kernel) reads nothing.
+                        out.put_slice(b.buf(bid).get(off..off + n).unwrap_or_default());
+                        if off + n == len {
+                            b.recycle(bid);
+                        }
                     }
                 });
                 self.rd_cur = (off + n < len).then_some((bid, off + n, len));
@@ -212,9 +218,15 @@ impl UringStream {
                 let e =
                     opcode::RecvMulti::new(types::Fd(self.fd.as_raw_fd()), crate::bufring::BGID)
                         .build();
+                let rearm = std::mem::replace(&mut self.rd_armed_once, true);
                 // SAFETY: the kernel writes only into the registered ring's buffers, which the
                 // driver owns for the ring's lifetime.
-                self.rd_op = Some(unsafe { driver::with(|d| d.submit_multi(e))? });
+                self.rd_op = Some(unsafe {
+                    driver::with(|d| {
+                        d.stats.recv_rearms += u64::from(rearm);
+                        d.submit_multi(e)
+                    })?
+                });
             }
             let idx = self.rd_op.expect("armed");
             match std::task::ready!(driver::with(|d| d.poll_multi(idx, cx))) {
@@ -234,11 +246,13 @@ impl UringStream {
                         if res == 0 {
                             self.rd_eof = true;
                         } else if res == -libc::ENOBUFS {
-                            driver::with(|d| d.stats.provided_empty += 1);
+                            driver::with(|d| d.recv_out_of_buffers());
                         } else {
                             return Poll::Ready(Err(errno(res)));
                         }
-                        // ENOBUFS: the ring ran dry; the multishot ends and is re-armed.
+                        // ENOBUFS: the ring ran dry and the multishot ends; the bytes stay in
+                        // the socket, and the re-armed recv (the only one on this stream)
+                        // reads them next, in order.
                     }
                 }
                 None => self.rd_op = None,
@@ -249,6 +263,7 @@ impl UringStream {
 
 impl Drop for UringStream {
     fn drop(&mut self) {
+        driver::with(|d| d.stream_closed());
         if let Some((bid, _, _)) = self.rd_cur.take() {
             driver::with(|d| {
                 if let Some(b) = d.bufs.as_mut() {

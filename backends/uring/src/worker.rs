@@ -1,7 +1,7 @@
 //! Workers: one thread and one ring each (thread per core), and the handle tasks use as their
 //! `model::Runtime`.
 
-use crate::driver::{self, RingStats};
+use crate::driver::{self, RingConfig, RingStats};
 use crate::executor::{self, Exec};
 use crate::probe::{self, Features};
 use std::future::Future;
@@ -17,8 +17,7 @@ use testbed_model::{Instant, JoinHandle, Runtime, SeededRng};
 pub struct Builder {
     workers: usize,
     seed: u64,
-    entries: u32,
-    sqpoll_idle_ms: Option<u32>,
+    ring: RingConfig,
 }
 
 impl Builder {
@@ -32,16 +31,40 @@ impl Builder {
         self.seed = seed;
         self
     }
-    /// Submission queue entries per ring (default 256).
+    /// Submission queue entries per ring (default 256; the kernel clamps to its maximum). A
+    /// full submission queue is handed to the kernel early, so this only sets the batch size.
     pub fn entries(mut self, n: u32) -> Builder {
-        self.entries = n;
+        self.ring.entries = n.max(1);
+        self
+    }
+    /// Completion queue entries per ring (default 8192, at least the SQ's; the kernel clamps
+    /// to its maximum). Each live stream has at most one armed recv and one send, so about
+    /// four per stream a worker serves keeps the queue from overflowing (an overflow is not
+    /// lost, but costs extra kernel entries: see `RingStats::cq_overflows`).
+    pub fn cq_entries(mut self, n: u32) -> Builder {
+        self.ring.cq_entries = n.max(1);
+        self
+    }
+    /// Provided buffers for multishot recv per ring: `initial` to start with (default 256),
+    /// growing with live streams (two per stream, plus a margin, and by half again after an
+    /// ENOBUFS) up to `max` (default 4096, rounded up to a power of two, at most 32768).
+    pub fn provided_buffers(mut self, initial: u16, max: u16) -> Builder {
+        self.ring.bufs_initial = initial;
+        self.ring.bufs_max = max.clamp(1, 32768);
+        self
+    }
+    /// Bytes per provided buffer (default 16 KiB, 1 B to 1 MiB).
+    pub fn provided_buffer_size(mut self, bytes: usize) -> Builder {
+        self.ring.buf_size = bytes.clamp(1, 1 << 20);
         self
     }
     /// SQPOLL: a kernel thread per ring polls the submission queue (sleeping after
     /// `idle_ms` without work), so submitting needs no syscall. Off by default: on a machine
     /// with few cores the polling thread competes with the workers.
+    /// SQPOLL cannot be combined with DEFER_TASKRUN, so an SQPOLL ring runs without the
+    /// task-run modes.
     pub fn sqpoll(mut self, idle_ms: u32) -> Builder {
-        self.sqpoll_idle_ms = Some(idle_ms);
+        self.ring.sqpoll_idle_ms = Some(idle_ms);
         self
     }
     /// Checks the kernel's io_uring support first: fails with what is missing.
@@ -62,13 +85,20 @@ pub struct Uring {
 }
 
 impl Uring {
-    /// Defaults: one worker, seed 0, 256 entries.
+    /// Defaults: one worker, seed 0, 256 SQ and 8192 CQ entries, 256 to 4096 provided
+    /// buffers of 16 KiB, SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them.
     pub fn builder() -> Builder {
         Builder {
             workers: 1,
             seed: 0,
-            entries: 256,
-            sqpoll_idle_ms: None,
+            ring: RingConfig {
+                entries: 256,
+                cq_entries: 8192,
+                sqpoll_idle_ms: None,
+                bufs_initial: 256,
+                bufs_max: 4096,
+                buf_size: 16 * 1024,
+            },
         }
     }
 
@@ -117,7 +147,7 @@ where
     Fut: Future<Output = T> + 'static,
     T: 'static,
 {
-    let wake_fd = driver::install(cfg.entries, cfg.sqpoll_idle_ms, features)?;
+    let wake_fd = driver::install(&cfg.ring, features)?;
     let exec = Exec::install(wake_fd);
     let w = Worker(Rc::new(Inner {
         index,
