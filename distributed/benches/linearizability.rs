@@ -2,7 +2,7 @@
 //!
 //! `gen --seed S --out FILE [--stale-read]` writes the generated 50-client, 10,000-operation
 //! KV history (history::generate) in the shared JSON-lines format; `check --model
-//! register|kv|kv-store [--runs N] FILE...` checks each file repeatedly and prints one JSON
+//! register|kv|kv-store [--runs N] [--timeout-s S] FILE...` checks each file repeatedly and prints one JSON
 //! line per file: verdict and median wall time of `history::check` (parsing excluded).
 //!
 //! The JSON-lines format, one operation per line: `client`, `call`, `ret` (null: never
@@ -10,7 +10,9 @@
 //! `out` (read value, null = nil; cas result; get value), `unknown` (true: output not seen).
 #![allow(clippy::disallowed_methods)] // a benchmark measures wall time
 
-use std::time::Instant as Wall;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant as Wall};
 
 use serde_json::{json, Value};
 use testbed_distributed::history::generate::{kv_history, plant_stale_read, KvSpec};
@@ -119,14 +121,38 @@ fn kv_line(op: &Op<KvInput, KvOutput>) -> Value {
 
 /// Median wall nanoseconds of checking `h` (at least 3 runs, up to `runs`, stopping early
 /// once 2 s were spent) and the verdict.
-fn measure<M: Model>(model: &M, h: &History<M::Input, M::Output>, runs: usize) -> (String, u64) {
-    let opts = CheckOptions::default();
+fn measure<M: Model>(
+    model: &M,
+    h: &History<M::Input, M::Output>,
+    runs: usize,
+    timeout: Option<Duration>,
+) -> (String, u64) {
     let mut ns = Vec::new();
     let mut verdict = String::new();
     let started = Wall::now();
     for i in 0..runs.max(1) {
+        // A wall-clock deadline through the cancel flag, set by a timer thread.
+        let cancel = AtomicBool::new(false);
+        let (done, wait) = mpsc::channel::<()>();
         let t = Wall::now();
-        let report = check(model, h, &opts).unwrap_or_else(|e| fail(e.to_string()));
+        let report = std::thread::scope(|s| {
+            if let Some(limit) = timeout {
+                let cancel = &cancel;
+                s.spawn(move || {
+                    if wait.recv_timeout(limit).is_err() {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                });
+            }
+            let opts = CheckOptions {
+                cancel: Some(&cancel),
+                ..CheckOptions::default()
+            };
+            let r = check(model, h, &opts);
+            let _ = done.send(());
+            r
+        })
+        .unwrap_or_else(|e| fail(e.to_string()));
         ns.push(t.elapsed().as_nanos() as u64);
         verdict = match report.verdict {
             Verdict::Linearizable => "ok".to_string(),
@@ -162,6 +188,10 @@ fn main() {
         Some("check") => {
             let model = flag("--model").unwrap_or_else(|| fail("check needs --model".into()));
             let runs: usize = flag("--runs").and_then(|s| s.parse().ok()).unwrap_or(15);
+            let timeout = flag("--timeout-s")
+                .and_then(|s| s.parse::<f64>().ok())
+                .filter(|&s| s > 0.0)
+                .map(Duration::from_secs_f64);
             let mut skip = false;
             for a in &args[1..] {
                 if skip {
@@ -173,9 +203,9 @@ fn main() {
                     continue;
                 }
                 let (verdict, ns) = match model.as_str() {
-                    "register" => measure(&RegisterModel::default(), &register_history(a), runs),
-                    "kv" => measure(&KvModel, &kv_file(a), runs),
-                    "kv-store" => measure(&KvStoreModel, &kv_file(a), runs),
+                    "register" => measure(&RegisterModel::default(), &register_history(a), runs, timeout),
+                    "kv" => measure(&KvModel, &kv_file(a), runs, timeout),
+                    "kv-store" => measure(&KvStoreModel, &kv_file(a), runs, timeout),
                     m => fail(format!("unknown model {m}")),
                 };
                 println!("{}", json!({"file": a, "verdict": verdict, "ns": ns}));
