@@ -168,7 +168,10 @@ fn measure<M: Model>(
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let flag = |name: &str| {
         args.iter()
             .position(|a| a == name)
@@ -203,7 +206,12 @@ fn main() {
                     continue;
                 }
                 let (verdict, ns) = match model.as_str() {
-                    "register" => measure(&RegisterModel::default(), &register_history(a), runs, timeout),
+                    "register" => measure(
+                        &RegisterModel::default(),
+                        &register_history(a),
+                        runs,
+                        timeout,
+                    ),
                     "kv" => measure(&KvModel, &kv_file(a), runs, timeout),
                     "kv-store" => measure(&KvStoreModel, &kv_file(a), runs, timeout),
                     m => fail(format!("unknown model {m}")),
@@ -211,6 +219,9 @@ fn main() {
                 println!("{}", json!({"file": a, "verdict": verdict, "ns": ns}));
             }
         }
-        _ => fail("usage: gen --seed S --out FILE [--stale-read] | check --model M [--runs N] FILE...".into()),
+        _ => fail(
+            "usage: gen --seed S --out FILE [--stale-read] | check --model M [--runs N] FILE..."
+                .into(),
+        ),
     }
 }

@@ -167,7 +167,10 @@ pub fn check<M: Model>(
         let mut i = 0;
         while i < active.len() {
             let a = &mut active[i];
-            match a.search.run(model, &a.inputs, &a.outputs, &mut budget, SLICE) {
+            match a
+                .search
+                .run(model, &a.inputs, &a.outputs, &mut budget, SLICE)
+            {
                 Poll::Pending => i += 1,
                 Poll::Done(Outcome::Linearizable) => {
                     active.remove(i);

@@ -117,9 +117,8 @@ pub fn plant_stale_read(history: &mut History<KvInput, KvOutput>) -> Option<usiz
         if get.input.op != KvOp::Get || !done(g) {
             continue;
         }
-        let writes = |i: usize| {
-            done(i) && ops[i].input.key == get.input.key && ops[i].input.op != KvOp::Get
-        };
+        let writes =
+            |i: usize| done(i) && ops[i].input.key == get.input.key && ops[i].input.op != KvOp::Get;
         let Some(w2) = (0..ops.len())
             .filter(|&i| writes(i) && ops[i].ret < get.call)
             .max_by_key(|&i| (ops[i].ret, i))

@@ -166,13 +166,9 @@ impl<I: Clone, O: Clone> Recorder<I, O> {
             .iter()
             .filter_map(|e| match &e.status {
                 Status::Failed => None,
-                Status::Ok(out, ret) => Some(Op::ok(
-                    e.client,
-                    e.input.clone(),
-                    out.clone(),
-                    e.call,
-                    *ret,
-                )),
+                Status::Ok(out, ret) => {
+                    Some(Op::ok(e.client, e.input.clone(), out.clone(), e.call, *ret))
+                }
                 Status::Pending | Status::Indeterminate => {
                     Some(Op::indeterminate(e.client, e.input.clone(), e.call))
                 }

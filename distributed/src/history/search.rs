@@ -131,8 +131,7 @@ impl Cache {
         self.states.push(state);
         self.hashes.push(h);
         let hashes = &self.hashes;
-        self.table
-            .insert_unique(h, e, |&e| hashes[e as usize]);
+        self.table.insert_unique(h, e, |&e| hashes[e as usize]);
         true
     }
 }
@@ -296,8 +295,7 @@ impl<S: Clone + Eq + std::hash::Hash> Search<S> {
                     return Poll::Done(Outcome::Illegal {
                         prefix: std::mem::take(&mut self.best),
                         stuck: self.best_stuck,
-                        state: model
-                            .describe_state(&self.states.values[self.best_state as usize]),
+                        state: model.describe_state(&self.states.values[self.best_state as usize]),
                     });
                 };
                 self.low = self.low.min(self.calls.len());

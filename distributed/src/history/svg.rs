@@ -52,7 +52,11 @@ pub fn counterexample_svg<M: Model>(
         .map(|(n, &i)| (i, n + 1))
         .collect();
 
-    let t0 = chosen.iter().map(|&i| ops[i].call.as_nanos()).min().unwrap_or(0);
+    let t0 = chosen
+        .iter()
+        .map(|&i| ops[i].call.as_nanos())
+        .min()
+        .unwrap_or(0);
     let finite_max = chosen
         .iter()
         .map(|&i| {
@@ -104,7 +108,11 @@ pub fn counterexample_svg<M: Model>(
         let y = TOP + ROW * row_of[&o.client] as f64 + 6.0;
         let open = o.ret.as_nanos() == u64::MAX;
         let x1 = x(o.call.as_nanos());
-        let x2 = if open { WIDTH - 10.0 } else { x(o.ret.as_nanos()).max(x1 + 3.0) };
+        let x2 = if open {
+            WIDTH - 10.0
+        } else {
+            x(o.ret.as_nanos()).max(x1 + 3.0)
+        };
         let (fill, stroke) = if i == cx.stuck {
             ("#f8b4b4", "#c00")
         } else if order.contains_key(&i) {
@@ -112,7 +120,11 @@ pub fn counterexample_svg<M: Model>(
         } else {
             ("#e6e6e6", "#888")
         };
-        let dash = if open { r#" stroke-dasharray="4 3""# } else { "" };
+        let dash = if open {
+            r#" stroke-dasharray="4 3""#
+        } else {
+            ""
+        };
         let label = model.describe_op(&o.input, o.output.as_ref());
         let tag = order.get(&i).map(|n| format!("{n}: ")).unwrap_or_default();
         let _ = writeln!(
@@ -120,7 +132,11 @@ pub fn counterexample_svg<M: Model>(
             r#"<g><title>op #{i} client {} call {} ret {}: {}</title><rect x="{x1:.1}" y="{y:.1}" width="{:.1}" height="20" rx="3" fill="{fill}" stroke="{stroke}"{dash}/><text x="{:.1}" y="{:.1}">{}</text></g>"#,
             o.client,
             o.call.as_nanos(),
-            if open { "inf".to_string() } else { o.ret.as_nanos().to_string() },
+            if open {
+                "inf".to_string()
+            } else {
+                o.ret.as_nanos().to_string()
+            },
             esc(&label),
             x2 - x1,
             x1 + 3.0,

@@ -61,7 +61,10 @@ fn describe(input: &KvInput, output: Option<&KvOutput>) -> String {
         (KvOp::Get, _) => format!("get({k:?}) -> ?"),
         (KvOp::Put(v), o) => format!("put({k:?}, {v:?}){}", if o.is_none() { " ?" } else { "" }),
         (KvOp::Append(v), o) => {
-            format!("append({k:?}, {v:?}){}", if o.is_none() { " ?" } else { "" })
+            format!(
+                "append({k:?}, {v:?}){}",
+                if o.is_none() { " ?" } else { "" }
+            )
         }
     }
 }
