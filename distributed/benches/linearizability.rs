@@ -119,8 +119,8 @@ fn kv_line(op: &Op<KvInput, KvOutput>) -> Value {
            "key": op.input.key, "value": value, "out": out, "unknown": op.output.is_none()})
 }
 
-/// Median wall nanoseconds of checking `h` (at least 3 runs, up to `runs`, stopping early
-/// once 2 s were spent) and the verdict.
+/// Median wall nanoseconds of checking `h` (up to `runs` runs; at least 3 unless 5 s were
+/// spent; no more once 2 s were spent) and the verdict.
 fn measure<M: Model>(
     model: &M,
     h: &History<M::Input, M::Output>,
@@ -159,7 +159,8 @@ fn measure<M: Model>(
             Verdict::NotLinearizable(_) => "illegal".to_string(),
             _ => "unknown".to_string(),
         };
-        if i >= 2 && started.elapsed().as_secs_f64() > 2.0 {
+        let spent = started.elapsed().as_secs_f64();
+        if (i >= 2 && spent > 2.0) || spent > 5.0 {
             break;
         }
     }
