@@ -36,14 +36,21 @@ pub fn counterexample_svg<M: Model>(
     };
     // The operations to draw: the partition's, nearest the stuck operation's call.
     let anchor = stuck.call.as_nanos();
-    let mut chosen: Vec<usize> = cx
+    // The stuck operation, the end of the prefix (up to half the room), then the
+    // partition's other operations nearest the stuck one's call.
+    let room = max_ops.max(1);
+    let mut chosen: Vec<usize> = vec![cx.stuck];
+    let tail = cx.prefix.len().saturating_sub(room / 2);
+    chosen.extend(cx.prefix[tail..].iter().copied().filter(|&i| i < ops.len()));
+    let mut rest: Vec<usize> = cx
         .partition_ops
         .iter()
         .copied()
-        .filter(|&i| i < ops.len())
+        .filter(|&i| i < ops.len() && i != cx.stuck && !cx.prefix.contains(&i))
         .collect();
-    chosen.sort_by_key(|&i| (ops[i].call.as_nanos().abs_diff(anchor), i));
-    chosen.truncate(max_ops.max(1));
+    rest.sort_by_key(|&i| (ops[i].call.as_nanos().abs_diff(anchor), i));
+    chosen.extend(rest);
+    chosen.truncate(room);
     chosen.sort_by_key(|&i| (ops[i].call.as_nanos(), i));
     let order: BTreeMap<usize, usize> = cx
         .prefix
@@ -85,6 +92,7 @@ pub fn counterexample_svg<M: Model>(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="monospace" font-size="11">"#
     );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         s,
         r#"<text x="8" y="18" font-size="13">Not linearizable — partition {} — op #{} cannot be placed after {} linearized ops (state {})</text>"#,
