@@ -138,13 +138,13 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// ```ignore
 /// let app = axum::Router::new().route("/", axum::routing::get(|| async { "hi" }));
 /// let listener = host.listen("0.0.0.0:80".parse()?)?;
-/// testbed_glue::serve(host.clone(), listener, app, &ServeConfig::default(), std::future::pending()).await?;
+/// testbed_glue::serve(host.clone(), listener, app, ServeConfig::default(), std::future::pending()).await?;
 /// ```
 pub async fn serve<R, L, S, B, Sig>(
     rt: R,
     listener: L,
     service: S,
-    cfg: &ServeConfig,
+    cfg: ServeConfig,
     shutdown: Sig,
 ) -> Result<ServeStats, ServeError>
 where

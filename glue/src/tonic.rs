@@ -3,8 +3,9 @@
 //! tonic's own `Endpoint::connect` dials tokio sockets and spawns on tokio, and
 //! `Endpoint::timeout` / `connect_timeout` sleep on tokio's timer: under the simulator those
 //! panic with "there is no reactor running". [`channel`] sets the executor to [`Exec`] and
-//! dials through a [`Connector`]; bound each call with `testbed_model::timeout` (and, to tell
-//! the server, `Request::set_timeout`) instead of `Endpoint::timeout`.
+//! dials through a [`Connector`]; bound each call with `testbed_model::timeout` instead of
+//! `Endpoint::timeout`. `Request::set_timeout` also sleeps on tokio (the channel's
+//! `grpc-timeout` layer): under the simulator do not set it on calls through a channel.
 
 use crate::{Connector, Exec};
 use ::tonic::transport::{Channel, Endpoint};

@@ -27,7 +27,7 @@ fn server(
         let (cfg, stats, stop) = (cfg.clone(), stats.clone(), stop.clone());
         async move {
             let l = h.listen("0.0.0.0:80".parse().unwrap()).unwrap();
-            let r = serve(h.clone(), l, app(), &cfg, stop.signal().wait()).await;
+            let r = serve(h.clone(), l, app(), cfg, stop.signal().wait()).await;
             *stats.borrow_mut() = Some(r.expect("serve"));
         }
     });
