@@ -31,10 +31,12 @@ fn app(store: Store) -> axum::Router {
                 let v = s.lock().unwrap().get(&k).cloned();
                 v.ok_or(http::StatusCode::NOT_FOUND)
             })
-            .put(|State(s): State<Store>, Path(k): Path<String>, body: String| async move {
-                s.lock().unwrap().insert(k, body);
-                http::StatusCode::NO_CONTENT
-            }),
+            .put(
+                |State(s): State<Store>, Path(k): Path<String>, body: String| async move {
+                    s.lock().unwrap().insert(k, body);
+                    http::StatusCode::NO_CONTENT
+                },
+            ),
         )
         .with_state(store)
 }
@@ -65,7 +67,10 @@ async fn request(
             let res = client.request(req).await?;
             let status = res.status();
             let bytes = res.into_body().collect().await?.to_bytes();
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((status, String::from_utf8_lossy(&bytes).into_owned()))
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((
+                status,
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
         })
         .await
         {
@@ -99,7 +104,14 @@ fn main() -> std::process::ExitCode {
         // A fresh, empty store at every (re)start: the crash loses it, as a real one would.
         let store = Store::default();
         let l = h.listen("0.0.0.0:80".parse().unwrap()).expect("listen");
-        let _ = serve(h.clone(), l, app(store), ServeConfig::default(), std::future::pending()).await;
+        let _ = serve(
+            h.clone(),
+            l,
+            app(store),
+            ServeConfig::default(),
+            std::future::pending(),
+        )
+        .await;
     });
     let tallies = Rc::new(RefCell::new(BTreeMap::new()));
     for name in ["alice", "bob", "carol"] {
@@ -118,13 +130,37 @@ fn main() -> std::process::ExitCode {
             let mut last = String::new();
             for i in 0..30 {
                 last = format!("{me}-{i}");
-                request(&h, &client, http::Method::PUT, &format!("/kv/{me}"), &last, &mut tally).await?;
+                request(
+                    &h,
+                    &client,
+                    http::Method::PUT,
+                    &format!("/kv/{me}"),
+                    &last,
+                    &mut tally,
+                )
+                .await?;
                 h.sleep(Duration::from_millis(50)).await;
             }
             // After the faults (last one heals at 3 s): the last write must read back.
             h.sleep_until(Instant::from_secs(4)).await;
-            request(&h, &client, http::Method::PUT, &format!("/kv/{me}"), &last, &mut tally).await?;
-            let (status, got) = request(&h, &client, http::Method::GET, &format!("/kv/{me}"), "", &mut tally).await?;
+            request(
+                &h,
+                &client,
+                http::Method::PUT,
+                &format!("/kv/{me}"),
+                &last,
+                &mut tally,
+            )
+            .await?;
+            let (status, got) = request(
+                &h,
+                &client,
+                http::Method::GET,
+                &format!("/kv/{me}"),
+                "",
+                &mut tally,
+            )
+            .await?;
             if status != http::StatusCode::OK || got != last {
                 return Err(format!("{me}: read {status} {got:?}, wrote {last:?}").into());
             }
@@ -132,7 +168,9 @@ fn main() -> std::process::ExitCode {
             Ok(())
         });
     }
-    sim.at(Instant::from_millis(400), |c| c.partition("alice", "server"));
+    sim.at(Instant::from_millis(400), |c| {
+        c.partition("alice", "server")
+    });
     sim.at(Instant::from_millis(1200), |c| c.repair("alice", "server"));
     sim.at(Instant::from_millis(1500), |c| c.crash("server"));
     sim.at(Instant::from_millis(2000), |c| c.restart("server"));
@@ -146,9 +184,15 @@ fn main() -> std::process::ExitCode {
         }
     };
     for (name, t) in tallies.borrow().iter() {
-        println!("{name}: {} ok, {} timed out, {} failed", t.ok, t.timeouts, t.errors);
+        println!(
+            "{name}: {} ok, {} timed out, {} failed",
+            t.ok, t.timeouts, t.errors
+        );
     }
-    println!("seed={seed} end_time={} events={}", report.end_time, report.trace_events);
+    println!(
+        "seed={seed} end_time={} events={}",
+        report.end_time, report.trace_events
+    );
     println!("trace_hash={:016x}", report.trace_hash);
     std::process::ExitCode::SUCCESS
 }

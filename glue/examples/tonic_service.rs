@@ -37,15 +37,26 @@ fn main() -> std::process::ExitCode {
     });
     sim.host("server", |h: Host| async move {
         let (reporter, svc) = tonic_health::server::health_reporter();
-        reporter.set_service_status("kv", ServingStatus::Serving).await;
+        reporter
+            .set_service_status("kv", ServingStatus::Serving)
+            .await;
         let h2 = h.clone();
         drop(h.spawn(async move {
             h2.sleep(Duration::from_millis(800)).await;
-            reporter.set_service_status("kv", ServingStatus::NotServing).await;
+            reporter
+                .set_service_status("kv", ServingStatus::NotServing)
+                .await;
         }));
         let l = h.listen("0.0.0.0:50051".parse().unwrap()).expect("listen");
         let routes = tonic::service::Routes::new(svc);
-        let _ = serve(h.clone(), l, routes, ServeConfig::default(), std::future::pending()).await;
+        let _ = serve(
+            h.clone(),
+            l,
+            routes,
+            ServeConfig::default(),
+            std::future::pending(),
+        )
+        .await;
     });
     let seen: Rc<RefCell<BTreeMap<String, u64>>> = Rc::default();
     let seen2 = seen.clone();
@@ -83,7 +94,9 @@ fn main() -> std::process::ExitCode {
             _ => Err(format!("calls did not succeed before and after the faults: first {first_ok:?}, last {last_ok:?}").into()),
         }
     });
-    sim.at(Instant::from_millis(500), |c| c.partition("client", "server"));
+    sim.at(Instant::from_millis(500), |c| {
+        c.partition("client", "server")
+    });
     sim.at(Instant::from_millis(1500), |c| c.repair("client", "server"));
     sim.at(Instant::from_millis(2000), |c| c.crash("server"));
     sim.at(Instant::from_millis(2600), |c| c.restart("server"));
@@ -97,7 +110,10 @@ fn main() -> std::process::ExitCode {
     for (outcome, n) in seen.borrow().iter() {
         println!("{outcome}: {n}");
     }
-    println!("seed={seed} end_time={} events={}", report.end_time, report.trace_events);
+    println!(
+        "seed={seed} end_time={} events={}",
+        report.end_time, report.trace_events
+    );
     println!("trace_hash={:016x}", report.trace_hash);
     std::process::ExitCode::SUCCESS
 }

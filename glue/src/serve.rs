@@ -135,10 +135,16 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// executor and timer are [`Exec`] and [`Timer`] over `rt`, so nothing touches tokio's reactor.
 /// Connections speak HTTP/1.1 or h2 (prior knowledge), detected from the first bytes.
 ///
-/// ```ignore
+/// ```no_run
+/// # async fn doc(host: testbed_sim::Host) {
+/// use testbed_model::Net;
 /// let app = axum::Router::new().route("/", axum::routing::get(|| async { "hi" }));
-/// let listener = host.listen("0.0.0.0:80".parse()?)?;
-/// testbed_glue::serve(host.clone(), listener, app, ServeConfig::default(), std::future::pending()).await?;
+/// let listener = host.listen("0.0.0.0:80".parse().unwrap()).unwrap();
+/// let stop = testbed_glue::ShutdownTrigger::new();
+/// let cfg = testbed_glue::ServeConfig::default();
+/// let stats = testbed_glue::serve(host.clone(), listener, app, cfg, stop.signal().wait()).await;
+/// # drop(stats);
+/// # }
 /// ```
 pub async fn serve<R, L, S, B, Sig>(
     rt: R,

@@ -20,7 +20,11 @@ fn catalogue_trace_hashes_match_the_golden_files() {
         .into_iter()
         .filter(|s| s.backends().contains(&Backend::Sim))
         .collect();
-    assert!(scenarios.len() >= 10, "the catalogue shrank to {}", scenarios.len());
+    assert!(
+        scenarios.len() >= 10,
+        "the catalogue shrank to {}",
+        scenarios.len()
+    );
     // Two threads (the scenarios are Sync); each scenario's file is written by one thread only.
     let (a, b) = scenarios.split_at(scenarios.len() / 2);
     let (dir, wall) = (&dir, &wall);
@@ -42,10 +46,12 @@ fn catalogue_trace_hashes_match_the_golden_files() {
                                 pcap: None,
                                 dpdk: Default::default(),
                             };
-                            let out = s.run(&ctx).unwrap_or_else(|e| panic!("{} seed {seed}: {e}", s.name()));
-                            let hash = out
-                                .trace_hash
-                                .unwrap_or_else(|| panic!("{} seed {seed}: no trace hash", s.name()));
+                            let out = s
+                                .run(&ctx)
+                                .unwrap_or_else(|e| panic!("{} seed {seed}: {e}", s.name()));
+                            let hash = out.trace_hash.unwrap_or_else(|| {
+                                panic!("{} seed {seed}: no trace hash", s.name())
+                            });
                             (format!("seed-{seed}"), hash)
                         })
                         .collect();
