@@ -72,9 +72,11 @@ fn run(seed: u64) -> (Report, Vec<String>) {
                 }
             }
         };
-        log2.borrow_mut().push(check(client.clone()).await);
+        let answer = check(client.clone()).await;
+        log2.borrow_mut().push(answer);
         h.control().partition("client", "server");
-        log2.borrow_mut().push(check(client.clone()).await);
+        let answer = check(client.clone()).await;
+        log2.borrow_mut().push(answer);
         h.sleep_until(Instant::from_millis(1500)).await;
         h.control().repair("client", "server");
         // The old connection may have died during the partition: allow one failed call.
