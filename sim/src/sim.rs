@@ -43,12 +43,26 @@ pub enum SimError {
         replay: String,
     },
     /// Clients were unfinished but nothing could ever happen again.
-    #[error("deadlock at t={time}: clients {pending:?} are blocked and no event is scheduled (seed {seed}; replay: {replay})")]
+    #[error("deadlock: clients {pending:?} blocked at t={blocked_since} (their last poll) and nothing is scheduled after t={time} (seed {seed}; replay: {replay})")]
     Deadlock {
         /// Unfinished clients.
         pending: Vec<String>,
-        /// When.
+        /// When the last event happened (global time).
         time: Instant,
+        /// The latest global time at which one of the pending clients was polled: when they
+        /// blocked for good.
+        blocked_since: Instant,
+        /// The run's seed.
+        seed: u64,
+        /// Replay command.
+        replay: String,
+    },
+    /// `Sim::run` was called inside a tokio runtime (`#[tokio::test]`, `block_on`): tokio's
+    /// timers and reactor would run on real time beside the simulator's virtual clock.
+    #[error("Sim::run was called inside a tokio runtime ({flavor}); run simulations from a plain #[test] or fn main; {instead} (seed {seed}; replay: {replay})", instead = crate::guard::INSTEAD)]
+    InsideTokio {
+        /// The runtime's flavor (CurrentThread, MultiThread).
+        flavor: String,
         /// The run's seed.
         seed: u64,
         /// Replay command.
@@ -94,6 +108,8 @@ struct ClientSlot {
     host: HostId,
     start: Option<ClientFn>,
     result: Rc<RefCell<Option<Result<(), String>>>>,
+    /// Global time of the client task's latest poll (for the deadlock message).
+    last_poll: Rc<Cell<Instant>>,
 }
 
 /// A deterministic simulation.
@@ -215,6 +231,7 @@ impl Sim {
             host: id,
             start: Some(Box::new(move |h| Box::pin(f(h)))),
             result: Rc::new(RefCell::new(None)),
+            last_poll: Rc::new(Cell::new(Instant::ZERO)),
         });
         Host {
             shared: self.shared.clone(),
@@ -268,7 +285,7 @@ impl Sim {
     pub fn run(&mut self) -> Result<Report, SimError> {
         let r = self.run_inner(None);
         if let Err(e) = &r {
-            eprintln!("testbed-sim: run failed: {e}");
+            crate::testing::report_failure(format_args!("testbed-sim: run failed: {e}"));
         }
         r
     }
@@ -277,6 +294,14 @@ impl Sim {
     /// have finished. Can be called repeatedly to step a simulation.
     pub fn run_until(&mut self, t: Instant) -> Result<Report, SimError> {
         self.run_inner(Some(t))
+    }
+
+    fn blocked_since(&self) -> Instant {
+        let pending = self.clients.iter().filter(|c| c.result.borrow().is_none());
+        pending
+            .map(|c| c.last_poll.get())
+            .max()
+            .unwrap_or(Instant::ZERO)
     }
 
     fn pending_clients(&self) -> Vec<String> {
@@ -295,11 +320,16 @@ impl Sim {
                     id: c.host,
                 };
                 let slot = c.result.clone();
-                let fut = f(host.clone());
+                let mut fut = f(host.clone());
                 let guard = ResultGuard(slot, self.settled.clone());
+                let (last_poll, clock) = (c.last_poll.clone(), host.clone());
                 // Dropped unfinished (host crashed) counts as a failure.
                 let task = async move {
-                    let r = fut.await.map_err(|e| e.to_string());
+                    let polled = std::future::poll_fn(|cx| {
+                        last_poll.set(clock.global_now());
+                        fut.as_mut().poll(cx)
+                    });
+                    let r = polled.await.map_err(|e| e.to_string());
                     *guard.0.borrow_mut() = Some(r);
                 };
                 drop(host.spawn(task));
@@ -308,6 +338,13 @@ impl Sim {
     }
 
     fn run_inner(&mut self, stop_at: Option<Instant>) -> Result<Report, SimError> {
+        if let Some(flavor) = crate::guard::tokio_runtime_flavor() {
+            return Err(SimError::InsideTokio {
+                flavor,
+                seed: self.seed,
+                replay: self.replay.clone(),
+            });
+        }
         let _enter = self.exec.enter();
         lock(&self.shared).start();
         self.start_clients();
@@ -342,6 +379,7 @@ impl Sim {
                             return Err(SimError::Deadlock {
                                 pending: self.pending_clients(),
                                 time: self.now(),
+                                blocked_since: self.blocked_since(),
                                 seed: self.seed,
                                 replay: self.replay.clone(),
                             });
@@ -365,7 +403,6 @@ impl Sim {
                         seed: self.seed,
                         replay: self.replay.clone(),
                     };
-                    eprintln!("testbed-sim: run failed: {e}");
                     return Err(e);
                 }
                 // Dispatch events until a task is woken or control work appears.
@@ -460,10 +497,18 @@ impl Sim {
                 w.now,
             )
         };
-        eprintln!(
-            "testbed-sim: a task on host {host:?} panicked at t={now} (seed {}). Replay: {}",
+        let hint = if crate::guard::is_tokio_context_panic(&*p.payload) {
+            format!(
+                "\n  it called tokio's timer, reactor or spawner; {}",
+                crate::guard::INSTEAD
+            )
+        } else {
+            String::new()
+        };
+        crate::testing::report_failure(format_args!(
+            "testbed-sim: a task on host {host:?} panicked at t={now} (seed {}). Replay: {}{hint}",
             self.seed, self.replay
-        );
+        ));
         std::panic::resume_unwind(p.payload)
     }
 
@@ -531,12 +576,10 @@ impl Drop for ResultGuard {
     }
 }
 
-/// `TESTBED_SEED=<seed> cargo test <current test>` when running under libtest.
+/// `TESTBED_SEED=<seed> cargo test -p <package> --test <target> -- --exact <test>` when
+/// running under libtest (see [`crate::testing::replay_command`]).
 pub(crate) fn default_replay_hint(seed: u64) -> String {
-    match std::thread::current().name() {
-        Some(name) if name != "main" => format!("TESTBED_SEED={seed} cargo test -- --exact {name}"),
-        _ => format!("re-run with seed {seed}"),
-    }
+    crate::testing::replay_command(seed)
 }
 
 /// The std instant sim time zero maps to: the one real-clock read of a simulation (a base for

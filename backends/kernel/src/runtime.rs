@@ -9,6 +9,8 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use testbed_model::rng::derive_seed_indexed;
 use testbed_model::runtime::join_pair;
@@ -114,13 +116,13 @@ impl Kernel {
     }
 
     fn worker(&self, index: usize) -> Worker {
-        Worker(Rc::new(WorkerInner {
+        Worker(Arc::new(WorkerInner {
             index,
             count: self.cfg.workers,
             epoch: self.epoch,
             seed: self.cfg.seed,
             connect_timeout: self.cfg.connect_timeout,
-            rng_draws: Cell::new(0),
+            rng_draws: AtomicU64::new(0),
         }))
     }
 
@@ -151,13 +153,14 @@ struct WorkerInner {
     epoch: std::time::Instant,
     seed: u64,
     connect_timeout: Duration,
-    rng_draws: Cell<u64>,
+    rng_draws: AtomicU64,
 }
 
-/// One worker thread's handle: implements `Runtime` and `Net`. Not `Send`: it belongs to its
-/// thread, like everything spawned on it.
+/// One worker thread's handle: implements `Runtime` and `Net`. It is `Send + Sync` (libraries
+/// such as hyper's timer and tonic's executor demand it) but belongs to its thread: `spawn`
+/// must be called on that worker's thread, like everything spawned on it.
 #[derive(Clone)]
-pub struct Worker(Rc<WorkerInner>);
+pub struct Worker(Arc<WorkerInner>);
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -250,8 +253,7 @@ impl Runtime for Worker {
     }
 
     fn rng(&self) -> SeededRng {
-        let n = self.0.rng_draws.get() + 1;
-        self.0.rng_draws.set(n);
+        let n = self.0.rng_draws.fetch_add(1, Ordering::Relaxed) + 1;
         SeededRng::new(derive_seed_indexed(
             self.0.seed,
             &format!("worker-{}", self.0.index),
