@@ -81,7 +81,7 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         schedule: Option<std::path::PathBuf>,
     },
-    /// Run a scenario for a range of seeds across threads and summarise (see README: sweeps).
+    /// Run a scenario for a range of seeds across threads and summarise (see docs/sweeps.md).
     Sweep(sweep_cmd::SweepArgs),
     /// Combine `sweep --json` results files (shards) into one summary.
     Merge(sweep_cmd::MergeArgs),
@@ -110,8 +110,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: xdp_cmd::XdpCmd,
     },
-    /// Measure the seed document's claims that run here, read bench results, and write a page
-    /// with plots (index.html), a markdown summary and report.json.
+    /// Measure the claims of the guide 网络编程进阶主题 that run here, read bench results, and
+    /// write a page with plots (index.html), a markdown summary and report.json.
     Report(report_cmd::ReportArgs),
     /// Run the fidelity suite: the same small workloads on real Linux TCP/UDP (root) and on
     /// the simulator in stream and packet fidelity, side by side. Exit 1 when the simulator
@@ -146,16 +146,6 @@ fn stopwatch() -> impl Fn() -> testbed_model::Duration {
 fn usage(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("testbed: {e}");
     ExitCode::from(2)
-}
-
-fn parse_seeds(s: &str) -> Option<std::ops::Range<u64>> {
-    if let Some((a, b)) = s.split_once("..=") {
-        let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-        return (a <= b).then(|| a..b + 1);
-    }
-    let (a, b) = s.split_once("..")?;
-    let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-    (a < b).then_some(a..b)
 }
 
 fn list(json: bool) -> ExitCode {
@@ -357,8 +347,9 @@ fn check_determinism(
         Ok(s) => s,
         Err(e) => return usage(e),
     };
-    let Some(range) = parse_seeds(seeds) else {
-        return usage(format!("bad --seeds {seeds:?}: expected A..B or A..=B"));
+    let range = match testbed_scenarios::seeds::parse_seeds(seeds) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
     };
     let params = match prepare(s, Backend::Sim, sets) {
         Ok(p) => p,
@@ -518,18 +509,5 @@ fn main() -> ExitCode {
         Cmd::Xdp { cmd } => xdp_cmd::run(cmd),
         Cmd::Report(args) => report_cmd::run(args),
         Cmd::Fidelity(args) => fidelity_cmd::run(args),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_seeds;
-
-    #[test]
-    fn seed_ranges() {
-        assert_eq!(parse_seeds("0..200"), Some(0..200));
-        assert_eq!(parse_seeds("5..=5"), Some(5..6));
-        assert_eq!(parse_seeds("5..5"), None);
-        assert_eq!(parse_seeds("x..5"), None);
     }
 }

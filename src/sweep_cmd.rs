@@ -10,7 +10,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use testbed_scenarios::sweep::{merge, parse_seeds, Shard, Sweep, SweepFile};
+use testbed_scenarios::seeds::parse_seeds;
+use testbed_scenarios::sweep::{merge, Shard, Sweep, SweepFile};
 use testbed_scenarios::{prepare, Backend};
 
 /// `testbed sweep` arguments.
@@ -100,8 +101,9 @@ pub fn sweep(a: SweepArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
-    let Some(full) = parse_seeds(&a.seeds) else {
-        return usage(format!("bad --seeds {:?}: expected A..B or A..=B", a.seeds));
+    let full = match parse_seeds(&a.seeds) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
     };
     let shard = match Shard::parse(&a.shard) {
         Ok(sh) => sh,

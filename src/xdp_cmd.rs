@@ -57,7 +57,9 @@ pub enum XdpCmd {
 }
 
 fn pin_dir(iface: &str) -> PathBuf {
-    PathBuf::from("/sys/fs/bpf/testbed").join(iface)
+    PathBuf::from(testbed_xdp::BPFFS_ROOT)
+        .join("testbed")
+        .join(iface)
 }
 
 fn cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {

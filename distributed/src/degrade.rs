@@ -1,4 +1,4 @@
-//! Degradation (seed §5.4): a level — normal, degraded, critical — driven by signals (error
+//! Degradation (网络编程进阶主题 §5.4): a level — normal, degraded, critical — driven by signals (error
 //! rate, latency, in-flight work, open breakers) with hysteresis, and a fallback registry:
 //! core features are always served, optional ones serve their fallback when degraded and are
 //! shed when critical.

@@ -1,4 +1,4 @@
-//! The example from README.md ("Resilience and balancing policies"), kept compiling.
+//! The example from docs/distributed.md ("Resilience and balancing policies"), kept compiling.
 
 #[test]
 fn readme_example() {

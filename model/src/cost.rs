@@ -1,7 +1,8 @@
 //! Cost accounting: what an I/O path costs in syscalls, copies and context switches.
 //!
-//! Backends and the simulator fill these in; benches and scenarios report them, so the seed's
-//! copy arithmetic (4 copies for read+write, 2 for sendfile) is measured, not asserted.
+//! Backends and the simulator fill these in; benches and scenarios report them, so the copy
+//! arithmetic of the guide 网络编程进阶主题 (4 copies for read+write, 2 for sendfile) is
+//! measured, not asserted.
 
 use core::ops::{Add, AddAssign, Sub};
 
@@ -102,7 +103,7 @@ mod tests {
 
     #[test]
     fn read_write_path_is_four_copies() {
-        // The seed's §1.1 arithmetic, expressed in counters: disk→kernel (DMA),
+        // The guide's §1.1 arithmetic (网络编程进阶主题), expressed in counters: disk→kernel (DMA),
         // kernel→user (CPU), user→socket (CPU), socket→NIC (DMA).
         let mut c = CostCounters::default();
         c.dma_copy(4096);

@@ -25,10 +25,7 @@ fn curl(args: &[&str]) -> (String, String) {
 
 #[test]
 fn curl_talks_to_our_server() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        eprintln!(
-            "skipping curl_talks_to_our_server: curl is not installed (apt-get install curl)"
-        );
+    if !testbed_testkit::tool("curl", "apt-get install curl") {
         return;
     }
     let (tx, rx) = std::sync::mpsc::channel();

@@ -11,10 +11,10 @@ use testbed_protocols::http1::{serve, OwnedResponse as Response, Router, ServerC
 
 fn have(tool: &str, arg: &str) -> bool {
     let ok = Command::new(tool).arg(arg).output().is_ok();
-    if !ok {
-        eprintln!("skipping: {tool} is not installed (apt-get install wrk apache2-utils)");
-    }
-    ok
+    testbed_testkit::check(
+        ok,
+        format_args!("{tool} is not installed (apt-get install wrk apache2-utils)"),
+    )
 }
 
 #[test]

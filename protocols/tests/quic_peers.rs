@@ -78,10 +78,10 @@ fn have(tool: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok();
-    if !ok {
-        eprintln!("SKIP: {tool} is not installed (CI installs it)");
-    }
-    ok
+    testbed_testkit::check(
+        ok,
+        format_args!("{tool} is not installed (scripts/test installs it)"),
+    )
 }
 
 fn aioquic_examples() -> Option<PathBuf> {
@@ -91,10 +91,11 @@ fn aioquic_examples() -> Option<PathBuf> {
             .args(["-c", "import aioquic, wsproto, starlette, jinja2"])
             .status()
             .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("SKIP: aioquic examples not in target/aioquic (scripts/test fetches them)");
-    }
-    ok.then_some(p)
+    testbed_testkit::check(
+        ok,
+        "aioquic examples not in target/aioquic (scripts/test fetches them)",
+    )
+    .then_some(p)
 }
 
 #[test]
@@ -269,8 +270,10 @@ fn curl_cffi_gets_and_posts_over_http3_only() {
         .args(["-c", "import curl_cffi"])
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("SKIP: python curl_cffi is not installed (scripts/test installs it)");
+    if !testbed_testkit::check(
+        ok,
+        "python curl_cffi is not installed (scripts/test installs it)",
+    ) {
         return;
     }
     // curl_cffi's BoringSSL does not offer Ed25519: this server gets an ECDSA P-256 PKI.

@@ -24,10 +24,10 @@ fn have(tool: &str, arg: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok();
-    if !ok {
-        eprintln!("SKIP: {tool} is not installed (CI installs it)");
-    }
-    ok
+    testbed_testkit::check(
+        ok,
+        format_args!("{tool} is not installed (scripts/test installs it)"),
+    )
 }
 
 fn run(tool: &str, args: &[&str]) -> (bool, String) {

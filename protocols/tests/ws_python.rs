@@ -14,10 +14,10 @@ fn have_websockets() -> bool {
         .args(["-c", "import websockets"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipping: python3 with the `websockets` package is not installed (pip install websockets)");
-    }
-    ok
+    testbed_testkit::check(
+        ok,
+        "python3 with the `websockets` package is not installed (pip install websockets)",
+    )
 }
 
 #[test]

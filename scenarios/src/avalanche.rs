@@ -1,4 +1,4 @@
-//! `avalanche` (seed §4.5 Q2): users → web → order → inventory over the RPC framework;
+//! `avalanche` (网络编程进阶主题 §4.5 Q2): users → web → order → inventory over the RPC framework;
 //! inventory turns slow for a while. Web serves a core endpoint (order details: web → order
 //! only) and an optional one (stock: web → order → inventory).
 //!

@@ -57,7 +57,7 @@ impl Conns {
     }
 }
 
-/// A server's worker pool (seed §4.5 Q2's threads): a request holds a worker for its whole
+/// A server's worker pool (网络编程进阶主题 §4.5 Q2's threads): a request holds a worker for its whole
 /// handling; when all are busy, requests wait in FIFO order.
 #[derive(Clone)]
 pub struct Workers {
@@ -228,7 +228,7 @@ pub fn breaker_timeline_ms_since(m: &Metrics, origin: Instant) -> Json {
     )
 }
 
-/// A claim record (DESIGN.md "Claims").
+/// A claim record (the schema in docs/report.md).
 #[allow(clippy::too_many_arguments)]
 pub fn claim(
     id: &str,

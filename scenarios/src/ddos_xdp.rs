@@ -1,4 +1,4 @@
-//! `ddos-xdp` (seed §2.3, §5.2): the XDP filter as the DDoS fast path. Legitimate clients
+//! `ddos-xdp` (网络编程进阶主题 §2.3, §5.2): the XDP filter as the DDoS fast path. Legitimate clients
 //! send paced UDP requests while a flood arrives from spoofed sources: a blocklisted /24, one
 //! source far over the per-source rate, and one SYN flood. The filter must pass every
 //! legitimate datagram, drop every blocklisted one, and hold the other two to their limits.

@@ -1,4 +1,4 @@
-//! `degrade` (seed §5.4): a product-detail service with a core part (product info, served
+//! `degrade` (网络编程进阶主题 §5.4): a product-detail service with a core part (product info, served
 //! locally) and two optional dependencies — reviews and recommendations — under rising load
 //! and then dependency errors. The service's level follows the seed's rule: **critical** when
 //! CPU > 90% or errors > 50%, **degraded** when CPU > 70% or errors > 20%, else **normal**
@@ -70,7 +70,7 @@ fn phase(t: Duration) -> (f64, f64) {
     (load, err)
 }
 
-/// Seed §5.4's thresholds: `cpu` in percent (carried in `in_flight`), errors per thousand.
+/// 网络编程进阶主题 §5.4's thresholds: `cpu` in percent (carried in `in_flight`), errors per thousand.
 fn thresholds(cpu: u32, err_pct: u32) -> Thresholds {
     Thresholds {
         error_rate_milli: err_pct * 10 + 1,
@@ -294,7 +294,7 @@ impl Scenario for Degrade {
         "degrade"
     }
     fn summary(&self) -> &'static str {
-        "seed §5.4's levels under rising load and dependency errors: optional features fall back, then shed; the core path is never degraded"
+        "网络编程进阶主题 §5.4's levels under rising load and dependency errors: optional features fall back, then shed; the core path is never degraded"
     }
     fn params(&self) -> &'static [ParamSpec] {
         PARAMS
@@ -507,7 +507,7 @@ impl Degrade {
         out.invariants.push(Invariant::no_errors(
             "features_follow_the_seed_table",
             &off_table,
-            "every page's reviews and recommendations match seed §5.4 for its level",
+            "every page's reviews and recommendations match 网络编程进阶主题 §5.4 for its level",
         ));
         let obs = product.observations.borrow();
         let levels_in = |from: Duration, to: Duration| -> Vec<Level> {

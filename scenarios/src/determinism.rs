@@ -1,6 +1,7 @@
 //! `check-determinism`: run a scenario twice per seed with the trace recorded and compare
 //! event by event.
 
+use crate::outcome::Outcome;
 use crate::params::Params;
 use crate::scenario::{Backend, RunCtx, RunError, Scenario};
 use testbed_model::Duration;
@@ -28,6 +29,18 @@ pub fn check_seed(
     fidelity: testbed_sim::Fidelity,
     replay: String,
 ) -> Result<SeedVerdict, RunError> {
+    run_twice(scenario, params, seed, fidelity, replay).map(|(verdict, _)| verdict)
+}
+
+/// [`check_seed`], also returning the first run's outcome (its invariants and metrics; the
+/// trace is taken out for the comparison).
+pub fn run_twice(
+    scenario: &dyn Scenario,
+    params: &Params,
+    seed: u64,
+    fidelity: testbed_sim::Fidelity,
+    replay: String,
+) -> Result<(SeedVerdict, Outcome), RunError> {
     let wall = || Duration::ZERO;
     let ctx = RunCtx {
         backend: Backend::Sim,
@@ -40,10 +53,10 @@ pub fn check_seed(
         pcap: None,
         dpdk: Default::default(),
     };
-    let a = scenario.run(&ctx)?;
+    let mut a = scenario.run(&ctx)?;
     let b = scenario.run(&ctx)?;
     let (ea, eb) = (
-        a.trace.map(|t| t.0).unwrap_or_default(),
+        a.trace.take().map(|t| t.0).unwrap_or_default(),
         b.trace.map(|t| t.0).unwrap_or_default(),
     );
     if let Some((index, x, y)) = first_difference(&ea, &eb) {
@@ -51,16 +64,18 @@ pub fn check_seed(
             e.map(|e| e.to_string())
                 .unwrap_or_else(|| "end of trace".into())
         };
-        return Ok(SeedVerdict::Diverged {
+        let verdict = SeedVerdict::Diverged {
             index,
             detail: format!("first run: {}; second run: {}", show(x), show(y)),
-        });
+        };
+        return Ok((verdict, a));
     }
-    match (a.trace_hash, b.trace_hash) {
-        (Some(x), Some(y)) if x == y => Ok(SeedVerdict::Same(x)),
-        (x, y) => Ok(SeedVerdict::Diverged {
+    let verdict = match (a.trace_hash, b.trace_hash) {
+        (Some(x), Some(y)) if x == y => SeedVerdict::Same(x),
+        (x, y) => SeedVerdict::Diverged {
             index: ea.len(),
             detail: format!("trace hashes differ: {x:?} vs {y:?}"),
-        }),
-    }
+        },
+    };
+    Ok((verdict, a))
 }

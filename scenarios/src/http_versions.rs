@@ -1,4 +1,4 @@
-//! `http-versions` (seed §3.2, §3.4): a page of `resources` objects fetched over HTTPS with
+//! `http-versions` (网络编程进阶主题 §3.2, §3.4): a page of `resources` objects fetched over HTTPS with
 //! HTTP/1.1 (six keep-alive connections, one request at a time each, as browsers do) and
 //! HTTP/2 (one connection, every request at once), at a given RTT and bandwidth and at each
 //! loss rate, in packet fidelity (smoltcp TCP: loss costs retransmissions and head-of-line
@@ -6,7 +6,7 @@
 //!
 //! HTTP/3 (QUIC via quinn, UDP 443) loads the same page cold and resumed (a second visit:
 //! the first requests ride in 0-RTT). Reports the page-load time of each (version, loss)
-//! cell in `--json` next to the seed document's claims.
+//! cell in `--json` next to the claims of the guide 网络编程进阶主题.
 //!
 //! Read loss numbers knowing that smoltcp's minimum retransmission timeout is 1 s (RFC 6298;
 //! Linux uses 200 ms), so a tail loss costs more here than on Linux, and more on HTTP/2's
@@ -75,10 +75,10 @@ const PARAMS: &[ParamSpec] = &[
     },
 ];
 
-/// The seed document's claims for this experiment (§3.2, §3.4), in seconds.
+/// The claims of the guide 网络编程进阶主题 for this experiment (§3.2, §3.4), in seconds.
 fn claims() -> serde_json::Value {
     json!({
-        "source": "seed §3.2, §3.4 (page of 100 resources)",
+        "source": "网络编程进阶主题 §3.2, §3.4 (page of 100 resources)",
         "http1_s": 5.2,
         "http2_s": 2.1,
         "first_connection": {"http2_s": 2.8, "http3_s": 2.1},
@@ -480,6 +480,14 @@ impl Scenario for HttpVersions {
     }
     fn run(&self, ctx: &RunCtx<'_>) -> Result<Outcome, RunError> {
         crate::params::check_product(&ctx.params, "resources", "size", 200_000_000)?;
+        let bw = ctx.params.int("bandwidth");
+        if (1..8).contains(&bw) {
+            // Links count whole bytes per second: below 8 bit/s would round to 0 = unlimited.
+            return Err(crate::params::ParamError::Constraint(format!(
+                "bandwidth {bw} bit/s is below one byte per second: use 0 (unlimited) or at least 8"
+            ))
+            .into());
+        }
         let mut out = Outcome::start(self.name(), ctx);
         let cells: [(&'static str, Version, f64); 11] = [
             ("http1_loss0", Version::H1, 0.0),

@@ -38,6 +38,7 @@ pub mod report;
 pub mod retry_storm;
 pub mod rpc;
 pub mod scenario;
+pub mod seeds;
 pub mod serve;
 pub mod shrink;
 pub mod sweep;
@@ -51,3 +52,8 @@ pub use scenario::{
     catalogue, find, prepare, replay_command, test_catalogue, Backend, DpdkOpts, RunCtx, RunError,
     Scenario,
 };
+
+/// The README's code blocks, compiled and run as doctests (its simulation-test example).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,4 +1,4 @@
-//! `rebalance` (seed §4.5 Q3): a cache tier behind consistent hashing while nodes are added
+//! `rebalance` (网络编程进阶主题 §4.5 Q3): a cache tier behind consistent hashing while nodes are added
 //! and removed.
 //!
 //! 1. **Keys moved** (computed over `keys` seeded keys): for n = 3..=10 nodes, the fraction

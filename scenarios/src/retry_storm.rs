@@ -1,4 +1,4 @@
-//! `retry-storm` (seed §4.5 Q2 step 6, "limit retries"): clients call a service of a few
+//! `retry-storm` (网络编程进阶主题 §4.5 Q2 step 6, "limit retries"): clients call a service of a few
 //! instances, each with a finite CPU. During a partial outage every backend request fails
 //! with probability `fail_rate`. Two variants per seed:
 //!

@@ -5,6 +5,7 @@
 
 use crate::params::Params;
 use crate::scenario::{replay_command, Backend, RunCtx, Scenario};
+use crate::seeds::parse_seeds;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -292,17 +293,6 @@ pub fn merge(files: Vec<(String, SweepFile)>) -> Result<SweepFile, SweepError> {
     acc.shards.dedup();
     acc.results = by_seed.into_values().collect();
     Ok(acc)
-}
-
-/// Parses `A..B` (end excluded) or `A..=B`.
-pub fn parse_seeds(s: &str) -> Option<Range<u64>> {
-    if let Some((a, b)) = s.split_once("..=") {
-        let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-        return (a <= b && b < u64::MAX).then(|| a..b + 1);
-    }
-    let (a, b) = s.split_once("..")?;
-    let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-    (a < b).then_some(a..b)
 }
 
 /// min/median/p99/max (nearest rank) of one metric over the seeds that report it.

@@ -1,4 +1,4 @@
-//! `syn-flood` (seed §5.2): an attacker sends spoofed SYNs at many times the server's
+//! `syn-flood` (网络编程进阶主题 §5.2): an attacker sends spoofed SYNs at many times the server's
 //! half-open capacity while legitimate clients keep connecting and making one request per
 //! connection. Packet fidelity: the server's listener is a real smoltcp stack whose queue
 //! (half-open plus unaccepted connections) is bounded by its backlog; half-open connections

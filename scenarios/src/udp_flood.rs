@@ -1,4 +1,4 @@
-//! `udp-flood` (seed §5.2): a UDP request/response service with a finite CPU (one request
+//! `udp-flood` (网络编程进阶主题 §5.2): a UDP request/response service with a finite CPU (one request
 //! at a time, `cost` each, behind a bounded socket queue) is flooded from many spoofed
 //! sources and by a few bots with real addresses (which answer challenges, like a careful
 //! attacker would). Legitimate clients make requests and retry a few times.

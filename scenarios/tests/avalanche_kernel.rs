@@ -45,8 +45,10 @@ fn on_the_kernel_backend_without_the_etcd_feature_says_how_to_build_it() {
 #[cfg(feature = "etcd")]
 #[test]
 fn on_the_kernel_backend_with_a_real_etcd() {
-    if testbed_scenarios::etcd_server::etcd_binary().is_none() {
-        eprintln!("SKIP on_the_kernel_backend_with_a_real_etcd: etcd not installed (apt-get install etcd-server)");
+    if !testbed_testkit::check(
+        testbed_scenarios::etcd_server::etcd_binary().is_some(),
+        "etcd is not installed (apt-get install etcd-server)",
+    ) {
         return;
     }
     let o = run(1).unwrap();

@@ -14,12 +14,8 @@ use testbed_scenarios::etcd_server::EtcdServer;
 
 #[test]
 fn conformance_on_etcd() {
-    let server = match EtcdServer::start() {
-        Ok(s) => s,
-        Err(why) => {
-            eprintln!("SKIP conformance_on_etcd: {why}");
-            return;
-        }
+    let Some(server) = testbed_testkit::require(EtcdServer::start()) else {
+        return;
     };
     let endpoint = server.endpoint();
     let results = testbed_kernel::block_on(1, |w| async move {

@@ -23,13 +23,7 @@ use testbed_model::Instant;
 use testbed_xdp::XdpLb;
 
 fn available() -> bool {
-    match testbed_xdp::available() {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("SKIP: {e}");
-            false
-        }
-    }
+    testbed_testkit::require(testbed_xdp::available()).is_some()
 }
 
 const VIP: [u8; 4] = [10, 0, 0, 100];

@@ -13,13 +13,7 @@ use testbed_model::Instant;
 use testbed_xdp::{FilterConfig, XdpFilter};
 
 fn available() -> bool {
-    match testbed_xdp::available() {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("SKIP: {e}");
-            false
-        }
-    }
+    testbed_testkit::require(testbed_xdp::available()).is_some()
 }
 
 /// What a generated frame is made of.

@@ -387,14 +387,7 @@ fn both_ends_timing_out_together_do_not_deadlock() {
 
 #[test]
 fn pcap_files_open_in_tshark() {
-    if std::process::Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!(
-            "SKIP pcap_files_open_in_tshark: tshark is not installed (apt-get install tshark)"
-        );
+    if !testbed_testkit::tool("tshark", "apt-get install tshark") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("testbed-pcap-{}", std::process::id()));

@@ -36,16 +36,15 @@ fn hex(b: &[u8]) -> String {
 
 #[test]
 fn frames_cross_the_veth_both_ways() {
-    let test = "frames_cross_the_veth_both_ways";
-    if let Err(e) = netns::usable() {
-        common::skip::<()>(test, &e.to_string());
+    if testbed_testkit::require(netns::usable()).is_none()
+        || !testbed_testkit::check(
+            netns::run("python3", &["-c", "import socket; socket.AF_PACKET"]).is_ok(),
+            "python3 with AF_PACKET sockets is missing",
+        )
+    {
         return;
     }
-    if netns::run("python3", &["-c", "import socket; socket.AF_PACKET"]).is_err() {
-        common::skip::<()>(test, "python3 with AF_PACKET sockets is missing");
-        return;
-    }
-    let Some(eal) = common::eal(test, &[]) else {
+    let Some(eal) = common::eal(&[]) else {
         return;
     };
     let veth = VethNs::new("10.213.7.1", "10.213.7.2").unwrap();

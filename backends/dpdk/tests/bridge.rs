@@ -69,7 +69,7 @@ where
 }
 
 fn eal() -> Option<&'static Eal> {
-    common::eal("bridge", &[])
+    common::eal(&[])
 }
 
 #[test]

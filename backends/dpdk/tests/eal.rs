@@ -16,13 +16,13 @@ const VDEVS: &[&str] = &[
     "--vdev=net_ring0",
 ];
 
-fn eal(test: &str) -> Option<&'static Eal> {
-    common::eal(test, VDEVS)
+fn eal() -> Option<&'static Eal> {
+    common::eal(VDEVS)
 }
 
 #[test]
 fn starts_with_the_vdevs_and_only_once() {
-    let Some(eal) = eal("starts_with_the_vdevs_and_only_once") else {
+    let Some(eal) = eal() else {
         return;
     };
     let names = eal.port_names();
@@ -45,7 +45,7 @@ fn starts_with_the_vdevs_and_only_once() {
 
 #[test]
 fn port_lookup_refuses_unknown_names_and_vdev_rings() {
-    let Some(eal) = eal("port_lookup_refuses_unknown_names_and_vdev_rings") else {
+    let Some(eal) = eal() else {
         return;
     };
     assert_eq!(
@@ -64,7 +64,7 @@ fn port_lookup_refuses_unknown_names_and_vdev_rings() {
 
 #[test]
 fn pool_allocates_appends_and_takes_everything_back() {
-    let Some(eal) = eal("pool_allocates_appends_and_takes_everything_back") else {
+    let Some(eal) = eal() else {
         return;
     };
     assert!(matches!(
@@ -118,7 +118,7 @@ fn pool_allocates_appends_and_takes_everything_back() {
 
 #[test]
 fn null_port_controls_and_bursts() {
-    let Some(eal) = eal("null_port_controls_and_bursts") else {
+    let Some(eal) = eal() else {
         return;
     };
     let pool = Mempool::new(
@@ -175,7 +175,7 @@ fn null_port_controls_and_bursts() {
 
 #[test]
 fn runtime_vdev_comes_and_goes() {
-    let Some(eal) = eal("runtime_vdev_comes_and_goes") else {
+    let Some(eal) = eal() else {
         return;
     };
     let pool = Mempool::new(
@@ -209,7 +209,7 @@ fn runtime_vdev_comes_and_goes() {
 
 #[test]
 fn jobs_run_on_worker_lcores() {
-    let Some(eal) = eal("jobs_run_on_worker_lcores") else {
+    let Some(eal) = eal() else {
         return;
     };
     let workers = eal.worker_lcores();
@@ -226,7 +226,7 @@ fn jobs_run_on_worker_lcores() {
         Err(LaunchError::NotWorker(_))
     ));
     let Some(&w) = workers.first() else {
-        common::skip::<()>("jobs_run_on_worker_lcores", "one CPU: no worker lcore");
+        testbed_testkit::skip("one CPU: no worker lcore");
         return;
     };
     let job = eal

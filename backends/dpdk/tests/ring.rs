@@ -13,8 +13,8 @@ use testbed_dpdk::{
 };
 use testbed_model::packet::PacketPort;
 
-fn eal(test: &str) -> Option<&'static Eal> {
-    common::eal(test, &[])
+fn eal() -> Option<&'static Eal> {
+    common::eal(&[])
 }
 
 fn pool(eal: &'static Eal, name: &str) -> Mempool<'static> {
@@ -43,7 +43,7 @@ fn mbufs<'p>(pool: &'p Mempool<'_>, frames: &[Vec<u8>]) -> Vec<Mbuf<'p>> {
 
 #[test]
 fn what_one_end_sends_the_other_receives() {
-    let Some(eal) = eal("what_one_end_sends_the_other_receives") else {
+    let Some(eal) = eal() else {
         return;
     };
     let pool = pool(eal, "ring_basic");
@@ -110,7 +110,7 @@ fn pool_other(eal: &'static Eal) -> Mempool<'static> {
 
 #[test]
 fn full_ring_returns_the_unsent_in_order() {
-    let Some(eal) = eal("full_ring_returns_the_unsent_in_order") else {
+    let Some(eal) = eal() else {
         return;
     };
     let pool = pool(eal, "ring_full");
@@ -135,7 +135,7 @@ fn full_ring_returns_the_unsent_in_order() {
 
 #[test]
 fn packet_port_round_trip() {
-    let Some(eal) = eal("packet_port_round_trip") else {
+    let Some(eal) = eal() else {
         return;
     };
     let pool = pool(eal, "ring_pp");
@@ -186,7 +186,7 @@ fn packet_port_round_trip() {
 /// inject ⇄ [pair 1] ⇄ fwd0 ⇄ l2fwd ⇄ fwd1 ⇄ [pair 2] ⇄ observe
 #[test]
 fn l2fwd_forwards_both_ways_with_macs_rewritten() {
-    let Some(eal) = eal("l2fwd_forwards_both_ways_with_macs_rewritten") else {
+    let Some(eal) = eal() else {
         return;
     };
     let pool = pool(eal, "ring_l2fwd");

@@ -121,8 +121,7 @@ fn strace_counts(out: &str) -> std::collections::BTreeMap<String, u64> {
 
 #[test]
 fn syscall_counts_agree_with_strace() {
-    if Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("SKIP syscall_counts_agree_with_strace: strace is not installed (apt-get install strace)");
+    if !testbed_testkit::tool("strace", "apt-get install strace") {
         return;
     }
     let (p, _) = temp_file(20_000_000);

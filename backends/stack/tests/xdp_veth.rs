@@ -40,21 +40,9 @@ print('OK', total)
 "#;
 
 fn available() -> bool {
-    if let Err(e) = testbed_xdp::available() {
-        eprintln!("SKIP: {e}");
-        return false;
-    }
-    for tool in ["python3", "ethtool"] {
-        let found = std::process::Command::new(tool)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            eprintln!("SKIP: {tool} not found");
-            return false;
-        }
-    }
-    true
+    testbed_testkit::require(testbed_xdp::available()).is_some()
+        && testbed_testkit::tool("python3", "apt-get install python3")
+        && testbed_testkit::tool("ethtool", "apt-get install ethtool")
 }
 
 async fn echo<S: Stream>(mut s: S) -> usize {

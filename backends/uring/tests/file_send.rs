@@ -11,13 +11,7 @@ use testbed_uring::{send_file, send_file_zc, FileSendReport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn available() -> bool {
-    match testbed_uring::probe() {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("SKIP: {e}");
-            false
-        }
-    }
+    testbed_testkit::require(testbed_uring::probe()).is_some()
 }
 
 /// A temporary file with `len` bytes of a fixed pattern, removed on drop.

@@ -7,13 +7,7 @@ use testbed_uring::{Uring, Worker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn available() -> bool {
-    match testbed_uring::probe() {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("SKIP: {e}");
-            false
-        }
-    }
+    testbed_testkit::require(testbed_uring::probe()).is_some()
 }
 
 async fn echo_server(w: Worker, l: testbed_uring::UringListener) {
@@ -212,7 +206,9 @@ fn echo_with_sqpoll() {
     match out.into_iter().next().unwrap() {
         Ok((ok, _)) => assert_eq!(ok, 200),
         // Creating an SQPOLL ring needs privileges some machines withhold.
-        Err(e) if e.raw_os_error() == Some(libc_eperm()) => eprintln!("SKIP echo_with_sqpoll: {e}"),
+        Err(e) if e.raw_os_error() == Some(libc_eperm()) => {
+            testbed_testkit::skip(format_args!("an SQPOLL ring is not permitted here: {e}"))
+        }
         Err(e) => panic!("{e}"),
     }
 }

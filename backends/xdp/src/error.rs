@@ -27,6 +27,14 @@ pub enum XdpError {
         /// What failed.
         why: String,
     },
+    /// bpffs was not mounted and mounting it failed (run the command in the message as root).
+    #[error("bpffs is not mounted at {path} and mounting it failed ({why}); run: mount -t bpf bpf {path}")]
+    BpffsMount {
+        /// The mount point.
+        path: String,
+        /// Why the mount failed.
+        why: String,
+    },
     /// The interface does not exist.
     #[error("no network interface named {0:?}")]
     NoInterface(String),

@@ -181,7 +181,9 @@ impl XdpFilter {
 
     /// Pins the attachment and the maps under `dir` (created), so the filter stays attached
     /// after this process exits; [`unpin`] detaches it.
+    /// Mounts bpffs at [`crate::BPFFS_ROOT`] first when `dir` is under it and it is missing.
     pub fn pin(mut self, dir: &Path) -> Result<(), XdpError> {
+        crate::bpffs::ensure_for(dir)?;
         std::fs::create_dir_all(dir).map_err(|e| pin_err(dir, e))?;
         let Some((_, _, id)) = self.attached.take() else {
             return Err(pin_err(dir, "not attached"));

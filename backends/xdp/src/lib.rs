@@ -8,6 +8,7 @@
 
 mod afxdp; // its submodules that touch kernel-shared memory or syscalls allow unsafe code
 
+mod bpffs;
 mod error;
 mod filter;
 mod lb;
@@ -20,6 +21,7 @@ mod txgen;
 pub use afxdp::{
     BindMode, XskConfig, XskCounters, XskError, XskKernelStats, XskMode, XskPort, TX_FRAME_MIN,
 };
+pub use bpffs::{ensure_mounted as ensure_bpffs, is_bpffs, BPFFS_ROOT};
 pub use error::XdpError;
 pub use filter::{unpin, AttachMode, Counters, FilterConfig, FilterMaps, XdpFilter, COUNTER_NAMES};
 pub use lb::{LbCounters, XdpLb, LB_BACKENDS_MAX, LB_COUNTER_NAMES, LB_TABLE_MAX};

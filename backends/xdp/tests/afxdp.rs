@@ -20,13 +20,7 @@ const TX_DST_PORT: u16 = 9998;
 const FRAMES: usize = 64;
 
 fn available() -> bool {
-    match testbed_xdp::available() {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("SKIP: {e}");
-            false
-        }
-    }
+    testbed_testkit::require(testbed_xdp::available()).is_some()
 }
 
 fn mac(text: &str) -> [u8; 6] {

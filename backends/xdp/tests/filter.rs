@@ -7,13 +7,7 @@ use testbed_xdp::netns::{Netns, Veth};
 use testbed_xdp::{FilterConfig, XdpFilter};
 
 fn available() -> bool {
-    match testbed_xdp::available() {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("SKIP: {e}");
-            false
-        }
-    }
+    testbed_testkit::require(testbed_xdp::available()).is_some()
 }
 
 /// Ethernet + IPv4 + UDP (8 payload bytes) from `src`.

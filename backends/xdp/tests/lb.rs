@@ -6,13 +6,7 @@ use std::net::Ipv4Addr;
 use testbed_xdp::{XdpError, XdpLb, LB_TABLE_MAX};
 
 fn available() -> bool {
-    match testbed_xdp::available() {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("SKIP: {e}");
-            false
-        }
-    }
+    testbed_testkit::require(testbed_xdp::available()).is_some()
 }
 
 const VIP: [u8; 4] = [10, 0, 0, 100];

@@ -1,4 +1,4 @@
-//! Degradation per feature (seed §5.4): what each feature serves at each
+//! Degradation per feature (网络编程进阶主题 §5.4): what each feature serves at each
 //! [`crate::degrade::Level`]. Core features are served in full at every level; optional ones
 //! may fall back to canned or cached data, or be shed (not called at all).
 
@@ -30,12 +30,12 @@ impl FeaturePolicy {
         degraded: Action::Full,
         critical: Action::Full,
     };
-    /// Seed §5.4's reviews: fallback text ("Loading...") once degraded.
+    /// 网络编程进阶主题 §5.4's reviews: fallback text ("Loading...") once degraded.
     pub const FALLBACK_WHEN_DEGRADED: FeaturePolicy = FeaturePolicy {
         degraded: Action::Fallback,
         critical: Action::Fallback,
     };
-    /// Seed §5.4's recommendations: cached hot products when degraded, not called when critical.
+    /// 网络编程进阶主题 §5.4's recommendations: cached hot products when degraded, not called when critical.
     pub const FALLBACK_THEN_SHED: FeaturePolicy = FeaturePolicy {
         degraded: Action::Fallback,
         critical: Action::Shed,

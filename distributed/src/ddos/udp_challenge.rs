@@ -1,4 +1,4 @@
-//! A UDP challenge–response for unverified sources (seed §5.2), as an ingress filter: a
+//! A UDP challenge–response for unverified sources (网络编程进阶主题 §5.2), as an ingress filter: a
 //! datagram from a source that has not proved it receives at its address is answered, in
 //! place, with a challenge carrying a keyed token; the client repeats its request with the
 //! token in front and is verified for a while. Spoofed sources never see their challenge, so

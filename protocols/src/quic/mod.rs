@@ -217,7 +217,7 @@ where
 }
 
 /// Whether a request may travel as 0-RTT early data: idempotent methods only, since early
-/// data can be replayed by an attacker (seed §3.5 Q4; RFC 8470, RFC 9114 §4.4 / RFC 9001 §9.2).
+/// data can be replayed by an attacker (网络编程进阶主题 §3.5 Q4; RFC 8470, RFC 9114 §4.4 / RFC 9001 §9.2).
 pub fn early_data_allowed(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "OPTIONS")
 }

@@ -1,4 +1,4 @@
-//! The RPC framework (seed §4.1, done right): strict binary framing, many calls multiplexed
+//! The RPC framework (网络编程进阶主题 §4.1, done right): strict binary framing, many calls multiplexed
 //! over one connection by message id with out-of-order responses, per-call deadlines that
 //! travel with the request, cancellation, heartbeats, error frames with codes, JSON or compact
 //! binary payloads, and typed methods declared as Rust types.

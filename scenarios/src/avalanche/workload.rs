@@ -94,7 +94,7 @@ pub(super) fn order<H: Net + Runtime, R: Resolve + 'static>(
                         async move { conns.call::<Check, _>(&h, addr, &item, dl).await }
                     };
                     if protect {
-                        // Seed §4.5 Q2 step 4: a default stock when inventory fails.
+                        // 网络编程进阶主题 §4.5 Q2 step 4: a default stock when inventory fails.
                         let (n, served) = call_or_fallback(&h2, &oi, item, send, |_| 1).await;
                         Ok((n, served == Served::Fallback))
                     } else {

@@ -1,4 +1,4 @@
-//! Seed §4.4: the circuit breaker's state machine (CLOSED → OPEN after 3 failures, HALF_OPEN
+//! 网络编程进阶主题 §4.4: the circuit breaker's state machine (CLOSED → OPEN after 3 failures, HALF_OPEN
 //! after the wait, CLOSED on a successful probe, OPEN again on a failed one), driven directly:
 //! `distributed::breaker` with the seed's example settings (`circuit_breaker_init(&cb, 3, 10)`)
 //! in front of a dependency that is down for the first 15 s; one call every 500 ms for 30 s.

@@ -1,4 +1,4 @@
-//! Claim records (DESIGN.md "Claims"): `{id, section, claim, seed_value, measured, unit,
+//! Claim records (the schema in docs/report.md): `{id, section, claim, seed_value, measured, unit,
 //! backend, verdict, detail}`, read from benches' JSON-lines files or made by the report's own
 //! experiments, plus where each came from.
 
@@ -61,12 +61,12 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// One claim of the seed document against what was measured.
+/// One claim of the guide 网络编程进阶主题 against what was measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Claim {
     /// Stable id, e.g. `xdp.drop-rate`.
     pub id: String,
-    /// Seed section, e.g. `2.3`.
+    /// Section of the guide 网络编程进阶主题, e.g. `2.3`.
     pub section: String,
     /// The claim in words.
     pub claim: String,

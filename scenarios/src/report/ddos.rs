@@ -1,4 +1,4 @@
-//! Seed §5.2 (and §2.3's drop rates): SYN, UDP and HTTP flood defences from the simulator
+//! 网络编程进阶主题 §5.2 (and §2.3's drop rates): SYN, UDP and HTTP flood defences from the simulator
 //! scenarios, and drop rate per filter path — from the XDP bench's claim records when present,
 //! else from the `ddos-xdp` scenario (the filter's model on the simulator).
 

@@ -1,4 +1,4 @@
-//! Seed §4.3 / §4.5 Q3: how many keys move when nodes are added, per hashing scheme, computed
+//! 网络编程进阶主题 §4.3 / §4.5 Q3: how many keys move when nodes are added, per hashing scheme, computed
 //! directly from `distributed::balance` and `distributed::hash`: start from 3 nodes (the seed's
 //! example) and add one node at a time up to 10.
 

@@ -1,4 +1,4 @@
-//! Seed §3.2 / §3.4: page-load times of HTTP/1.1, HTTP/2 and HTTP/3 from the `http-versions`
+//! 网络编程进阶主题 §3.2 / §3.4: page-load times of HTTP/1.1, HTTP/2 and HTTP/3 from the `http-versions`
 //! scenario's `page_load_s` table, against the seed's numbers in its `seed_claims` metric.
 
 use super::claim::{Claim, Verdict};
@@ -174,7 +174,7 @@ pub fn claims(r: &ScenarioRun) -> Vec<Claim> {
         .collect()
 }
 
-/// Seed §3.3: "WebSocket: full duplex, real time, latency < 1 ms", from `ws-echo` on kernel
+/// 网络编程进阶主题 §3.3: "WebSocket: full duplex, real time, latency < 1 ms", from `ws-echo` on kernel
 /// loopback sockets (one client, so queueing behind other clients does not count).
 pub fn ws_claims(r: &ScenarioRun) -> Vec<Claim> {
     let num = |k: &str| r.metric(k).and_then(Json::as_f64);

@@ -1,8 +1,8 @@
-//! Seed §4.4 / §5.3: the limiter algorithms driven directly (their sans-IO cores) with one
+//! 网络编程进阶主题 §4.4 / §5.3: the limiter algorithms driven directly (their sans-IO cores) with one
 //! deterministic arrival sequence, to show the fixed window's boundary burst and how the
 //! others behave under the same load.
 //!
-//! Quota: 100 requests per second (burst 100). Arrivals: the seed's example — 100 requests
+//! Quota: 100 requests per second (burst 100). Arrivals: the guide's example (网络编程进阶主题) — 100 requests
 //! spread over 0.9–1.0 s and 100 over 1.0–1.1 s — then silence, then a sustained overload of
 //! 300 requests per second from 2 s to 4 s.
 
@@ -24,7 +24,7 @@ const MS: u64 = 1_000_000;
 /// The arrival times (nanoseconds), sorted.
 pub fn arrivals() -> Vec<u64> {
     let mut t = Vec::new();
-    // Seed §4.4: "0.9 s: 100 requests; 1.1 s: 100 requests" on either side of a boundary.
+    // 网络编程进阶主题 §4.4: "0.9 s: 100 requests; 1.1 s: 100 requests" on either side of a boundary.
     t.extend((0..100).map(|i| 900 * MS + i * MS));
     t.extend((0..100).map(|i| 1000 * MS + i * MS));
     // Sustained overload, 3× the limit.
@@ -205,9 +205,9 @@ pub fn claims(runs: &[Run]) -> Vec<Claim> {
     ]
 }
 
-/// Seed §5.3's token-bucket program: capacity 10, 5 tokens per second, 30 requests 100 ms
+/// 网络编程进阶主题 §5.3's token-bucket program: capacity 10, 5 tokens per second, 30 requests 100 ms
 /// apart. Returns (admitted by `limit::TokenBucket`, admitted by a line-for-line port of the
-/// seed's C code, which adds `(int)(elapsed * rate)` tokens and resets its clock on every call).
+/// guide's C code, which adds `(int)(elapsed * rate)` tokens and resets its clock on every call).
 pub fn seed_token_bucket_example() -> (usize, usize) {
     let q = Quota::new(5, Duration::from_secs(1)).with_burst(10);
     let mut tb = TokenBucket::new(q);
@@ -216,7 +216,7 @@ pub fn seed_token_bucket_example() -> (usize, usize) {
         .iter()
         .filter(|&&t| tb.check(Instant::from_nanos(t), 1).allowed)
         .count();
-    // The seed's token_bucket_consume(), with time in nanoseconds instead of gettimeofday.
+    // The guide's token_bucket_consume(), with time in nanoseconds instead of gettimeofday.
     let (capacity, rate) = (10i64, 5.0f64);
     let (mut tokens, mut last) = (capacity, 0u64);
     let mut seeds = 0;
@@ -242,7 +242,7 @@ fn example_claim() -> Claim {
     Claim {
         id: "limit.token-bucket-example".into(),
         section: "5.3".into(),
-        claim: "The seed's token bucket (capacity 10, 5/s) under 10 req/s for 3 s admits the full bucket, then 5 per second".into(),
+        claim: "The guide's token bucket (capacity 10, 5/s) under 10 req/s for 3 s admits the full bucket, then 5 per second".into(),
         seed_value: format!("bucket, then 5/s: {described} of 30 implied"),
         measured: format!("{ours} of 30"),
         unit: "requests admitted, 30 requests 100 ms apart".into(),
@@ -251,7 +251,7 @@ fn example_claim() -> Claim {
         detail: format!(
             "limit::TokenBucket admits {ours}; the seed's C program as printed admits {seeds}: every call adds (int)(0.1 s × 5) = 0 tokens and resets last_refill, so the bucket never refills"
         ),
-        source: "ran here: limit::TokenBucket and a port of the seed's token_bucket_consume(), driven in-process".into(),
+        source: "ran here: limit::TokenBucket and a port of the guide's token_bucket_consume(), driven in-process".into(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! `testbed report`: the seed document's quantitative claims against what was measured, as a
+//! `testbed report`: the quantitative claims of the guide 网络编程进阶主题 against what was measured, as a
 //! self-contained HTML page (inline SVG plots, no scripts, no external resources), a markdown
 //! summary and a JSON file. Experiments that run anywhere (simulator scenarios, the limiter and
 //! hashing cores) run in-process here; bench results that need root or time are read from the

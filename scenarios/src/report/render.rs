@@ -53,9 +53,9 @@ code{background:#f4f4f4;padding:0 3px}";
 pub fn html(r: &Report) -> String {
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    h.push_str("<title>Testbed: the seed's claims against this machine</title>\n");
+    h.push_str("<title>Testbed: the claims of 网络编程进阶主题 against this machine</title>\n");
     let _ = writeln!(h, "<style>{STYLE}</style>\n</head>\n<body>");
-    h.push_str("<h1>The seed document's claims, measured</h1>\n");
+    h.push_str("<h1>网络编程进阶主题: the guide's claims, measured</h1>\n");
     let _ = writeln!(
         h,
         "<p>Machine that ran this report's experiments: <b>{}</b>. Records read from claim files were written by benches on the machine that ran them, at the time shown with each.{}</p>",
@@ -96,7 +96,7 @@ pub fn html(r: &Report) -> String {
         r.claims.len(),
         counts.join(", ")
     );
-    h.push_str("<h2 id=\"claims-heading\">Claims</h2>\n<table id=\"claims\">\n<thead><tr><th>§</th><th>Claim</th><th>Seed</th><th>Measured here</th><th>Unit / conditions</th><th>Where</th><th>Verdict</th><th>Why</th></tr></thead>\n<tbody>\n");
+    h.push_str("<h2 id=\"claims-heading\">Claims</h2>\n<table id=\"claims\">\n<thead><tr><th>§</th><th>Claim</th><th>The guide says</th><th>Measured here</th><th>Unit / conditions</th><th>Where</th><th>Verdict</th><th>Why</th></tr></thead>\n<tbody>\n");
     for c in &r.claims {
         let _ = writeln!(
             h,
@@ -147,7 +147,7 @@ pub fn html(r: &Report) -> String {
 /// The markdown summary: the claim table and the plots' status.
 pub fn markdown(r: &Report) -> String {
     let mut m = String::new();
-    m.push_str("# The seed document's claims, measured\n\n");
+    m.push_str("# 网络编程进阶主题: the guide's claims, measured\n\n");
     let _ = writeln!(
         m,
         "Machine: {}{}\n",
@@ -161,7 +161,7 @@ pub fn markdown(r: &Report) -> String {
     let counts: Vec<String> = r.counts().iter().map(|(v, n)| format!("{n} {v}")).collect();
     let _ = writeln!(m, "{} claims: {}.\n", r.claims.len(), counts.join(", "));
     m.push_str(
-        "| § | Claim | Seed | Measured here | Unit / conditions | Where | Verdict | Why |\n",
+        "| § | Claim | The guide says | Measured here | Unit / conditions | Where | Verdict | Why |\n",
     );
     m.push_str("|---|---|---|---|---|---|---|---|\n");
     for c in &r.claims {

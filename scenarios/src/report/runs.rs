@@ -156,7 +156,7 @@ pub fn metric_claims(r: &ScenarioRun) -> Vec<Claim> {
         .unwrap_or_default()
 }
 
-/// Scenarios other helpers are adding (seed §4): when present their claim records and series
+/// Scenarios other helpers are adding (网络编程进阶主题 §4): when present their claim records and series
 /// are read; when absent the page says so.
 pub const LATER: &[(&str, &str, &str)] = &[
     (

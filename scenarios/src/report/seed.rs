@@ -1,4 +1,4 @@
-//! The seed document's claims that only the root-and-time benches measure (§1 zero-copy,
+//! The claims of the guide 网络编程进阶主题 that only the root-and-time benches measure (§1 zero-copy,
 //! §2 io_uring, XDP, DPDK). The report reads their records from the claims files; a claim with
 //! no record is listed as not run here, with the command that measures it.
 
@@ -12,7 +12,7 @@ pub struct BenchClaim {
     pub section: &'static str,
     /// The claim in words.
     pub claim: &'static str,
-    /// The seed's number.
+    /// The guide's number (网络编程进阶主题).
     pub seed_value: &'static str,
     /// Backend the bench measures on.
     pub backend: &'static str,

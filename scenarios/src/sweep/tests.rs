@@ -18,14 +18,6 @@ fn shards_are_disjoint_and_cover_the_range() {
 }
 
 #[test]
-fn seed_ranges_parse() {
-    assert_eq!(parse_seeds("0..200"), Some(0..200));
-    assert_eq!(parse_seeds("5..=5"), Some(5..6));
-    assert_eq!(parse_seeds("5..5"), None);
-    assert_eq!(parse_seeds("x..5"), None);
-}
-
-#[test]
 fn distributions_by_nearest_rank() {
     let d = Dist::of((1..=100).rev().map(f64::from).collect()).unwrap();
     assert_eq!(

@@ -1,4 +1,4 @@
-//! The DPDK benchmark (seed §2.1). Side by side in one run, on the same two net_null ports and
+//! The DPDK benchmark (网络编程进阶主题 §2.1). Side by side in one run, on the same two net_null ports and
 //! the same forwarding lcore: this crate's l2fwd (`dpdk-l2fwd`, MAC-rewriting and io modes)
 //! and `dpdk-testpmd` (`--forward-mode=mac` and `io`), without hugepages and — if 2 MiB pages
 //! can be reserved (this benchmark reserves them and gives them back) — with them. Then the

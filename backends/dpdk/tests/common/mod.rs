@@ -1,5 +1,5 @@
 //! One EAL per test binary (DPDK starts once per process), shared by its tests; tests skip
-//! with a printed reason when it cannot start here.
+//! (testbed-testkit: saying why, or failing under TESTBED_REQUIRE_ALL=1) when it cannot start here.
 #![allow(dead_code)]
 
 use std::sync::OnceLock;
@@ -8,15 +8,18 @@ use testbed_dpdk::{Eal, EAL_ARGS_VIRTUAL};
 static EAL: OnceLock<Result<Eal, String>> = OnceLock::new();
 
 /// The binary's EAL, started with the virtual base arguments plus `extra`; `None` (after
-/// printing why) when it cannot start.
-pub fn eal(test: &str, extra: &[&str]) -> Option<&'static Eal> {
+/// skipping: see testbed-testkit) when it cannot start.
+pub fn eal(extra: &[&str]) -> Option<&'static Eal> {
     let r = EAL.get_or_init(|| {
         let args: Vec<&str> = EAL_ARGS_VIRTUAL.iter().chain(extra).copied().collect();
         Eal::init(&args).map_err(|e| e.to_string())
     });
     match r {
         Ok(e) => Some(e),
-        Err(e) => skip(test, &format!("the DPDK EAL does not start here: {e}")),
+        Err(e) => {
+            testbed_testkit::skip(format_args!("the DPDK EAL does not start here: {e}"));
+            None
+        }
     }
 }
 
@@ -32,14 +35,4 @@ pub fn frame(dst: [u8; 6], src: [u8; 6], tag: u32) -> Vec<u8> {
         f.push(f.len() as u8);
     }
     f
-}
-
-/// Prints why `test` skips and returns `None`; panics instead when `TESTBED_DPDK_REQUIRED`
-/// is set (CI, where everything the tests need is installed).
-pub fn skip<T>(test: &str, why: &str) -> Option<T> {
-    if std::env::var_os("TESTBED_DPDK_REQUIRED").is_some() {
-        panic!("{test}: {why} (and TESTBED_DPDK_REQUIRED is set)");
-    }
-    eprintln!("skipping {test}: {why}");
-    None
 }

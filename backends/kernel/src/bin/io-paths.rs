@@ -1,4 +1,4 @@
-//! The io-paths benchmark (seed §1 claims): serving a file over loopback TCP by read/write,
+//! The io-paths benchmark (网络编程进阶主题 §1 claims): serving a file over loopback TCP by read/write,
 //! mmap+write, sendfile and MSG_ZEROCOPY, page cache warm and cold (posix_fadvise DONTNEED),
 //! and proxying through splice vs a user-space copy. For each: GB/s, sender CPU-seconds per
 //! GB (getrusage of the sending thread) and syscalls per GB; median of `--runs`. Writes the
@@ -170,7 +170,7 @@ fn proxy_once(splice: bool, len: u64) -> Sample {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // one argument per field of the claims schema (DESIGN.md)
+#[allow(clippy::too_many_arguments)] // one argument per field of the claims schema (docs/report.md)
 fn claim(
     id: &str,
     section: &str,

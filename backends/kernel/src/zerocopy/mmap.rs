@@ -1,4 +1,4 @@
-//! mmap + write: the file mapped into memory and written from the mapping (seed §1.4: one CPU
+//! mmap + write: the file mapped into memory and written from the mapping (网络编程进阶主题 §1.4: one CPU
 //! copy fewer than read + write, since the page cache is the buffer).
 
 use super::sendfile::write_all_counted;

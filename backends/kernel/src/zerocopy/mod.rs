@@ -1,4 +1,4 @@
-//! Zero-copy I/O paths on kernel sockets (seed §1), each reporting what it cost: sendfile with
+//! Zero-copy I/O paths on kernel sockets (网络编程进阶主题 §1), each reporting what it cost: sendfile with
 //! TCP_CORK and a read/write fallback, the plain read/write baseline, and splice/tee proxying
 //! (with a user-space copy proxy as its baseline). Every syscall a path
 //! makes is counted (EAGAIN attempts included), so the counts can be checked against

@@ -2,7 +2,7 @@
 //! both directions at once, one pipe per direction reused for the whole connection (the seed's
 //! example made a pipe per call and blocked in select), SPLICE_F_MOVE | SPLICE_F_MORE,
 //! non-blocking with readiness waits. With a monitor socket, tee(2) duplicates the
-//! client→server bytes into a second pipe that is spliced to the monitor (seed §1.3 traffic
+//! client→server bytes into a second pipe that is spliced to the monitor (网络编程进阶主题 §1.3 traffic
 //! mirroring): the proxied bytes never enter user space. `copy_proxy` is the user-space
 //! baseline (read into a buffer, write it out).
 

@@ -1,4 +1,4 @@
-//! The io_uring rows of the io-paths file-serving benchmark (seed §1, §2.2): a file served
+//! The io_uring rows of the io-paths file-serving benchmark (网络编程进阶主题 §1, §2.2): a file served
 //! over loopback TCP by linked read→send chains (registered file, registered buffers) with
 //! plain sends and with SEND_ZC, page cache warm and cold (posix_fadvise DONTNEED). For each:
 //! GB/s, CPU-seconds per GB and ring enters (io_uring_enter calls, the path's syscalls) per GB;

@@ -1,4 +1,4 @@
-//! The XDP benchmark (seed §2.3): how fast a blocklisted source's packets are dropped on a
+//! The XDP benchmark (网络编程进阶主题 §2.3): how fast a blocklisted source's packets are dropped on a
 //! veth, by XDP in driver mode, XDP in skb mode, an nft netdev ingress rule, an iptables raw
 //! PREROUTING rule, and with no filter at all (the stack discards them), all fed by the same
 //! live-frames generator (an XDP_TX program through BPF_PROG_TEST_RUN) from the veth's outer
