@@ -134,8 +134,7 @@ fn measure<M: Model>(
         // A wall-clock deadline through the cancel flag, set by a timer thread.
         let cancel = AtomicBool::new(false);
         let (done, wait) = mpsc::channel::<()>();
-        let t = Wall::now();
-        let report = std::thread::scope(|s| {
+        let (report, took) = std::thread::scope(|s| {
             if let Some(limit) = timeout {
                 let cancel = &cancel;
                 s.spawn(move || {
@@ -148,12 +147,16 @@ fn measure<M: Model>(
                 cancel: Some(&cancel),
                 ..CheckOptions::default()
             };
+            // Timed from after the timer thread's spawn to the verdict: neither the spawn
+            // nor the timer's wake-up and join (milliseconds on a loaded machine) count.
+            let t = Wall::now();
             let r = check(model, h, &opts);
+            let took = t.elapsed();
             let _ = done.send(());
-            r
-        })
-        .unwrap_or_else(|e| fail(e.to_string()));
-        ns.push(t.elapsed().as_nanos() as u64);
+            (r, took)
+        });
+        let report = report.unwrap_or_else(|e| fail(e.to_string()));
+        ns.push(took.as_nanos() as u64);
         verdict = match report.verdict {
             Verdict::Linearizable => "ok".to_string(),
             Verdict::NotLinearizable(_) => "illegal".to_string(),

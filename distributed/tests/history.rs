@@ -230,11 +230,20 @@ fn budget_and_cancel_give_unknown() {
     );
     let opts = CheckOptions {
         max_steps: 10,
-        cancel: None,
+        ..CheckOptions::default()
     };
     let report = check(&KvModel, &h, &opts).expect("valid");
     assert_eq!(report.verdict, Verdict::Unknown(UnknownReason::StepBudget));
     assert_eq!(report.steps, 10);
+    let opts = CheckOptions {
+        max_memo_bytes: 1_000,
+        ..CheckOptions::default()
+    };
+    let report = check(&KvModel, &h, &opts).expect("valid");
+    assert_eq!(
+        report.verdict,
+        Verdict::Unknown(UnknownReason::MemoryBudget)
+    );
     let cancel = AtomicBool::new(true);
     let opts = CheckOptions {
         cancel: Some(&cancel),

@@ -21,16 +21,20 @@ pub struct CheckOptions<'a> {
     /// At most this many model steps over all partitions; then the verdict is
     /// [`Verdict::Unknown`]. The search is exponential in the worst case: keep a bound.
     pub max_steps: u64,
+    /// At most this many bytes for the memo tables (the (linearized set, state) pairs
+    /// seen); then the verdict is [`Verdict::Unknown`].
+    pub max_memo_bytes: u64,
     /// Polled every 1,024 steps; when set, the check stops with [`Verdict::Unknown`]. Set it
     /// from a timer thread for a wall-clock deadline (the checker itself reads no clock).
     pub cancel: Option<&'a AtomicBool>,
 }
 
 impl Default for CheckOptions<'_> {
-    /// A budget of 10⁹ steps (tens of seconds), no cancel flag.
+    /// A budget of 10⁹ steps (tens of seconds), 4 GiB of memo tables, no cancel flag.
     fn default() -> Self {
         CheckOptions {
             max_steps: 1_000_000_000,
+            max_memo_bytes: 4 << 30,
             cancel: None,
         }
     }
@@ -62,6 +66,8 @@ pub enum CheckError {
 pub enum UnknownReason {
     /// `max_steps` model steps were spent.
     StepBudget,
+    /// The memo tables reached `max_memo_bytes`.
+    MemoryBudget,
     /// The cancel flag was set.
     Cancelled,
 }
@@ -130,6 +136,8 @@ pub fn check<M: Model>(
     let mut budget = Budget {
         steps_left: opts.max_steps,
         steps_done: 0,
+        memo_bytes_left: opts.max_memo_bytes,
+        memo_exhausted: false,
         cancel: opts.cancel,
     };
     let partitions = by_key.len();
@@ -176,7 +184,9 @@ pub fn check<M: Model>(
                     active.remove(i);
                 }
                 Poll::Done(Outcome::Stopped) => {
-                    let reason = if budget.cancel.is_some() && budget.steps_done < opts.max_steps {
+                    let reason = if budget.memo_exhausted {
+                        UnknownReason::MemoryBudget
+                    } else if budget.steps_left > 0 || budget.steps_done < opts.max_steps {
                         UnknownReason::Cancelled
                     } else {
                         UnknownReason::StepBudget

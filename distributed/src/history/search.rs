@@ -43,6 +43,10 @@ pub(crate) enum Outcome {
 pub(crate) struct Budget<'a> {
     pub steps_left: u64,
     pub steps_done: u64,
+    /// Bytes the memo tables of all partitions may still take.
+    pub memo_bytes_left: u64,
+    /// Set when the memo tables ran out of room.
+    pub memo_exhausted: bool,
     pub cancel: Option<&'a AtomicBool>,
 }
 
@@ -114,6 +118,10 @@ impl Cache {
             hashes: Vec::new(),
             table: HashTable::new(),
         }
+    }
+    /// Memory one entry takes (set words, state id, hash, table slot).
+    fn entry_bytes(&self) -> u64 {
+        (self.words * 8 + 4 + 8 + 4 + 1) as u64
     }
     /// Inserts the pair; false if it was already there.
     fn insert(&mut self, set: &[u64], set_hash: u64, state: u32) -> bool {
@@ -262,7 +270,15 @@ impl<S: Clone + Eq + std::hash::Hash> Search<S> {
                 };
                 self.set[op / 64] |= 1 << (op % 64);
                 self.set_hash ^= bit_hash(op as u32);
+                let entry_bytes = self.cache.entry_bytes();
+                if budget.memo_bytes_left < entry_bytes {
+                    self.entry = entry;
+                    self.state = state;
+                    budget.memo_exhausted = true;
+                    return Poll::Done(Outcome::Stopped);
+                }
                 if self.cache.insert(&self.set, self.set_hash, new_state) {
+                    budget.memo_bytes_left -= entry_bytes;
                     self.calls.push((entry, state));
                     state = new_state;
                     // lift the call and its return out of the list
