@@ -73,7 +73,7 @@ pub struct ServeStats {
     pub accepted: u64,
     /// Connections closed at once because `max_connections` were being served.
     pub refused_over_cap: u64,
-    /// Accept errors that were skipped (the loop continues after each).
+    /// Accept errors that were skipped (the loop pauses 10 ms after each, then continues).
     pub accept_errors: u64,
     /// Whether every connection finished within `drain_deadline` after shutdown.
     pub drained: bool,
@@ -126,6 +126,9 @@ impl Shutdown {
 }
 
 type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// How long `serve` pauses after a failed accept.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
 
 /// Serves `service` on `listener` until `shutdown` completes, then stops accepting, asks
 /// every connection to finish (HTTP/1 closes after its current response, h2 sends GOAWAY) and
@@ -198,8 +201,10 @@ where
             Some(Ok(accepted)) => accepted,
             Some(Err(AcceptError::Closed)) => return Err(ServeError::ListenerClosed),
             Some(Err(_)) => {
-                // EMFILE and friends: skip this one; the next accept may succeed.
+                // EMFILE and friends: the next accept may succeed, but not at once; pause so
+                // a persistent error does not spin.
                 stats.accept_errors += 1;
+                rt.sleep(ACCEPT_ERROR_PAUSE).await;
                 continue;
             }
         };
