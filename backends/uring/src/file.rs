@@ -64,6 +64,9 @@ impl Buf {
 /// What the kernel may touch until every operation of a chain has completed.
 struct Keep {
     bufs: Vec<Buf>,
+    /// The socket: an abandoned chain's sends name its raw fd, which must not be closed (and
+    /// reused by a new socket) before they complete.
+    _sock: Rc<std::os::fd::OwnedFd>,
     _file: Rc<File>,
     _slot: Option<Rc<FileLease>>,
 }
@@ -218,6 +221,7 @@ async fn send(
         }
         let keep = Rc::new(Keep {
             bufs,
+            _sock: stream.fd_handle(),
             _file: file.clone(),
             _slot: slot.clone(),
         });

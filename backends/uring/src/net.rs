@@ -81,6 +81,12 @@ impl UringStream {
         self.fd.as_raw_fd()
     }
 
+    /// A handle keeping the socket's fd open (an operation naming the raw fd keeps one until
+    /// its completion, so the number cannot be reused by another socket meanwhile).
+    pub(crate) fn fd_handle(&self) -> Rc<OwnedFd> {
+        self.fd.clone()
+    }
+
     fn new(fd: OwnedFd) -> io::Result<UringStream> {
         let s = SockRef::from(&fd);
         s.set_tcp_nodelay(true)?;
