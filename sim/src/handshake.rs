@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::task::{Context, Poll};
 use testbed_model::{AcceptError, ConnectError};
 
-/// Half-open connections a listener holds, per slot of its accept backlog (at least 128).
-const SYN_QUEUE_PER_BACKLOG: usize = 8;
+/// Half-open connections a listener holds (Linux's syncookies make its SYN queue unbounded).
+const SYN_QUEUE: usize = 65_536;
 /// SYN-ACK retransmissions for a completed handshake the full accept queue cannot take
 /// (Linux's tcp_synack_retries).
 const SYNACK_RETRIES: u32 = 5;
@@ -109,13 +109,14 @@ impl World {
             self.send_rst(key, 1);
             return;
         };
-        // Linux drops a SYN when the accept queue is full (the SYN queue is bounded apart, by
-        // syncookies on Linux, here by `SYN_QUEUE_PER_BACKLOG`× the backlog); the client's
-        // SYN timer retries.
-        if self.listeners.get(lkey).is_none_or(|l| {
-            l.backlog.len() >= cap
-                || l.half_open.len() >= cap.max(128).saturating_mul(SYN_QUEUE_PER_BACKLOG)
-        }) {
+        // Linux drops a SYN when the accept queue is full (its SYN queue never overflows:
+        // syncookies; ours holds `SYN_QUEUE` half-open connections); the client's SYN timer
+        // retries.
+        if self
+            .listeners
+            .get(lkey)
+            .is_none_or(|l| l.backlog.len() >= cap || l.half_open.len() >= SYN_QUEUE)
+        {
             let cport = self.conns.get(key).map_or(0, |c| c.ends[0].addr.port());
             self.record(
                 Kind::Drop,
