@@ -45,16 +45,26 @@ impl RowSpec {
     /// Judges a simulator observation against Linux's: the verdict and why.
     pub fn judge(&self, linux: &Obs, sim: &Obs) -> (Verdict, String) {
         let (Some(l), Some(s)) = (linux.value, sim.value) else {
-            let who = if linux.value.is_none() { "Linux" } else { "the simulator" };
+            let who = if linux.value.is_none() {
+                "Linux"
+            } else {
+                "the simulator"
+            };
             return (Verdict::NotRun, format!("no number from {who}"));
         };
         if self.id == RowId::Backlog {
             if let (Some(lc), Some(sc)) = (connected(&linux.outcome), connected(&sim.outcome)) {
                 if sc < lc {
-                    return (Verdict::Harsher, format!("{sc} clients connected, Linux {lc}"));
+                    return (
+                        Verdict::Harsher,
+                        format!("{sc} clients connected, Linux {lc}"),
+                    );
                 }
                 if sc > lc {
-                    return (Verdict::Kinder, format!("{sc} clients connected, Linux {lc}"));
+                    return (
+                        Verdict::Kinder,
+                        format!("{sc} clients connected, Linux {lc}"),
+                    );
                 }
             }
         } else if linux.outcome != sim.outcome {
@@ -64,13 +74,18 @@ impl RowSpec {
                 std::cmp::Ordering::Less => (Verdict::Kinder, what),
                 std::cmp::Ordering::Greater => (Verdict::Harsher, what),
                 // Both fail, with another error kind: the sim still fails the operation.
-                std::cmp::Ordering::Equal => (Verdict::Harsher, format!("error kind differs: {what}")),
+                std::cmp::Ordering::Equal => {
+                    (Verdict::Harsher, format!("error kind differs: {what}"))
+                }
             };
         }
         let band = self.tol_abs.max(self.tol_rel * l.abs());
         let diff = s - l;
         if diff.abs() <= band {
-            return (Verdict::Matches, format!("{s:.3} vs {l:.3} within ±{band:.3}"));
+            return (
+                Verdict::Matches,
+                format!("{s:.3} vs {l:.3} within ±{band:.3}"),
+            );
         }
         let kinder = match self.kinder {
             Kinder::Lower => diff < 0.0,
@@ -242,25 +257,52 @@ mod tests {
     fn outcome_first_then_number() {
         let ut = spec(RowId::UserTimeout);
         // No error where Linux times out: kinder; EOF instead of ETIMEDOUT: kinder.
-        assert_eq!(ut.judge(&o(5.0, "ETIMEDOUT"), &o(60.0, "deadline")).0, Verdict::Kinder);
-        assert_eq!(ut.judge(&o(5.0, "ETIMEDOUT"), &o(5.0, "EOF")).0, Verdict::Kinder);
-        assert_eq!(ut.judge(&o(5.0, "ETIMEDOUT"), &o(5.4, "ETIMEDOUT")).0, Verdict::Matches);
-        assert_eq!(ut.judge(&o(5.0, "ETIMEDOUT"), &o(9.0, "ETIMEDOUT")).0, Verdict::Kinder);
-        assert_eq!(ut.judge(&o(5.0, "ETIMEDOUT"), &o(2.0, "ETIMEDOUT")).0, Verdict::Harsher);
+        assert_eq!(
+            ut.judge(&o(5.0, "ETIMEDOUT"), &o(60.0, "deadline")).0,
+            Verdict::Kinder
+        );
+        assert_eq!(
+            ut.judge(&o(5.0, "ETIMEDOUT"), &o(5.0, "EOF")).0,
+            Verdict::Kinder
+        );
+        assert_eq!(
+            ut.judge(&o(5.0, "ETIMEDOUT"), &o(5.4, "ETIMEDOUT")).0,
+            Verdict::Matches
+        );
+        assert_eq!(
+            ut.judge(&o(5.0, "ETIMEDOUT"), &o(9.0, "ETIMEDOUT")).0,
+            Verdict::Kinder
+        );
+        assert_eq!(
+            ut.judge(&o(5.0, "ETIMEDOUT"), &o(2.0, "ETIMEDOUT")).0,
+            Verdict::Harsher
+        );
         let heal = spec(RowId::PartitionHeal10s);
         assert_eq!(heal.judge(&o(2.6, "ok"), &o(0.01, "ok")).0, Verdict::Kinder);
         assert_eq!(heal.judge(&o(2.6, "ok"), &o(5.0, "ok")).0, Verdict::Harsher);
         assert_eq!(heal.judge(&o(2.6, "ok"), &o(2.9, "ok")).0, Verdict::Matches);
         let clean = spec(RowId::PeerExitClean);
-        assert_eq!(clean.judge(&o(10.0, "EOF"), &o(10.0, "ECONNRESET")).0, Verdict::Harsher);
+        assert_eq!(
+            clean.judge(&o(10.0, "EOF"), &o(10.0, "ECONNRESET")).0,
+            Verdict::Harsher
+        );
     }
 
     #[test]
     fn backlog_counts_before_times() {
         let b = spec(RowId::Backlog);
-        assert_eq!(b.judge(&o(3.0, "64/64"), &o(0.01, "8/64")).0, Verdict::Harsher);
-        assert_eq!(b.judge(&o(3.0, "64/64"), &o(0.01, "64/64")).0, Verdict::Kinder);
-        assert_eq!(b.judge(&o(3.0, "64/64"), &o(3.0, "64/64")).0, Verdict::Matches);
+        assert_eq!(
+            b.judge(&o(3.0, "64/64"), &o(0.01, "8/64")).0,
+            Verdict::Harsher
+        );
+        assert_eq!(
+            b.judge(&o(3.0, "64/64"), &o(0.01, "64/64")).0,
+            Verdict::Kinder
+        );
+        assert_eq!(
+            b.judge(&o(3.0, "64/64"), &o(3.0, "64/64")).0,
+            Verdict::Matches
+        );
     }
 
     #[test]
@@ -270,6 +312,9 @@ mod tests {
             outcome: String::new(),
             detail: "not root".into(),
         };
-        assert_eq!(spec(RowId::Nagle).judge(&none, &o(1.0, "ok")).0, Verdict::NotRun);
+        assert_eq!(
+            spec(RowId::Nagle).judge(&none, &o(1.0, "ok")).0,
+            Verdict::NotRun
+        );
     }
 }

@@ -59,12 +59,20 @@ pub fn run(opts: &SuiteOptions) -> SuiteReport {
     let rows: Vec<RowId> = if opts.only.is_empty() {
         RowId::ALL.to_vec()
     } else {
-        RowId::ALL.iter().copied().filter(|r| opts.only.contains(r)).collect()
+        RowId::ALL
+            .iter()
+            .copied()
+            .filter(|r| opts.only.contains(r))
+            .collect()
     };
     let want = |t: Target| opts.targets.contains(&t);
     let (linux_available, linux_reason, linux_obs) = if !want(Target::Linux) {
         let why = "not selected (--targets)";
-        (false, Some(why.to_string()), rows.iter().map(|_| not_run(why)).collect())
+        (
+            false,
+            Some(why.to_string()),
+            rows.iter().map(|_| not_run(why)).collect(),
+        )
     } else {
         match linux::available() {
             Ok(()) => (true, None, linux::measure_all(&rows)),

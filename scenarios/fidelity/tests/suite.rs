@@ -11,7 +11,11 @@ use testbed_sim::Fidelity;
 /// TIME-WAIT, and every poll walks them); its stream run is checked below and its packet
 /// run by `testbed fidelity` (release).
 fn rows_in_both() -> Vec<RowId> {
-    RowId::ALL.iter().copied().filter(|r| *r != RowId::TimeWait).collect()
+    RowId::ALL
+        .iter()
+        .copied()
+        .filter(|r| *r != RowId::TimeWait)
+        .collect()
 }
 
 #[test]
@@ -33,11 +37,33 @@ fn every_row_has_a_number_in_both_fidelities() {
     assert!(report.rows.len() >= 14);
     for (r, id) in report.rows.iter().zip(&rows) {
         assert_eq!(r.name, id.name());
-        assert!(r.stream.is_some_and(f64::is_finite), "{}: stream: {}", r.name, r.detail);
-        assert!(r.packet.is_some_and(f64::is_finite), "{}: packet: {}", r.name, r.detail);
-        assert!(!r.outcome_stream.is_empty() && r.outcome_stream != "sim-error", "{}", r.detail);
-        assert!(!r.outcome_packet.is_empty() && r.outcome_packet != "sim-error", "{}", r.detail);
-        assert!(!r.unit.is_empty() && r.tolerance.contains(": "), "{}", r.name);
+        assert!(
+            r.stream.is_some_and(f64::is_finite),
+            "{}: stream: {}",
+            r.name,
+            r.detail
+        );
+        assert!(
+            r.packet.is_some_and(f64::is_finite),
+            "{}: packet: {}",
+            r.name,
+            r.detail
+        );
+        assert!(
+            !r.outcome_stream.is_empty() && r.outcome_stream != "sim-error",
+            "{}",
+            r.detail
+        );
+        assert!(
+            !r.outcome_packet.is_empty() && r.outcome_packet != "sim-error",
+            "{}",
+            r.detail
+        );
+        assert!(
+            !r.unit.is_empty() && r.tolerance.contains(": "),
+            "{}",
+            r.name
+        );
         // Without Linux nothing can be judged.
         assert_eq!(r.linux, None);
         assert_eq!(r.outcome_linux, "not-run");
@@ -48,9 +74,19 @@ fn every_row_has_a_number_in_both_fidelities() {
 
 #[test]
 fn the_simulator_side_is_deterministic() {
-    for row in [RowId::PartitionHeal10s, RowId::Backlog, RowId::Bulk1, RowId::UdpLoss] {
+    for row in [
+        RowId::PartitionHeal10s,
+        RowId::Backlog,
+        RowId::Bulk1,
+        RowId::UdpLoss,
+    ] {
         for f in [Fidelity::Stream, Fidelity::Packet] {
-            assert_eq!(sim_side::measure(row, f), sim_side::measure(row, f), "{}", row.name());
+            assert_eq!(
+                sim_side::measure(row, f),
+                sim_side::measure(row, f),
+                "{}",
+                row.name()
+            );
         }
     }
 }
@@ -68,7 +104,10 @@ fn only_and_targets_select() {
         assert_eq!(r.packet, None);
         assert_eq!(r.outcome_packet, "not-run");
     }
-    assert_eq!(report.linux_reason.as_deref(), Some("not selected (--targets)"));
+    assert_eq!(
+        report.linux_reason.as_deref(),
+        Some("not selected (--targets)")
+    );
 }
 
 #[test]

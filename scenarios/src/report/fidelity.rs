@@ -40,13 +40,20 @@ pub fn build(from: &Path, quick: bool) -> (Section, Vec<String>) {
                     notes,
                 )
             }
-            Err(e) => notes.push(format!("{}: not readable as a fidelity report: {e}", path.display())),
+            Err(e) => notes.push(format!(
+                "{}: not readable as a fidelity report: {e}",
+                path.display()
+            )),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => notes.push(format!("{}: {e}", path.display())),
     }
     let only = if quick {
-        RowId::ALL.iter().copied().filter(|r| *r != RowId::TimeWait).collect()
+        RowId::ALL
+            .iter()
+            .copied()
+            .filter(|r| *r != RowId::TimeWait)
+            .collect()
     } else {
         Vec::new()
     };
@@ -127,7 +134,10 @@ pub fn plot(s: &Section) -> Result<String, PlotError> {
         };
         for (name, v) in [("stream", r.stream), ("packet", r.packet)] {
             if let Some(v) = v {
-                bars.push((format!("{} · {name}", r.name), (100.0 * v / l).clamp(0.0, RATIO_CAP)));
+                bars.push((
+                    format!("{} · {name}", r.name),
+                    (100.0 * v / l).clamp(0.0, RATIO_CAP),
+                ));
             }
         }
     }

@@ -215,14 +215,20 @@ fn fidelity_class(v: testbed_fidelity::Verdict) -> &'static str {
     }
 }
 
-const FIDELITY_INTRO: &str = "The same small workloads (the project's own code on the kernel backend) on real \
+const FIDELITY_INTRO: &str =
+    "The same small workloads (the project's own code on the kernel backend) on real \
      Linux TCP/UDP between network namespaces and on the simulator in stream and packet fidelity. \
      Verdicts per fidelity: matches (within the tolerance), harsher (the simulator is stricter: \
      allowed), kinder (the simulator forgives what Linux punishes: a fidelity failure), not-run.";
 
 fn fidelity_html(h: &mut String, f: &fidelity::Section) {
     h.push_str("<h2 id=\"fidelity\">Fidelity: the simulator against Linux</h2>\n");
-    let _ = writeln!(h, "<p>{} Source: {}.</p>", esc(FIDELITY_INTRO), esc(&f.source));
+    let _ = writeln!(
+        h,
+        "<p>{} Source: {}.</p>",
+        esc(FIDELITY_INTRO),
+        esc(&f.source)
+    );
     if let Some(why) = &f.linux_reason {
         let _ = writeln!(h, "<p class=\"missing\">Linux not run: {}</p>", esc(why));
     }
@@ -248,7 +254,11 @@ fn fidelity_html(h: &mut String, f: &fidelity::Section) {
 }
 
 fn fidelity_markdown(m: &mut String, f: &fidelity::Section) {
-    let _ = writeln!(m, "\n## Fidelity: the simulator against Linux\n\n{FIDELITY_INTRO} Source: {}.\n", f.source);
+    let _ = writeln!(
+        m,
+        "\n## Fidelity: the simulator against Linux\n\n{FIDELITY_INTRO} Source: {}.\n",
+        f.source
+    );
     if let Some(why) = &f.linux_reason {
         let _ = writeln!(m, "Linux not run: {why}\n");
     }

@@ -55,7 +55,9 @@ pub(super) fn notes(row: RowId, fidelity: Fidelity) -> String {
     let mut n = Vec::new();
     if s.knobs.user_timeout.is_some() {
         n.push(match fidelity {
-            Fidelity::Packet => "TCP_USER_TIMEOUT applied host-wide via SimConfig::tcp_user_timeout",
+            Fidelity::Packet => {
+                "TCP_USER_TIMEOUT applied host-wide via SimConfig::tcp_user_timeout"
+            }
             _ => "stream fidelity has no user timeout",
         });
     }
