@@ -40,7 +40,10 @@ fn check(row: RowId, o: &Obs) {
             assert!((4.0..=8.0).contains(&v), "{ctx}");
             // Under a permanent partition the kernel gives up (ETIMEDOUT after its SYN
             // retries) or the 20 s application deadline comes first.
-            assert!(["ETIMEDOUT", "deadline"].contains(&o.outcome.as_str()), "{ctx}");
+            assert!(
+                ["ETIMEDOUT", "deadline"].contains(&o.outcome.as_str()),
+                "{ctx}"
+            );
         }
         RowId::ClosedPort => {
             assert_eq!(o.outcome, "refused", "{ctx}");

@@ -44,27 +44,30 @@ impl ServerProc {
             .spawn(move || {
                 let tx2 = tx.clone();
                 let ran = ns.run_in(move || {
-                    Kernel::builder().workers(1).build().block_on(|w| async move {
-                        let fut = match serve(w.clone()) {
-                            Ok(f) => f,
-                            Err(e) => {
-                                let _ = tx2.send(Err(e));
-                                return;
+                    Kernel::builder()
+                        .workers(1)
+                        .build()
+                        .block_on(|w| async move {
+                            let fut = match serve(w.clone()) {
+                                Ok(f) => f,
+                                Err(e) => {
+                                    let _ = tx2.send(Err(e));
+                                    return;
+                                }
+                            };
+                            let task = w.spawn(fut);
+                            // Let the server run up to its first wait (it binds there) before
+                            // the client is told it may start.
+                            w.sleep(BIND_GRACE).await;
+                            let _ = tx2.send(Ok(()));
+                            while !stop2.load(Ordering::Relaxed) && !task.is_finished() {
+                                w.sleep(STOP_POLL).await;
                             }
-                        };
-                        let task = w.spawn(fut);
-                        // Let the server run up to its first wait (it binds there) before
-                        // the client is told it may start.
-                        w.sleep(BIND_GRACE).await;
-                        let _ = tx2.send(Ok(()));
-                        while !stop2.load(Ordering::Relaxed) && !task.is_finished() {
-                            w.sleep(STOP_POLL).await;
-                        }
-                        while !stop2.load(Ordering::Relaxed) {
-                            w.sleep(STOP_POLL).await;
-                        }
-                        task.abort();
-                    })
+                            while !stop2.load(Ordering::Relaxed) {
+                                w.sleep(STOP_POLL).await;
+                            }
+                            task.abort();
+                        })
                 });
                 if let Err(e) = ran {
                     let _ = tx.send(Err(e.to_string()));

@@ -27,7 +27,7 @@ pub enum Topology {
     /// One veth pair: no delay, no loss (beyond nft rules).
     Direct,
     /// Two veth pairs and the impairment bridge between them.
-    Bridged(BridgeConfig),
+    Bridged(Box<BridgeConfig>),
 }
 
 /// The nft table every host gets: a partition chain, an impairment chain and a crash chain
@@ -101,7 +101,9 @@ fn offloads_off(ns: &Netns, iface: &str) -> Result<(), LabError> {
     cmd::exec(
         ns,
         "ethtool",
-        &["-K", iface, "tx", "off", "tso", "off", "gso", "off", "gro", "off"],
+        &[
+            "-K", iface, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+        ],
     )
     .map(|_| ())
 }
@@ -111,7 +113,17 @@ fn veth_between(a: &Netns, b: &Netns) -> Result<(String, String), LabError> {
     let base = unique("fv");
     let (na, nb) = (format!("{base}a"), format!("{base}b"));
     cmd::ip(&[
-        "link", "add", &na, "netns", a.name(), "type", "veth", "peer", "name", &nb, "netns",
+        "link",
+        "add",
+        &na,
+        "netns",
+        a.name(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &nb,
+        "netns",
         b.name(),
     ])?;
     Ok((na, nb))
@@ -124,7 +136,16 @@ fn veth_to_root(ns: &Netns) -> Result<(String, RootLink), LabError> {
     let base = unique("fr");
     let (inner, outer) = (format!("{base}a"), format!("{base}b"));
     cmd::ip(&[
-        "link", "add", &outer, "type", "veth", "peer", "name", &inner, "netns", ns.name(),
+        "link",
+        "add",
+        &outer,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &inner,
+        "netns",
+        ns.name(),
     ])?;
     let root = RootLink(outer);
     let _ = std::fs::write(
@@ -132,7 +153,9 @@ fn veth_to_root(ns: &Netns) -> Result<(String, RootLink), LabError> {
         "1",
     );
     let out = std::process::Command::new("ethtool")
-        .args(["-K", &root.0, "tx", "off", "tso", "off", "gso", "off", "gro", "off"])
+        .args([
+            "-K", &root.0, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+        ])
         .output()
         .map_err(|e| LabError::Setup(format!("ethtool: {e}")))?;
     if !out.status.success() {
@@ -168,7 +191,17 @@ fn static_neighbour(ns: &Netns, iface: &str, ip: Ipv4Addr, mac: &str) -> Result<
     cmd::exec(
         ns,
         "ip",
-        &["neigh", "replace", &ip.to_string(), "lladdr", mac, "dev", iface, "nud", "permanent"],
+        &[
+            "neigh",
+            "replace",
+            &ip.to_string(),
+            "lladdr",
+            mac,
+            "dev",
+            iface,
+            "nud",
+            "permanent",
+        ],
     )
     .map(|_| ())
 }
@@ -191,7 +224,9 @@ fn wait_ready(ns: Option<&Netns>, iface: &str) -> Result<(), LabError> {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    Err(LabError::Setup(format!("{iface} did not come up within 5 s")))
+    Err(LabError::Setup(format!(
+        "{iface} did not come up within 5 s"
+    )))
 }
 
 /// A fresh host namespace with the lab's nft table.
@@ -227,7 +262,7 @@ impl Hosts {
         let server = Arc::new(host_ns("fs")?);
         let (c_ip, s_ip) = (Self::ip_of(pair, 1), Self::ip_of(pair, 2));
         let bridge = match &topology {
-            Topology::Bridged(cfg) => Some(cfg.clone()),
+            Topology::Bridged(cfg) => Some(BridgeConfig::clone(cfg)),
             Topology::Direct => None,
         };
         let mut client_if = String::new();
@@ -250,7 +285,7 @@ impl Hosts {
                 client_if = c.clone();
                 static_neighbour(&client, &c, s_ip, &mac_of(&server, &s)?)?;
                 static_neighbour(&server, &s, c_ip, &mac_of(&client, &c)?)?;
-                let wire = Wire::start(wc.0.clone(), ws.0.clone(), cfg)?;
+                let wire = Wire::start(wc.0.clone(), ws.0.clone(), *cfg)?;
                 wait_ready(None, &wc.0)?;
                 wait_ready(None, &ws.0)?;
                 wait_ready(Some(&client), &c)?;

@@ -129,7 +129,11 @@ const QUICK_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 fn is_quick(row: RowId) -> bool {
     !matches!(
         row,
-        RowId::TimeWait | RowId::PartitionHeal10s | RowId::PartitionHeal30s | RowId::SynRetries | RowId::Backlog
+        RowId::TimeWait
+            | RowId::PartitionHeal10s
+            | RowId::PartitionHeal30s
+            | RowId::SynRetries
+            | RowId::Backlog
     )
 }
 
@@ -167,4 +171,29 @@ impl Drop for LatchGuard<'_> {
 
 fn not_run(why: &str) -> Obs {
     rows::not_run(why.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latch_opens_when_every_guard_is_gone() {
+        let latch = Latch::new(2);
+        std::thread::scope(|s| {
+            let (a, b) = (latch.guard(), latch.guard());
+            s.spawn(move || drop(a));
+            s.spawn(move || drop(b));
+            // Would wait the full minute (and the test time out) if a count were lost.
+            latch.wait(std::time::Duration::from_secs(60));
+        });
+        assert_eq!(*latch.left.lock().unwrap(), 0);
+    }
+
+    #[test]
+    fn quick_rows_leave_out_the_long_and_the_cpu_bound() {
+        assert!(!is_quick(RowId::TimeWait));
+        assert!(!is_quick(RowId::PartitionHeal30s));
+        assert!(is_quick(RowId::ClosedPort));
+    }
 }

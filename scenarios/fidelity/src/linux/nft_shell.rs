@@ -75,7 +75,9 @@ impl NftShell {
                 return Ok(listing);
             }
         }
-        Err(LabError::Fault(format!("nft -i: listing longer than {LISTING_MAX} lines")))
+        Err(LabError::Fault(format!(
+            "nft -i: listing longer than {LISTING_MAX} lines"
+        )))
     }
 }
 

@@ -40,11 +40,7 @@ fn port_cfg() -> XskConfig {
 impl Wire {
     /// Opens AF_XDP ports on `a` and `b` (root-namespace interfaces) and forwards between
     /// them through `cfg` on a thread of its own.
-    pub(crate) fn start(
-        a: String,
-        b: String,
-        cfg: BridgeConfig,
-    ) -> Result<Wire, LabError> {
+    pub(crate) fn start(a: String, b: String, cfg: BridgeConfig) -> Result<Wire, LabError> {
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let (tx, rx) = mpsc::channel::<Result<(), String>>();
@@ -54,7 +50,8 @@ impl Wire {
                 super::cmd::boost_current_thread();
                 let ran = (move || {
                     let open = |iface: &str| {
-                        XskPort::open_with(iface, 0, port_cfg()).map_err(|e| format!("{iface}: {e}"))
+                        XskPort::open_with(iface, 0, port_cfg())
+                            .map_err(|e| format!("{iface}: {e}"))
                     };
                     let opening = OPENING.lock().unwrap_or_else(|p| p.into_inner());
                     let built = open(&a)

@@ -33,6 +33,7 @@ fn bridge_link(s: &Setup) -> Option<BridgeConfig> {
         latency: Latency::Fixed(Duration::from_nanos((s.rtt.as_nanos() / 2) as u64)),
         loss: s.loss,
         bandwidth: s.bandwidth,
+        queue_bytes: s.queue_bytes,
         mtu: s.mtu,
         ..LinkConfig::default()
     };
@@ -53,7 +54,7 @@ pub(crate) fn prepare(row: RowId, pair: u8, bridge: &Result<(), String>) -> Resu
     let setup = workload::setup(row);
     let mut notes = Vec::new();
     let topology = match (bridge_link(&setup), bridge) {
-        (Some(cfg), Ok(())) => Topology::Bridged(cfg),
+        (Some(cfg), Ok(())) => Topology::Bridged(Box::new(cfg)),
         (Some(_), Err(why)) if setup.loss > 0.0 || setup.bandwidth.is_some() => {
             return Err(not_run(why.clone()));
         }
@@ -152,7 +153,12 @@ fn measure_in(row: RowId, lab: &Lab, notes: &mut Vec<String>) -> Result<Obs, Lab
     if row == RowId::Backlog {
         notes.push(format!(
             "server (somaxconn 8): {}",
-            lab.server_tcp_ext(&["ListenOverflows", "ListenDrops", "SyncookiesSent", "SyncookiesRecv"])?
+            lab.server_tcp_ext(&[
+                "ListenOverflows",
+                "ListenDrops",
+                "SyncookiesSent",
+                "SyncookiesRecv"
+            ])?
         ));
     }
     if row == RowId::UdpLoss {
