@@ -33,7 +33,12 @@ fn usage(msg: String) -> ExitCode {
 /// Parses `--targets` and `--only`.
 fn options(a: &FidelityArgs) -> Result<SuiteOptions, String> {
     let mut targets = Vec::new();
-    for t in a.targets.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+    for t in a
+        .targets
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         let target = Target::ALL
             .into_iter()
             .find(|x| x.name() == t)
@@ -84,7 +89,15 @@ fn verdict(v: Verdict) -> &'static str {
 
 /// The human table.
 pub fn table(r: &SuiteReport) -> String {
-    let header = ["row", "unit", "linux", "stream", "packet", "stream vs linux", "packet vs linux"];
+    let header = [
+        "row",
+        "unit",
+        "linux",
+        "stream",
+        "packet",
+        "stream vs linux",
+        "packet vs linux",
+    ];
     let rows: Vec<[String; 7]> = r
         .rows
         .iter()

@@ -7,6 +7,7 @@
 pub mod breaker;
 pub mod claim;
 pub mod ddos;
+pub mod fidelity;
 pub mod hashing;
 pub mod http;
 pub mod limiter;
@@ -64,6 +65,8 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Where the bench claim files were looked for.
     pub from: String,
+    /// The fidelity suite's table (Linux against the simulator), when built.
+    pub fidelity: Option<fidelity::Section>,
 }
 
 /// Why the report could not be written.
@@ -320,6 +323,20 @@ pub fn build(cfg: &Config<'_>) -> Report {
         }
     }
 
+    // The fidelity suite: Linux numbers from `testbed fidelity --out`, sim side in-process.
+    let (fid, fid_notes) = fidelity::build(&cfg.from, cfg.quick);
+    notes.extend(fid_notes);
+    plots.push(plot(
+        "fidelity",
+        "Simulator against Linux, per fidelity-suite row",
+        format!(
+            "Each bar: the stream- or packet-fidelity value of a row of `testbed fidelity` as a \
+             percentage of the value real Linux TCP/UDP gave between network namespaces (100 = \
+             the same; the table below the claims has the units, outcomes and verdicts). Source: {}",
+            fid.source
+        ),
+        fidelity::plot(&fid),
+    ));
     claims.sort_by_key(Claim::section_key);
     Report {
         claims,
@@ -328,6 +345,7 @@ pub fn build(cfg: &Config<'_>) -> Report {
         quick: cfg.quick,
         notes,
         from,
+        fidelity: Some(fid),
     }
 }
 

@@ -2,7 +2,7 @@
 //! summary and JSON.
 
 use super::claim::{Claim, Verdict};
-use super::{http, Report};
+use super::{fidelity, http, Report};
 use serde_json::json;
 use std::fmt::Write;
 
@@ -114,7 +114,11 @@ pub fn html(r: &Report) -> String {
             esc(&c.detail)
         );
     }
-    h.push_str("</tbody>\n</table>\n<h2>Plots</h2>\n");
+    h.push_str("</tbody>\n</table>\n");
+    if let Some(f) = &r.fidelity {
+        fidelity_html(&mut h, f);
+    }
+    h.push_str("<h2>Plots</h2>\n");
     for p in &r.plots {
         let _ = writeln!(
             h,
@@ -179,6 +183,9 @@ pub fn markdown(r: &Report) -> String {
             md(&c.detail)
         );
     }
+    if let Some(f) = &r.fidelity {
+        fidelity_markdown(&mut m, f);
+    }
     m.push_str("\n## Plots (in index.html)\n\n");
     for p in &r.plots {
         match &p.svg {
@@ -197,6 +204,80 @@ pub fn markdown(r: &Report) -> String {
         }
     }
     m
+}
+
+fn fidelity_class(v: testbed_fidelity::Verdict) -> &'static str {
+    match v {
+        testbed_fidelity::Verdict::Matches => "holds",
+        testbed_fidelity::Verdict::Harsher => "nomeasure",
+        testbed_fidelity::Verdict::Kinder => "nohold",
+        _ => "notrun",
+    }
+}
+
+const FIDELITY_INTRO: &str =
+    "The same small workloads (the project's own code on the kernel backend) on real \
+     Linux TCP/UDP between network namespaces and on the simulator in stream and packet fidelity. \
+     Verdicts per fidelity: matches (within the tolerance), harsher (the simulator is stricter: \
+     allowed), kinder (the simulator forgives what Linux punishes: a fidelity failure), not-run.";
+
+fn fidelity_html(h: &mut String, f: &fidelity::Section) {
+    h.push_str("<h2 id=\"fidelity\">Fidelity: the simulator against Linux</h2>\n");
+    let _ = writeln!(
+        h,
+        "<p>{} Source: {}.</p>",
+        esc(FIDELITY_INTRO),
+        esc(&f.source)
+    );
+    if let Some(why) = &f.linux_reason {
+        let _ = writeln!(h, "<p class=\"missing\">Linux not run: {}</p>", esc(why));
+    }
+    h.push_str("<table id=\"fidelity-rows\">\n<thead><tr><th>Row</th><th>Unit</th><th>Linux</th><th>Stream</th><th>Packet</th><th>Stream vs Linux</th><th>Packet vs Linux</th><th>Tolerance</th><th>Detail</th></tr></thead>\n<tbody>\n");
+    for r in &f.rows {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"v {}\">{}</td><td class=\"v {}\">{}</td><td>{}</td><td class=\"src\">{}</td></tr>",
+            esc(&r.name),
+            esc(&r.unit),
+            esc(&fidelity::cell(r.linux, &r.outcome_linux)),
+            esc(&fidelity::cell(r.stream, &r.outcome_stream)),
+            esc(&fidelity::cell(r.packet, &r.outcome_packet)),
+            fidelity_class(r.verdict_stream),
+            fidelity::verdict(r.verdict_stream),
+            fidelity_class(r.verdict_packet),
+            fidelity::verdict(r.verdict_packet),
+            esc(&r.tolerance),
+            esc(&r.detail)
+        );
+    }
+    h.push_str("</tbody>\n</table>\n");
+}
+
+fn fidelity_markdown(m: &mut String, f: &fidelity::Section) {
+    let _ = writeln!(
+        m,
+        "\n## Fidelity: the simulator against Linux\n\n{FIDELITY_INTRO} Source: {}.\n",
+        f.source
+    );
+    if let Some(why) = &f.linux_reason {
+        let _ = writeln!(m, "Linux not run: {why}\n");
+    }
+    m.push_str("| Row | Unit | Linux | Stream | Packet | Stream vs Linux | Packet vs Linux | Tolerance |\n");
+    m.push_str("|---|---|---|---|---|---|---|---|\n");
+    for r in &f.rows {
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            md(&r.name),
+            md(&r.unit),
+            md(&fidelity::cell(r.linux, &r.outcome_linux)),
+            md(&fidelity::cell(r.stream, &r.outcome_stream)),
+            md(&fidelity::cell(r.packet, &r.outcome_packet)),
+            fidelity::verdict(r.verdict_stream),
+            fidelity::verdict(r.verdict_packet),
+            md(&r.tolerance)
+        );
+    }
 }
 
 fn claim_json(c: &Claim) -> serde_json::Value {
@@ -222,6 +303,12 @@ pub fn json(r: &Report) -> serde_json::Value {
             "caption": p.caption,
         })).collect::<Vec<_>>(),
         "notes": r.notes,
+        "fidelity": r.fidelity.as_ref().map(|f| json!({
+            "source": f.source,
+            "linux_available": f.linux_available,
+            "linux_reason": f.linux_reason,
+            "rows": f.rows,
+        })),
     })
 }
 
@@ -256,6 +343,7 @@ mod tests {
             quick: false,
             notes: vec![],
             from: "target/claims".into(),
+            fidelity: None,
         }
     }
 

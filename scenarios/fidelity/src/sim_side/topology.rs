@@ -33,6 +33,12 @@ pub(super) fn config(row: RowId, fidelity: Fidelity) -> SimConfig {
         )),
         ..SimConfig::default()
     };
+    if row == RowId::TimeWait {
+        // Packet fidelity keeps each closed client socket (and its buffers) through smoltcp's
+        // TIME-WAIT; 30,000 connections with the default 64 KiB buffers would hold gigabytes.
+        // The row sends no data, so small buffers change nothing it measures.
+        cfg.tcp_buffer_bytes = 2048;
+    }
     if let Some(b) = s.backlog {
         cfg.accept_backlog = b as usize;
     }
