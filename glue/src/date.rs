@@ -5,23 +5,14 @@ use http::header::{HeaderValue, DATE};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 use testbed_model::Runtime;
 
-/// The wall-clock time model time zero stands for: 2024-01-01T00:00:00Z (the date the
-/// simulator's wall clock is planned to start at, so switching to it changes no Date header).
-pub const WALL_CLOCK_EPOCH: Duration = Duration::from_secs(1_704_067_200);
-
-/// The host's wall-clock time.
-///
-/// Seam: the model `Runtime` has no wall-clock read yet, so this is [`WALL_CLOCK_EPOCH`] plus
-/// the host's monotonic `now()` (which in the simulator includes its skew). When the runtime
-/// gains a wall clock (`Runtime::wall_clock`), this body becomes `rt.wall_clock()`: it is the
-/// one place to switch. On real backends it is
-/// therefore not the calendar date; pass `ServeConfig::date_header = false` there if that
-/// matters and let a proxy set `Date`.
+/// The host's wall-clock time: the model runtime's wall clock (in the simulator the host's
+/// skewed wall clock, which starts at `testbed_model::runtime::WALL_EPOCH_SECS`; on real
+/// backends the system clock).
 pub fn wall_time<R: Runtime>(rt: &R) -> SystemTime {
-    UNIX_EPOCH + WALL_CLOCK_EPOCH + rt.now().since_epoch()
+    rt.wall_clock()
 }
 
 /// `Date` header value (IMF-fixdate, RFC 9110 §5.6.7) for the host's [`wall_time`].

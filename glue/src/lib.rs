@@ -27,7 +27,7 @@ pub mod tonic;
 #[cfg(feature = "hyper")]
 pub use connect::{ConnectError, Connector};
 #[cfg(feature = "hyper")]
-pub use date::{http_date, wall_time, DateHeader, DateLayer, WALL_CLOCK_EPOCH};
+pub use date::{http_date, wall_time, DateHeader, DateLayer};
 #[cfg(feature = "hyper")]
 pub use exec::Exec;
 #[cfg(feature = "hyper")]
