@@ -308,9 +308,9 @@ impl State {
                     // Overlapping skews add up, within the bounds a single one has.
                     let limit = LIMIT_MS as i64;
                     k.0 = k.0.saturating_add(*offset_ms).clamp(-limit, limit);
-                    k.1 = k.1
-                        .saturating_add(*drift_ppm)
-                        .clamp(-MAX_DRIFT_PPM, MAX_DRIFT_PPM);
+                    k.1 =
+                        k.1.saturating_add(*drift_ppm)
+                            .clamp(-MAX_DRIFT_PPM, MAX_DRIFT_PPM);
                 }
             }
         }

@@ -125,7 +125,10 @@ fn validation_names_the_problem() {
             drift_ppm,
         })
         .validate(&sp);
-        assert!(matches!(e, Err(ScheduleError::BadValue(_))), "{drift_ppm}: {e:?}");
+        assert!(
+            matches!(e, Err(ScheduleError::BadValue(_))),
+            "{drift_ppm}: {e:?}"
+        );
     }
     let ok = ev(Fault::ClockSkew {
         host: "b".into(),
