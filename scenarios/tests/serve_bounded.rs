@@ -537,22 +537,10 @@ fn static_files_never_leave_the_root() {
     );
 }
 
-/// A peer tool the test needs: `None` (and a note) when missing, a failure under
-/// `TESTBED_REQUIRE_ALL=1`.
+/// A peer tool the test needs: `None` when missing (skipped through testbed-testkit, which
+/// fails instead under `TESTBED_REQUIRE_ALL=1`).
 fn tool(name: &str) -> Option<()> {
-    let found = std::process::Command::new(name)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("TESTBED_REQUIRE_ALL").as_deref() != Ok("1"),
-            "{name} is missing (TESTBED_REQUIRE_ALL=1)"
-        );
-        eprintln!("skipped: {name} is missing (apt-get install {name})");
-        return None;
-    }
-    Some(())
+    testbed_testkit::tool(name, &format!("apt-get install {name}")).then_some(())
 }
 
 #[test]

@@ -9,16 +9,7 @@ use testbed_uring::{RingSetup, RingStats, Uring, Worker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn available() -> bool {
-    match testbed_uring::probe() {
-        Ok(_) => true,
-        Err(e) if std::env::var("TESTBED_REQUIRE_ALL").as_deref() == Ok("1") => {
-            panic!("TESTBED_REQUIRE_ALL=1 but {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIP: {e}");
-            false
-        }
-    }
+    testbed_testkit::require(testbed_uring::probe()).is_some()
 }
 
 async fn echo_server(w: Worker, l: testbed_uring::UringListener) {

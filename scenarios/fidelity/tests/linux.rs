@@ -5,10 +5,6 @@
 use testbed_fidelity::linux;
 use testbed_fidelity::{Obs, RowId};
 
-fn require_all() -> bool {
-    std::env::var("TESTBED_REQUIRE_ALL").is_ok_and(|v| v == "1")
-}
-
 fn value(o: &Obs, row: RowId) -> f64 {
     o.value
         .unwrap_or_else(|| panic!("{}: no value: {}", row.name(), o.detail))
@@ -100,14 +96,11 @@ fn client_half_secs(o: &Obs) -> f64 {
 
 #[test]
 fn every_row_measures_a_plausible_linux_value() {
-    if let Err(why) = linux::available() {
-        assert!(!require_all(), "TESTBED_REQUIRE_ALL=1: {why}");
-        eprintln!("SKIP: {why}");
+    if testbed_testkit::require(linux::available()).is_none() {
         return;
     }
-    if let Err(why) = linux::bridge_available() {
-        assert!(!require_all(), "TESTBED_REQUIRE_ALL=1: {why}");
-        eprintln!("note: the bridged rows will be not-run: {why}");
+    if testbed_testkit::require(linux::bridge_available()).is_none() {
+        return;
     }
     let rows: Vec<RowId> = match std::env::var("FIDELITY_ONLY") {
         Ok(s) if !s.is_empty() => s.split(',').filter_map(RowId::from_name).collect(),
@@ -127,12 +120,7 @@ fn every_row_measures_a_plausible_linux_value() {
         );
     }
     eprintln!("measure_all took {:.1} s of wall time", took.as_secs_f64());
-    let bridge = linux::bridge_available().is_ok();
     for (&row, o) in rows.iter().zip(&obs) {
-        if !bridge && o.value.is_none() && !require_all() {
-            eprintln!("{}: not run without the bridge", row.name());
-            continue;
-        }
         check(row, o);
     }
 }
