@@ -99,6 +99,12 @@ fn serve_once(file: &std::fs::File, len: u64, cold: bool, zc: bool) -> [f64; 3] 
 
 fn main() {
     if let Err(e) = testbed_uring::probe() {
+        // A benchmark binary cannot use testbed-testkit (a dev-dependency); same rule:
+        // under TESTBED_REQUIRE_ALL=1 a missing environment is a failure, not a skip.
+        if std::env::var("TESTBED_REQUIRE_ALL").as_deref() == Ok("1") {
+            eprintln!("uring-file-send: {e} (and TESTBED_REQUIRE_ALL=1: nothing may skip)");
+            std::process::exit(1);
+        }
         eprintln!("SKIP uring-file-send: {e}");
         println!("{{}}");
         return;

@@ -269,6 +269,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     if let Err(e) = testbed_xdp::available() {
+        // A benchmark binary cannot use testbed-testkit (a dev-dependency); same rule:
+        // under TESTBED_REQUIRE_ALL=1 a missing environment is a failure, not a skip.
+        if std::env::var("TESTBED_REQUIRE_ALL").as_deref() == Ok("1") {
+            eprintln!("xdp-bench: {e} (and TESTBED_REQUIRE_ALL=1: nothing may skip)");
+            std::process::exit(1);
+        }
         eprintln!("SKIP xdp-bench: {e}");
         println!("{{\"bench\":\"xdp\",\"skipped\":{:?}}}", e.to_string());
         return;
