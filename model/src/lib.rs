@@ -1,12 +1,14 @@
 //! testbed-model: the contracts every Testbed component is written against — virtual time
-//! ([`Instant`]), seeded randomness ([`rng`]), the async [`Runtime`] and [`Net`] traits, packet
-//! filters and ports ([`packet`]), frame views ([`wire`]) and cost counters ([`cost`]).
+//! ([`Instant`]), seeded randomness ([`rng`]), the link model ([`link`]), the async
+//! [`Runtime`] and [`Net`] traits, packet filters and ports ([`packet`]), frame views
+//! ([`wire`]) and cost counters ([`cost`]).
 //! It never reads a real clock, never touches OS entropy and never performs I/O: time and
 //! randomness always come in as arguments, so the simulator and real backends can both drive it.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cost;
+pub mod link;
 pub mod net;
 pub mod packet;
 pub mod rng;
@@ -15,6 +17,7 @@ pub mod time;
 pub mod wire;
 
 pub use cost::CostCounters;
+pub use link::{Latency, LinkConfig, LinkConfigError};
 pub use net::{AcceptError, BindError, ConnectError, DatagramSocket, Listener, Net, Stream};
 pub use rng::{Rng, SeededRng};
 pub use runtime::{timeout, Elapsed, JoinError, JoinHandle, Runtime};

@@ -29,7 +29,7 @@ pub(crate) fn link_from(params: &Params) -> Option<LinkConfig> {
     if !names.iter().any(|n| params.has(n)) {
         return None;
     }
-    let mut link = LinkConfig::default();
+    let mut link = LinkConfig::clean();
     if params.has("latency") {
         link.latency = Latency::Fixed(params.duration("latency"));
     }

@@ -1,110 +1,8 @@
-//! Link and simulator configuration: latency distributions, loss, duplication, reordering,
-//! bandwidth with a bounded queue, MTU, and the stream/handshake parameters.
+//! Simulator configuration: the stream/handshake parameters and the default link (the link
+//! model itself, [`LinkConfig`] and [`Latency`], is `testbed_model::link`).
 
-use testbed_model::{Duration, Rng};
-
-/// One-way propagation delay of a link.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Latency {
-    /// Always the same.
-    Fixed(Duration),
-    /// Uniform in `min..=max`.
-    Uniform {
-        /// Lower bound.
-        min: Duration,
-        /// Upper bound.
-        max: Duration,
-    },
-    /// Pareto with shape 1 (`min / u`, `u` uniform in (0, 1]), capped at `max`: most packets
-    /// take about `min`, 1% take over 100×`min`. Sampled with one division, so identical on
-    /// every machine (no libm).
-    LongTail {
-        /// Scale: the smallest (and most common) delay.
-        min: Duration,
-        /// Cap on the tail.
-        max: Duration,
-    },
-}
-
-impl Latency {
-    /// A fixed latency of `ms` milliseconds.
-    pub const fn ms(ms: u64) -> Latency {
-        Latency::Fixed(Duration::from_millis(ms))
-    }
-
-    /// Draws one delay. Fixed latencies draw nothing from `rng`.
-    pub fn sample(&self, rng: &mut impl Rng) -> Duration {
-        match *self {
-            Latency::Fixed(d) => d,
-            Latency::Uniform { min, max } => rng.duration_between(min, max),
-            Latency::LongTail { min, max } => {
-                let u = (rng.next_u64() >> 11) + 1; // 1..=2^53
-                let scaled = (min.as_nanos()).saturating_mul(1u128 << 53) / u as u128;
-                Duration::from_nanos(scaled.min(max.as_nanos()).max(min.as_nanos()) as u64)
-            }
-        }
-    }
-
-    /// The smallest delay this distribution can produce.
-    pub fn floor(&self) -> Duration {
-        match *self {
-            Latency::Fixed(d) => d,
-            Latency::Uniform { min, .. } | Latency::LongTail { min, .. } => min,
-        }
-    }
-}
-
-/// Properties of one directed link (from one host to another).
-#[derive(Clone, Debug, PartialEq)]
-pub struct LinkConfig {
-    /// Propagation delay.
-    pub latency: Latency,
-    /// Extra delay, uniform in `0..=jitter`, per packet.
-    pub jitter: Duration,
-    /// Probability a packet is lost.
-    pub loss: f64,
-    /// Probability a packet is delivered twice.
-    pub duplicate: f64,
-    /// Probability a packet is held back by an extra `0..=reorder_delay`, so later ones
-    /// overtake it.
-    pub reorder: f64,
-    /// Maximum extra delay of a reordered packet.
-    pub reorder_delay: Duration,
-    /// Bytes per second; `None` is unlimited.
-    pub bandwidth: Option<u64>,
-    /// Bytes the link's transmit queue holds before it drops (drop-tail); used with
-    /// `bandwidth`.
-    pub queue_bytes: u64,
-    /// Largest IP packet, headers included.
-    pub mtu: usize,
-}
-
-impl Default for LinkConfig {
-    fn default() -> Self {
-        LinkConfig {
-            latency: Latency::ms(1),
-            jitter: Duration::ZERO,
-            loss: 0.0,
-            duplicate: 0.0,
-            reorder: 0.0,
-            reorder_delay: Duration::from_millis(5),
-            bandwidth: None,
-            queue_bytes: 1 << 20,
-            mtu: 1500,
-        }
-    }
-}
-
-impl LinkConfig {
-    /// Largest TCP payload per segment (IPv4 + TCP headers, no options).
-    pub fn mss(&self) -> usize {
-        self.mtu.saturating_sub(40).max(1)
-    }
-    /// Largest UDP payload that fits one packet (IPv4 + UDP headers).
-    pub fn max_datagram(&self) -> usize {
-        self.mtu.saturating_sub(28)
-    }
-}
+pub use testbed_model::link::{Latency, LinkConfig};
+use testbed_model::Duration;
 
 /// Simulator-wide settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -175,26 +73,5 @@ impl Default for SimConfig {
             tcp_user_timeout: Duration::from_secs(120),
             pcap_dir: None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use testbed_model::SeededRng;
-
-    #[test]
-    fn long_tail_stays_within_bounds_and_has_a_tail() {
-        let l = Latency::LongTail {
-            min: Duration::from_millis(1),
-            max: Duration::from_secs(1),
-        };
-        let mut rng = SeededRng::new(1);
-        let mut v: Vec<Duration> = (0..10_000).map(|_| l.sample(&mut rng)).collect();
-        v.sort();
-        assert!(v[0] >= Duration::from_millis(1));
-        assert!(v[9_999] <= Duration::from_secs(1));
-        assert!(v[5_000] < Duration::from_millis(3), "median {:?}", v[5_000]);
-        assert!(v[9_950] > Duration::from_millis(50), "p99.5 {:?}", v[9_950]);
     }
 }

@@ -13,8 +13,9 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::IpAddr;
 use std::task::Waker;
+use testbed_model::link::{Fate, LinkDrop, LinkQueue};
 use testbed_model::rng::{derive_seed, derive_seed_indexed};
-use testbed_model::{CostCounters, Duration, Instant, Rng, SeededRng};
+use testbed_model::{CostCounters, Duration, Instant, SeededRng};
 
 pub(crate) type HostId = u32;
 /// "No host" in trace records.
@@ -105,7 +106,8 @@ pub(crate) enum LinkState {
 pub(crate) struct Link {
     pub(crate) cfg: LinkConfig,
     pub(crate) rng: SeededRng,
-    pub(crate) busy_until: Instant,
+    /// The bandwidth limiter.
+    pub(crate) queue: LinkQueue,
     pub(crate) state: LinkState,
     /// Stream pipes (conn, direction) whose segments wait for this link.
     pub(crate) stalled: Vec<(Key, usize)>,
@@ -126,41 +128,24 @@ pub(crate) enum Transit {
 }
 
 impl Link {
-    /// Transmission + propagation of one packet of `bytes` sent at `now`; draws loss,
-    /// bandwidth queueing, latency, jitter and reordering (in that fixed order).
+    /// Transmission + propagation of one packet of `bytes` sent at `now`: the link model's
+    /// decision ([`LinkConfig::transit`]: loss, bandwidth queueing, latency, jitter and
+    /// reordering, in that fixed order) unless the link is held or partitioned.
     pub(crate) fn transit(&mut self, now: Instant, bytes: usize) -> Transit {
         if self.state != LinkState::Up {
             return Transit::Blocked(self.state);
         }
-        if self.cfg.loss > 0.0 && self.rng.chance(self.cfg.loss) {
-            return Transit::Dropped(DropReason::Loss);
+        match self.cfg.transit(&mut self.queue, &mut self.rng, now, bytes) {
+            Fate::Arrive { at, .. } => Transit::Arrive(at),
+            Fate::Dropped(LinkDrop::QueueFull) => Transit::Dropped(DropReason::QueueFull),
+            Fate::Dropped(LinkDrop::Mtu) => Transit::Dropped(DropReason::Mtu),
+            Fate::Dropped(_) => Transit::Dropped(DropReason::Loss),
         }
-        let mut t = now;
-        if let Some(bw) = self.cfg.bandwidth.filter(|b| *b > 0) {
-            let start = self.busy_until.max(now);
-            let backlog = (start - now).as_nanos() * bw as u128 / 1_000_000_000;
-            if backlog + bytes as u128 > self.cfg.queue_bytes as u128 && start > now {
-                return Transit::Dropped(DropReason::QueueFull);
-            }
-            let tx = Duration::from_nanos((bytes as u128 * 1_000_000_000 / bw as u128) as u64);
-            self.busy_until = start + tx;
-            t = self.busy_until;
-        }
-        t += self.cfg.latency.sample(&mut self.rng);
-        if self.cfg.jitter > Duration::ZERO {
-            t += self.rng.duration_between(Duration::ZERO, self.cfg.jitter);
-        }
-        if self.cfg.reorder > 0.0 && self.rng.chance(self.cfg.reorder) {
-            t += self
-                .rng
-                .duration_between(Duration::ZERO, self.cfg.reorder_delay);
-        }
-        Transit::Arrive(t)
     }
 
     /// Whether the link duplicates this packet (one draw when duplication is configured).
     pub(crate) fn duplicates(&mut self) -> bool {
-        self.cfg.duplicate > 0.0 && self.rng.chance(self.cfg.duplicate)
+        self.cfg.duplicates(&mut self.rng)
     }
 }
 
@@ -363,7 +348,7 @@ impl World {
                 self.links.push(Link {
                     cfg,
                     rng: SeededRng::new(derive_seed(self.cfg.seed, &label)),
-                    busy_until: Instant::ZERO,
+                    queue: LinkQueue::default(),
                     state: LinkState::Up,
                     stalled: Vec::new(),
                     held: Vec::new(),

@@ -8,7 +8,8 @@ mod link;
 #[cfg(test)]
 mod tests;
 
-pub use link::{Latency, LinkConfig, LinkConfigError, LinkModel, LinkStats, IN_FLIGHT_MAX};
+pub use link::{LinkModel, LinkStats, IN_FLIGHT_MAX};
+pub use testbed_model::link::{Latency, LinkConfig, LinkConfigError};
 
 use bytes::Bytes;
 use std::collections::VecDeque;
