@@ -1,7 +1,8 @@
 //! testbed-model: the contracts every Testbed component is written against — virtual time
 //! ([`Instant`]), seeded randomness ([`rng`]), the link model ([`link`]), the async
 //! [`Runtime`] and [`Net`] traits, packet filters and ports ([`packet`]), frame views
-//! ([`wire`]) and cost counters ([`cost`]).
+//! ([`wire`]) and cost counters ([`cost`]); plus what the real backends share: the
+//! single-thread executor core ([`local_exec`]).
 //! It never reads a real clock, never touches OS entropy and never performs I/O: time and
 //! randomness always come in as arguments, so the simulator and real backends can both drive it.
 #![forbid(unsafe_code)]
@@ -9,6 +10,7 @@
 
 pub mod cost;
 pub mod link;
+pub mod local_exec;
 pub mod net;
 pub mod packet;
 pub mod rng;

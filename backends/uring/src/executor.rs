@@ -1,17 +1,16 @@
-//! A worker's task executor: `!Send` futures in a slab, woken into a ready queue, run until
-//! none is ready, then the ring is parked until a completion or timer.
+//! A worker's task executor: the shared single-thread executor core
+//! ([`testbed_model::local_exec`]) woken into a thread-local ready queue (wakes from other
+//! threads go through a locked queue and the ring's wake eventfd), run until none is ready,
+//! then the ring is parked until a completion or timer.
 
 use crate::driver;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Wake, Waker};
-
-type Task = Pin<Box<dyn Future<Output = ()>>>;
+use testbed_model::local_exec::{LocalTasks, Schedule};
 
 /// What the wakers of one executor share across threads: the queue of wakes from other
 /// threads (the owner's own wakes go to its thread-local queue, with no lock) and the ring's
@@ -23,13 +22,7 @@ struct Shared {
 }
 
 pub(crate) struct Exec {
-    shared: Arc<Shared>,
-    tasks: RefCell<Vec<Option<Task>>>,
-    /// One waker per slot and generation, made once (not per poll).
-    wakers: RefCell<Vec<Option<(u64, Waker)>>>,
-    free: RefCell<Vec<usize>>,
-    /// Generation per slot, so a stale waker of a freed slot never polls its successor.
-    gens: RefCell<Vec<u64>>,
+    tasks: LocalTasks<Shared>,
 }
 
 thread_local! {
@@ -40,30 +33,20 @@ thread_local! {
     static READY: RefCell<VecDeque<(usize, u64)>> = const { RefCell::new(VecDeque::new()) };
 }
 
-struct TaskWaker {
-    id: usize,
-    gen: u64,
-    shared: Arc<Shared>,
-}
-
-impl Wake for TaskWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        let mine = OWNED.with(|o| std::ptr::eq(o.get(), Arc::as_ptr(&self.shared)));
+impl Schedule for Shared {
+    fn schedule(&self, id: usize, gen: u64) {
+        let mine = OWNED.with(|o| std::ptr::eq(o.get(), self));
         if mine {
-            READY.with(|r| r.borrow_mut().push_back((self.id, self.gen)));
+            READY.with(|r| r.borrow_mut().push_back((id, gen)));
             return;
         }
         // From another thread: queue under the lock and interrupt the ring's wait.
-        self.shared
-            .remote
+        self.remote
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push((self.id, self.gen));
-        self.shared.remote_pending.store(true, Ordering::Release);
-        driver::wake_remote(&self.shared.wake_fd);
+            .push((id, gen));
+        self.remote_pending.store(true, Ordering::Release);
+        driver::wake_remote(&self.wake_fd);
     }
 }
 
@@ -85,11 +68,7 @@ impl Exec {
         OWNED.with(|o| o.set(Arc::as_ptr(&shared)));
         READY.with(|r| r.borrow_mut().clear());
         let e = Rc::new(Exec {
-            shared,
-            tasks: RefCell::new(Vec::new()),
-            wakers: RefCell::new(Vec::new()),
-            free: RefCell::new(Vec::new()),
-            gens: RefCell::new(Vec::new()),
+            tasks: LocalTasks::new(shared),
         });
         EXEC.with(|x| *x.borrow_mut() = Some(e.clone()));
         e
@@ -102,49 +81,22 @@ impl Exec {
     }
 
     /// Adds a task; returns (slot, generation) for aborting it.
-    pub(crate) fn spawn(&self, fut: Task) -> (usize, u64) {
-        let id = match self.free.borrow_mut().pop() {
-            Some(i) => i,
-            None => {
-                self.tasks.borrow_mut().push(None);
-                self.wakers.borrow_mut().push(None);
-                self.gens.borrow_mut().push(0);
-                self.tasks.borrow().len() - 1
-            }
-        };
-        self.tasks.borrow_mut()[id] = Some(fut);
-        let gen = self.gens.borrow()[id];
-        READY.with(|r| r.borrow_mut().push_back((id, gen)));
-        (id, gen)
+    pub(crate) fn spawn(&self, fut: testbed_model::local_exec::Task) -> (usize, u64) {
+        self.tasks.spawn(fut)
     }
 
     /// Drops task `id` of generation `gen` if it is still there.
     pub(crate) fn abort(&self, id: usize, gen: u64) {
-        if self.gens.borrow().get(id) != Some(&gen) {
-            return;
-        }
-        let task = self.tasks.borrow_mut()[id].take();
-        if task.is_some() {
-            self.retire(id);
-        } else {
-            // Aborted while being polled: the poller sees the new generation, drops the task
-            // and frees the slot.
-            self.gens.borrow_mut()[id] += 1;
-        }
-        drop(task); // may run destructors that touch the executor: no borrow held
-    }
-
-    fn retire(&self, id: usize) {
-        self.gens.borrow_mut()[id] += 1;
-        self.free.borrow_mut().push(id);
+        self.tasks.abort(id, gen);
     }
 
     /// Moves wakes from other threads into the ready queue.
     fn take_remote(&self) {
-        if !self.shared.remote_pending.swap(false, Ordering::Acquire) {
+        let shared = self.tasks.scheduler();
+        if !shared.remote_pending.swap(false, Ordering::Acquire) {
             return;
         }
-        let mut remote = self.shared.remote.lock().unwrap_or_else(|p| p.into_inner());
+        let mut remote = shared.remote.lock().unwrap_or_else(|p| p.into_inner());
         READY.with(|r| r.borrow_mut().extend(remote.drain(..)));
     }
 
@@ -157,49 +109,18 @@ impl Exec {
             let Some((id, gen)) = READY.with(|r| r.borrow_mut().pop_front()) else {
                 break;
             };
-            if self.gens.borrow().get(id) != Some(&gen) {
-                continue;
-            }
-            let Some(mut task) = self.tasks.borrow_mut()[id].take() else {
-                continue; // running (re-entrant wake) or gone
-            };
-            let waker = self.waker(id, gen);
-            let done = task
-                .as_mut()
-                .poll(&mut Context::from_waker(&waker))
-                .is_ready();
-            let aborted = self.gens.borrow()[id] != gen;
-            if aborted {
-                drop(task);
-                self.free.borrow_mut().push(id);
-            } else if done {
-                drop(task);
-                self.retire(id);
-            } else {
-                self.tasks.borrow_mut()[id] = Some(task);
-            }
+            self.tasks.poll(id, gen);
         }
         n > 0
     }
 
-    fn waker(&self, id: usize, gen: u64) -> Waker {
-        let mut ws = self.wakers.borrow_mut();
-        match &ws[id] {
-            Some((g, w)) if *g == gen => w.clone(),
-            _ => {
-                let w = Waker::from(Arc::new(TaskWaker {
-                    id,
-                    gen,
-                    shared: self.shared.clone(),
-                }));
-                ws[id] = Some((gen, w.clone()));
-                w
-            }
-        }
-    }
-
     fn has_ready(&self) -> bool {
-        READY.with(|r| !r.borrow().is_empty()) || self.shared.remote_pending.load(Ordering::Acquire)
+        READY.with(|r| !r.borrow().is_empty())
+            || self
+                .tasks
+                .scheduler()
+                .remote_pending
+                .load(Ordering::Acquire)
     }
 
     /// Runs `main` (and every task it spawns) until `main` completes.
