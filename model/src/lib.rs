@@ -2,7 +2,7 @@
 //! ([`Instant`]), seeded randomness ([`rng`]), the link model ([`link`]), the async
 //! [`Runtime`] and [`Net`] traits, packet filters and ports ([`packet`]), frame views
 //! ([`wire`]) and cost counters ([`cost`]); plus what the real backends share: the
-//! single-thread executor core ([`local_exec`]).
+//! single-thread executor core ([`local_exec`]) and the worker handle core ([`worker`]).
 //! It never reads a real clock, never touches OS entropy and never performs I/O: time and
 //! randomness always come in as arguments, so the simulator and real backends can both drive it.
 #![forbid(unsafe_code)]
@@ -17,6 +17,7 @@ pub mod rng;
 pub mod runtime;
 pub mod time;
 pub mod wire;
+pub mod worker;
 
 pub use cost::CostCounters;
 pub use link::{Latency, LinkConfig, LinkConfigError};

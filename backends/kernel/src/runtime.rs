@@ -9,11 +9,10 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use testbed_model::rng::derive_seed_indexed;
 use testbed_model::runtime::join_pair;
+use testbed_model::worker::WorkerCore;
 use testbed_model::{Duration, Instant, JoinError, JoinHandle, Runtime, SeededRng};
 
 /// Configures a [`Kernel`].
@@ -117,12 +116,8 @@ impl Kernel {
 
     fn worker(&self, index: usize) -> Worker {
         Worker(Arc::new(WorkerInner {
-            index,
-            count: self.cfg.workers,
-            epoch: self.epoch,
-            seed: self.cfg.seed,
+            core: WorkerCore::new("worker", index, self.cfg.workers, self.cfg.seed, self.epoch),
             connect_timeout: self.cfg.connect_timeout,
-            rng_draws: AtomicU64::new(0),
         }))
     }
 
@@ -148,15 +143,12 @@ pub fn block_on<Fut: Future>(seed: u64, f: impl FnOnce(Worker) -> Fut) -> Fut::O
 }
 
 struct WorkerInner {
-    index: usize,
-    count: usize,
-    epoch: std::time::Instant,
-    seed: u64,
+    core: WorkerCore,
     connect_timeout: Duration,
-    rng_draws: AtomicU64,
 }
 
-/// One worker thread's handle: implements `Runtime` and `Net`. It is `Send + Sync` (libraries
+/// One worker thread's handle: implements `Runtime` and `Net` around the workers' shared
+/// core ([`WorkerCore`]: index, `rng()` streams, clock mapping). It is `Send + Sync` (libraries
 /// such as hyper's timer and tonic's executor demand it) but belongs to its thread: `spawn`
 /// must be called on that worker's thread, like everything spawned on it.
 #[derive(Clone)]
@@ -164,30 +156,21 @@ pub struct Worker(Arc<WorkerInner>);
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker")
-            .field("index", &self.0.index)
-            .field("count", &self.0.count)
-            .finish()
+        self.0.core.fmt(f)
     }
 }
 
 impl Worker {
     /// This worker's index, `0..count()`.
     pub fn index(&self) -> usize {
-        self.0.index
+        self.0.core.index()
     }
     /// Number of workers in its kernel.
     pub fn count(&self) -> usize {
-        self.0.count
+        self.0.core.count()
     }
     pub(crate) fn connect_timeout(&self) -> Duration {
         self.0.connect_timeout
-    }
-    fn to_std(&self, t: Instant) -> tokio::time::Instant {
-        let d = t.since_epoch();
-        // Far-future deadlines saturate to ~30 years, which tokio accepts.
-        let d = d.min(Duration::from_secs(86_400 * 365 * 30));
-        tokio::time::Instant::from_std(self.0.epoch + d)
     }
 }
 
@@ -217,7 +200,7 @@ impl Runtime for Worker {
     type Sleep = tokio::time::Sleep;
 
     fn now(&self) -> Instant {
-        Instant::from_nanos(self.0.epoch.elapsed().as_nanos() as u64)
+        self.0.core.instant(std::time::Instant::now())
     }
 
     fn wall_clock(&self) -> std::time::SystemTime {
@@ -225,7 +208,9 @@ impl Runtime for Worker {
     }
 
     fn sleep_until(&self, deadline: Instant) -> tokio::time::Sleep {
-        tokio::time::sleep_until(self.to_std(deadline))
+        tokio::time::sleep_until(tokio::time::Instant::from_std(
+            self.0.core.deadline(deadline),
+        ))
     }
 
     /// Spawns on this worker's `LocalSet`. Must be called from inside [`Kernel::run`] or
@@ -253,11 +238,6 @@ impl Runtime for Worker {
     }
 
     fn rng(&self) -> SeededRng {
-        let n = self.0.rng_draws.fetch_add(1, Ordering::Relaxed) + 1;
-        SeededRng::new(derive_seed_indexed(
-            self.0.seed,
-            &format!("worker-{}", self.0.index),
-            n,
-        ))
+        self.0.core.rng()
     }
 }

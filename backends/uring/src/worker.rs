@@ -8,8 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use testbed_model::rng::derive_seed_indexed;
 use testbed_model::runtime::join_pair;
+use testbed_model::worker::WorkerCore;
 use testbed_model::{Instant, JoinHandle, Runtime, SeededRng};
 
 /// Builds a set of io_uring workers.
@@ -149,13 +149,13 @@ where
 {
     let wake_fd = driver::install(&cfg.ring, features)?;
     let exec = Exec::install(wake_fd);
-    let w = Worker(Rc::new(Inner {
+    let w = Worker(Rc::new(WorkerCore::new(
+        "uring-worker",
         index,
         count,
-        seed: cfg.seed,
-        epoch: std_now(),
-        draws: std::cell::Cell::new(0),
-    }));
+        cfg.seed,
+        std_now(),
+    )));
     let r = exec.block_on(f(w));
     let stats = driver::with(|d| d.stats);
     // Drop the remaining tasks (and their buffers) while the ring still exists.
@@ -182,42 +182,30 @@ fn std_now() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-struct Inner {
-    index: usize,
-    count: usize,
-    seed: u64,
-    epoch: std::time::Instant,
-    draws: std::cell::Cell<u64>,
-}
-
-/// A worker's handle: `model::Runtime` (its ring's timers, its executor) and `model::Net`.
+/// A worker's handle: `model::Runtime` (its ring's timers, its executor) and `model::Net`,
+/// around the workers' shared core ([`WorkerCore`]: index, `rng()` streams, clock mapping).
+/// Bound to its thread (its ring and executor are thread-local), so not `Send`.
 #[derive(Clone)]
-pub struct Worker(Rc<Inner>);
+pub struct Worker(Rc<WorkerCore>);
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker")
-            .field("index", &self.0.index)
-            .field("count", &self.0.count)
-            .finish()
+        self.0.fmt(f)
     }
 }
 
 impl Worker {
     /// This worker's index.
     pub fn index(&self) -> usize {
-        self.0.index
+        self.0.index()
     }
     /// How many workers run.
     pub fn count(&self) -> usize {
-        self.0.count
+        self.0.count()
     }
     /// This ring's counters so far.
     pub fn ring_stats(&self) -> RingStats {
         driver::with(|d| d.stats)
-    }
-    fn to_std(&self, t: Instant) -> std::time::Instant {
-        self.0.epoch + t.since_epoch()
     }
 }
 
@@ -259,7 +247,7 @@ impl Runtime for Worker {
     type Sleep = Sleep;
 
     fn now(&self) -> Instant {
-        Instant::ZERO + std_now().saturating_duration_since(self.0.epoch)
+        self.0.instant(std_now())
     }
 
     #[allow(clippy::disallowed_methods)] // a real backend reads the real clock
@@ -269,7 +257,7 @@ impl Runtime for Worker {
 
     fn sleep_until(&self, deadline: Instant) -> Sleep {
         Sleep {
-            at: self.to_std(deadline),
+            at: self.0.deadline(deadline),
             id: None,
         }
     }
@@ -294,12 +282,6 @@ impl Runtime for Worker {
     }
 
     fn rng(&self) -> SeededRng {
-        let n = self.0.draws.get() + 1;
-        self.0.draws.set(n);
-        SeededRng::new(derive_seed_indexed(
-            self.0.seed,
-            &format!("uring-worker-{}", self.0.index),
-            n,
-        ))
+        self.0.rng()
     }
 }
