@@ -10,6 +10,7 @@ use testbed_protocols::h2::{self, H2Config, Shutdown};
 use testbed_protocols::http1::{
     self, Client, OwnedRequest as Request, OwnedResponse as Response, Router, ServerConfig,
 };
+use testbed_protocols::https::HttpsApp;
 use testbed_protocols::tls::{self, Clock, Entropy, ALPN_H2, ALPN_HTTP11};
 use testbed_sim::{Fidelity, Host, LinkConfig, Sim, SimConfig};
 
@@ -173,25 +174,15 @@ fn tls_server(sim: &mut Sim, pki: tls::TestPki) {
                     let Ok(t) = tls::accept(cfg, s).await else {
                         return;
                     };
-                    if t.alpn() == Some(ALPN_H2) {
-                        let _ = h2::serve_connection(
-                            &h2,
-                            t,
-                            handler,
-                            &H2Config::default(),
-                            Shutdown::new(),
-                        )
-                        .await;
-                    } else {
-                        http1::connection(
-                            &h2,
-                            t,
-                            &*handler,
-                            &ServerConfig::default(),
-                            &http1::NoFiles,
-                        )
-                        .await;
-                    }
+                    let app = HttpsApp {
+                        http1: &*handler,
+                        http1_config: ServerConfig::default(),
+                        files: &http1::NoFiles,
+                        h2: handler.clone(),
+                        h2_config: H2Config::default(),
+                        shutdown: Shutdown::new(),
+                    };
+                    app.serve(&h2, t).await;
                 }));
             }
         }

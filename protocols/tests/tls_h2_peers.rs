@@ -15,6 +15,7 @@ use testbed_protocols::h2::{self, H2Config, Shutdown};
 use testbed_protocols::http1::{
     self, OwnedRequest as Request, OwnedResponse as Response, Router, ServerConfig,
 };
+use testbed_protocols::https::HttpsApp;
 use testbed_protocols::tls::{self, Clock, Entropy, ALPN_H2, ALPN_HTTP11};
 
 fn have(tool: &str, arg: &str) -> bool {
@@ -98,25 +99,15 @@ fn fixture() -> &'static Fixture {
                         let Ok(t) = tls::accept(cfg, s).await else {
                             return;
                         };
-                        if t.alpn() == Some(ALPN_H2) {
-                            let _ = h2::serve_connection(
-                                &w2,
-                                t,
-                                app,
-                                &H2Config::default(),
-                                Shutdown::new(),
-                            )
-                            .await;
-                        } else {
-                            http1::connection(
-                                &w2,
-                                t,
-                                &*app,
-                                &ServerConfig::default(),
-                                &http1::NoFiles,
-                            )
-                            .await;
-                        }
+                        let app = HttpsApp {
+                            http1: &*app,
+                            http1_config: ServerConfig::default(),
+                            files: &http1::NoFiles,
+                            h2: app.clone(),
+                            h2_config: H2Config::default(),
+                            shutdown: Shutdown::new(),
+                        };
+                        app.serve(&w2, t).await;
                     }));
                 }
             })

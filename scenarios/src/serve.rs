@@ -26,6 +26,7 @@ use testbed_protocols::h2::{self, H2Config};
 use testbed_protocols::http1::{
     self, OwnedRequest as Request, OwnedResponse as Response, Router, ServerConfig,
 };
+use testbed_protocols::https::HttpsApp;
 use testbed_protocols::quic;
 use testbed_protocols::rpc::{example::SharedStore, RpcLimits};
 use testbed_protocols::tls::{self, Clock, Entropy, ALPN_H2, ALPN_HTTP11};
@@ -354,13 +355,15 @@ async fn https_conn<R: Runtime, S: testbed_model::Stream, Hd: http1::Handler>(
     let Some(t) = tls_within(&rt, cfg, s, &lim).await else {
         return;
     };
-    if t.alpn() == Some(ALPN_H2) {
-        let h2 = Rc::new(InMemoryFiles(Rc::clone(&handler)));
-        let _ = h2::serve_connection(&rt, t, h2, &H2Config::from_limits(&lim), shutdown).await;
-    } else {
-        let cfg = ServerConfig::from_limits(&lim);
-        http1::connection(&rt, t, &*handler, &cfg, &ServeFiles).await;
-    }
+    let app = HttpsApp {
+        http1: &*handler,
+        http1_config: ServerConfig::from_limits(&lim),
+        files: &ServeFiles,
+        h2: Rc::new(InMemoryFiles(Rc::clone(&handler))),
+        h2_config: H2Config::from_limits(&lim),
+        shutdown,
+    };
+    app.serve(&rt, t).await;
 }
 
 /// The TLS handshake on `s`, or `None` if it fails or misses `lim.tls_handshake`.
