@@ -21,8 +21,9 @@ pub use h3_server::{h3_serve, h3_serve_connection, H3Client, H3Error};
 pub use runtime::{QuinnRuntime, TimeBase};
 pub use socket::ModelUdp;
 
-use crate::tls::{crypto_provider, Clock, Entropy};
+use crate::tls::{Clock, Entropy};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::version::TLS13;
 use std::sync::Arc;
 use std::time::SystemTime;
 use testbed_model::{Rng, SeededRng};
@@ -117,18 +118,8 @@ pub fn server_config(
     clock: &Clock,
     rng: &mut impl Rng,
 ) -> Result<quinn::ServerConfig, QuicConfigError> {
-    let provider = crypto_provider(entropy);
-    let builder = match clock.time_provider() {
-        Some(t) => rustls::ServerConfig::builder_with_details(provider, t),
-        None => rustls::ServerConfig::builder_with_provider(provider),
-    };
-    let mut tls = builder
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(err)?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(err)?;
-    tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let mut tls =
+        crate::tls::rustls_server(chain, key, alpn, entropy, clock, &[&TLS13]).map_err(err)?;
     tls.max_early_data_size = u32::MAX; // 0-RTT
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(err)?;
     let mut master = [0u8; 64];
@@ -163,21 +154,7 @@ pub fn client_config(
         Entropy::Seeded(rng) => Some(rng.clone().next_u64() ^ 0x51C1_D5EE_D000_0001),
         Entropy::System => None,
     };
-    let provider = crypto_provider(entropy);
-    let builder = match clock.time_provider() {
-        Some(t) => rustls::ClientConfig::builder_with_details(provider, t),
-        None => rustls::ClientConfig::builder_with_provider(provider),
-    };
-    let mut store = rustls::RootCertStore::empty();
-    for r in roots {
-        store.add(r.clone()).map_err(err)?;
-    }
-    let mut tls = builder
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(err)?
-        .with_root_certificates(store)
-        .with_no_client_auth();
-    tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let mut tls = crate::tls::rustls_client(roots, alpn, entropy, clock, &[&TLS13]).map_err(err)?;
     tls.enable_early_data = true;
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(err)?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));

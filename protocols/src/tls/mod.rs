@@ -41,19 +41,9 @@ pub fn server_config(
     entropy: Entropy,
     clock: &Clock,
 ) -> Result<Arc<ServerConfig>, ConfigError> {
-    let provider = crypto_provider(entropy);
-    let builder = match clock.time_provider() {
-        Some(t) => ServerConfig::builder_with_details(provider, t),
-        None => ServerConfig::builder_with_provider(provider),
-    };
-    let mut cfg = builder
-        .with_safe_default_protocol_versions()
-        .map_err(err)?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(err)?;
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(Arc::new(cfg))
+    rustls_server(chain, key, alpn, entropy, clock, rustls::DEFAULT_VERSIONS)
+        .map(Arc::new)
+        .map_err(err)
 }
 
 /// A client config trusting `roots`, offering `alpn`.
@@ -63,6 +53,43 @@ pub fn client_config(
     entropy: Entropy,
     clock: &Clock,
 ) -> Result<Arc<ClientConfig>, ConfigError> {
+    rustls_client(roots, alpn, entropy, clock, rustls::DEFAULT_VERSIONS)
+        .map(Arc::new)
+        .map_err(err)
+}
+
+/// The one rustls server config builder (TLS over streams and QUIC): our crypto provider and
+/// clock, `versions`, `chain` with `key`, and `alpn` in order of preference.
+pub(crate) fn rustls_server(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    alpn: &[&[u8]],
+    entropy: Entropy,
+    clock: &Clock,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<ServerConfig, rustls::Error> {
+    let provider = crypto_provider(entropy);
+    let builder = match clock.time_provider() {
+        Some(t) => ServerConfig::builder_with_details(provider, t),
+        None => ServerConfig::builder_with_provider(provider),
+    };
+    let mut cfg = builder
+        .with_protocol_versions(versions)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(cfg)
+}
+
+/// The one rustls client config builder (TLS over streams and QUIC): our crypto provider and
+/// clock, `versions`, trusting `roots`, offering `alpn`.
+pub(crate) fn rustls_client(
+    roots: &[CertificateDer<'static>],
+    alpn: &[&[u8]],
+    entropy: Entropy,
+    clock: &Clock,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<ClientConfig, rustls::Error> {
     let provider = crypto_provider(entropy);
     let builder = match clock.time_provider() {
         Some(t) => ClientConfig::builder_with_details(provider, t),
@@ -70,15 +97,14 @@ pub fn client_config(
     };
     let mut store = RootCertStore::empty();
     for r in roots {
-        store.add(r.clone()).map_err(err)?;
+        store.add(r.clone())?;
     }
     let mut cfg = builder
-        .with_safe_default_protocol_versions()
-        .map_err(err)?
+        .with_protocol_versions(versions)?
         .with_root_certificates(store)
         .with_no_client_auth();
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(Arc::new(cfg))
+    Ok(cfg)
 }
 
 /// A TLS connection over a model stream; itself a model stream.
