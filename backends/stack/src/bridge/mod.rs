@@ -1,6 +1,8 @@
 //! An impairment bridge: forwards L2 frames between two [`PacketPort`]s through a link model
 //! per direction (latency with jitter, loss, duplication, reordering, bandwidth with a
-//! bounded queue), like `netem` between two interfaces. The model is sans-IO ([`LinkModel`]):
+//! bounded queue), like `netem` between two interfaces. The decisions are the simulator's
+//! (`testbed_model::link`: same configuration and seed, same fates). The direction is sans-IO
+//! ([`LinkModel`]):
 //! [`Bridge::poll`] takes the time as an argument, so with a seed and a clock that tests
 //! control every decision is deterministic; [`Bridge::run`] drives it on the wall clock.
 
