@@ -15,7 +15,9 @@ pub mod time;
 pub mod wire;
 
 pub use cost::CostCounters;
-pub use net::{AcceptError, BindError, ConnectError, DatagramSocket, Listener, Net, Stream};
+pub use net::{
+    AcceptError, BindError, ConnectError, DatagramSocket, Keepalive, Listener, Net, Stream,
+};
 pub use rng::{Rng, SeededRng};
 pub use runtime::{timeout, Elapsed, JoinError, JoinHandle, Runtime};
 pub use time::{Duration, Instant};
