@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll, Waker};
-use testbed_model::{ConnectError, Instant};
+use testbed_model::{ConnectError, Duration, Instant};
 use tokio::io::ReadBuf;
 pub(crate) const TCP_HEADER_BYTES: usize = 40;
 /// Losses of one segment absorbed as retransmission delay before it is delivered anyway.
@@ -275,12 +275,20 @@ impl World {
         let max = self.cfg.max_rto;
         let mut t = self.now;
         for n in 0..MAX_RETRANSMITS {
-            // A retransmission leaves later; segments sent before it must not queue behind
-            // its future slot on the bottleneck.
-            let busy = self.link(src, dst).busy_until;
-            let r = self.link_mut(src, dst).transit(t, bytes);
-            if n > 0 && t > busy {
-                self.link_mut(src, dst).busy_until = busy;
+            let now = self.now;
+            let link = self.link_mut(src, dst);
+            let busy = link.busy_until;
+            // A TCP sender's congestion window keeps it from overflowing the bottleneck
+            // queue; stream fidelity has no window, so its segments wait in the queue instead
+            // of being tail-dropped (loss still drops them).
+            let queue = std::mem::replace(&mut link.cfg.queue_bytes, u64::MAX);
+            let r = link.transit(t, bytes);
+            link.cfg.queue_bytes = queue;
+            if let Some(bw) = link.cfg.bandwidth.filter(|b| *b > 0 && n > 0 && t > busy) {
+                // A retransmission leaves later: it takes its share of the bottleneck now,
+                // without leaving the link idle until then for the segments behind it.
+                let tx = Duration::from_nanos((bytes as u128 * 1_000_000_000 / bw as u128) as u64);
+                link.busy_until = busy.max(now) + tx;
             }
             match r {
                 Transit::Arrive(at) => {
