@@ -264,6 +264,61 @@ io_mapping!(AcceptError { Closed => NotConnected });
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::Pin;
+
+    /// A stream that implements only what `Stream` requires.
+    struct Bare;
+    impl AsyncRead for Bare {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+    impl AsyncWrite for Bare {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Pending
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+    impl Stream for Bare {
+        fn local_addr(&self) -> SocketAddr {
+            ([127, 0, 0, 1], 1).into()
+        }
+        fn peer_addr(&self) -> SocketAddr {
+            ([127, 0, 0, 1], 2).into()
+        }
+    }
+
+    #[test]
+    fn options_a_backend_does_not_implement_fail_as_unsupported() {
+        let s = Bare;
+        assert!(s.set_nodelay(true).is_ok());
+        let ka = Keepalive {
+            idle: Duration::from_secs(1),
+            interval: Duration::from_secs(1),
+            retries: 3,
+        };
+        let kinds = [
+            s.set_keepalive(Some(ka)).unwrap_err().kind(),
+            s.set_user_timeout(Some(Duration::from_secs(5)))
+                .unwrap_err()
+                .kind(),
+            s.set_linger(Some(Duration::ZERO)).unwrap_err().kind(),
+        ];
+        assert_eq!(kinds, [io::ErrorKind::Unsupported; 3]);
+    }
 
     #[test]
     fn errors_map_to_io_kinds_both_ways() {
