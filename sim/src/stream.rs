@@ -2,13 +2,18 @@
 //!
 //! A connection is two pipes; pipe `d` carries bytes from end `d` to end `1 - d` (end 0 is the
 //! client). Writes are cut into MSS-sized segments, each put on the link (bandwidth queue,
-//! latency, jitter); loss costs a retransmission timeout of delay, never corruption, and
-//! segments arrive in order (head-of-line blocking). A pipe's window bounds bytes in flight
+//! latency, jitter); a loss costs one round trip (fast retransmission, when three segments
+//! follow it) or a retransmission timeout of delay, never corruption, and segments arrive in
+//! order (head-of-line blocking). Segments wait in a full bottleneck queue rather than being
+//! tail-dropped (what a congestion window achieves). A pipe's window bounds bytes in flight
 //! plus bytes unread, so a stalled reader backpressures the writer. A partition stalls a pipe
 //! and it resumes on Linux's retransmission schedule, or gives up (see [`crate::retransmit`]).
-//! A handshake costs one RTT; a missing listener answers RST, a full accept backlog drops the
-//! SYN (the client retries). A reset reports `ConnectionReset` once (`BrokenPipe` if the peer
-//! had already closed its side, as Linux's EPIPE in CLOSE-WAIT), then EOF and `BrokenPipe`.
+//! A handshake costs one RTT; a missing listener answers RST, a full accept or SYN queue drops
+//! the SYN (the client retries). The client end that closes first leaves its port in
+//! TIME-WAIT for 60 s (ports come from Linux's range, 32768–60999). Socket options (Nagle,
+//! keepalive, user timeout, linger) are in [`crate::stream_options`]. A reset reports
+//! `ConnectionReset` once (`BrokenPipe` if the peer had already closed its side, as Linux's
+//! EPIPE in CLOSE-WAIT), then EOF and `BrokenPipe`.
 
 use crate::slab::Key;
 use crate::stream_options::EndOpts;
