@@ -241,6 +241,7 @@ impl World {
             .get_mut(key)
             .expect("segment for a live connection");
         let (src, dst) = (c.ends[dir].host, c.ends[1 - dir].host);
+        let nagle = !c.ends[dir].opts.nodelay;
         let p = &mut c.pipes[dir];
         p.segs.push_back(seg);
         let stalled = p.stalled;
@@ -259,7 +260,10 @@ impl World {
         match self.segment_arrival(src, dst, len as usize + TCP_HEADER_BYTES, key, fast) {
             Some(t) => {
                 self.schedule_in_order(key, dir, t);
-                self.note_ack_time(key, dir, len);
+                if nagle {
+                    // Only Nagle reads the ACK time: the default path skips it.
+                    self.note_ack_time(key, dir, len);
+                }
             }
             None => self.stall_pipe(key, dir),
         }
@@ -390,6 +394,9 @@ impl World {
         }
         let now = self.now;
         c.ends[1 - dir].opts.last_heard = now;
+        // The receiver's own sends wait for ACKs only under Nagle.
+        let reverse_nagle = !c.ends[1 - dir].opts.nodelay;
+        let p = &mut c.pipes[dir];
         if let Some(w) = p.reader.take() {
             w.wake();
         }
@@ -401,7 +408,7 @@ impl World {
             key.as_u64(),
             seg.len as u64,
         );
-        if seg.len > 0 {
+        if seg.len > 0 && reverse_nagle {
             self.piggyback_ack(key, dir);
         }
         if seg.handshake {
