@@ -21,7 +21,9 @@ pub mod worker;
 
 pub use cost::CostCounters;
 pub use link::{Latency, LinkConfig, LinkConfigError};
-pub use net::{AcceptError, BindError, ConnectError, DatagramSocket, Listener, Net, Stream};
+pub use net::{
+    AcceptError, BindError, ConnectError, DatagramSocket, Keepalive, Listener, Net, Stream,
+};
 pub use rng::{Rng, SeededRng};
 pub use runtime::{timeout, Elapsed, JoinError, JoinHandle, Runtime};
 pub use time::{Duration, Instant};

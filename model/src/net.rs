@@ -10,6 +10,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Stream and datagram networking for one host (simulated) or one worker (real).
@@ -61,11 +62,55 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + 'static {
     fn local_addr(&self) -> SocketAddr;
     /// The other end's address.
     fn peer_addr(&self) -> SocketAddr;
-    /// Disables (true) or enables Nagle's algorithm; a no-op where there is none.
+    /// Disables (true) or enables Nagle's algorithm; a no-op where there is none. The
+    /// testbed's backends start every stream with `nodelay` on (the kernel backend sets
+    /// TCP_NODELAY on each); `false` brings back Nagle and the peer's delayed-ACK cost.
     fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         let _ = nodelay;
         Ok(())
     }
+    /// Turns keepalive on with these settings (`None`: off, the default): after `idle`
+    /// without traffic a probe goes out every `interval`; `retries` unanswered probes end
+    /// the connection with `TimedOut` (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT). The default
+    /// implementation fails with `Unsupported`.
+    fn set_keepalive(&self, keepalive: Option<Keepalive>) -> io::Result<()> {
+        let _ = keepalive;
+        Err(unsupported("keepalive"))
+    }
+    /// Data left unacknowledged this long ends the connection with `TimedOut`, before the
+    /// retransmission limit would (TCP_USER_TIMEOUT; `None`: the system's retries limit, the
+    /// default). The default implementation fails with `Unsupported`.
+    fn set_user_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Err(unsupported("user timeout"))
+    }
+    /// SO_LINGER. `None` (the default): closing sends FIN and unsent data still drains.
+    /// `Some(Duration::ZERO)`: closing discards unsent data and sends RST (the peer sees
+    /// `ConnectionReset`, no TIME-WAIT). `Some(d)`: as `None` here (the wait would block a
+    /// non-blocking close). The default implementation fails with `Unsupported`.
+    fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        let _ = linger;
+        Err(unsupported("linger"))
+    }
+}
+
+/// Keepalive settings for [`Stream::set_keepalive`] (Linux's defaults are 7200 s, 75 s, 9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe (TCP_KEEPIDLE).
+    pub idle: Duration,
+    /// Time between probes (TCP_KEEPINTVL).
+    pub interval: Duration,
+    /// Unanswered probes before the connection times out (TCP_KEEPCNT).
+    pub retries: u32,
+}
+
+/// The `Unsupported` error a backend gives for a stream option it cannot apply.
+pub fn unsupported(option: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{option} is not supported by this backend"),
+    )
 }
 
 /// A bound datagram (UDP) socket.
@@ -219,6 +264,61 @@ io_mapping!(AcceptError { Closed => NotConnected });
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::Pin;
+
+    /// A stream that implements only what `Stream` requires.
+    struct Bare;
+    impl AsyncRead for Bare {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+    impl AsyncWrite for Bare {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Pending
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+    impl Stream for Bare {
+        fn local_addr(&self) -> SocketAddr {
+            ([127, 0, 0, 1], 1).into()
+        }
+        fn peer_addr(&self) -> SocketAddr {
+            ([127, 0, 0, 1], 2).into()
+        }
+    }
+
+    #[test]
+    fn options_a_backend_does_not_implement_fail_as_unsupported() {
+        let s = Bare;
+        assert!(s.set_nodelay(true).is_ok());
+        let ka = Keepalive {
+            idle: Duration::from_secs(1),
+            interval: Duration::from_secs(1),
+            retries: 3,
+        };
+        let kinds = [
+            s.set_keepalive(Some(ka)).unwrap_err().kind(),
+            s.set_user_timeout(Some(Duration::from_secs(5)))
+                .unwrap_err()
+                .kind(),
+            s.set_linger(Some(Duration::ZERO)).unwrap_err().kind(),
+        ];
+        assert_eq!(kinds, [io::ErrorKind::Unsupported; 3]);
+    }
 
     #[test]
     fn errors_map_to_io_kinds_both_ways() {

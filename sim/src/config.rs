@@ -14,7 +14,9 @@ pub struct SimConfig {
     /// Per-direction stream window: bytes in flight plus unread at the receiver. A writer
     /// past it gets `Pending` (backpressure).
     pub stream_window_bytes: usize,
-    /// Established connections a listener queues before it refuses more.
+    /// A listener's backlog: its accept queue holds this many + 1 established connections
+    /// and (stream fidelity, no syncookies) its SYN queue this many half-open ones; SYNs past
+    /// either are dropped and the client retries.
     pub accept_backlog: usize,
     /// Datagrams a socket queues before it drops more (receive buffer).
     pub datagram_queue: usize,
@@ -23,13 +25,15 @@ pub struct SimConfig {
     /// SYN retransmissions before a connect fails with `TimedOut` (Linux's tcp_syn_retries
     /// default, 6: with a 1 s first timeout a connect gives up after 127 s).
     pub syn_retries: u32,
-    /// Stream fidelity: the first retransmission timeout (Linux's TCP_RTO_MIN, 200 ms; at
-    /// least four one-way latencies of the link). Later ones double.
+    /// Stream fidelity: the floor of the RTO's variance term (Linux's TCP_RTO_MIN, 200 ms):
+    /// RTO = srtt + max(4·rttvar, `min_rto`), srtt being the link's round trip. Later
+    /// retransmissions double it.
     pub min_rto: Duration,
     /// Stream fidelity: the largest retransmission timeout (Linux's TCP_RTO_MAX, 120 s).
     pub max_rto: Duration,
     /// Stream fidelity: retransmissions of a stalled segment before the connection gives up
-    /// with `TimedOut` (Linux's tcp_retries2, 15: 924.6 s with a 200 ms RTO).
+    /// with `TimedOut` (Linux's tcp_retries2, 15: 924.6 s with a 200 ms RTO; a socket's user
+    /// timeout ends it sooner).
     pub tcp_retries2: u32,
     /// The run stops (as a failure if clients are unfinished) at this sim time.
     pub time_limit: Duration,

@@ -108,6 +108,7 @@ impl World {
         host.listeners.clear();
         host.datagrams.clear();
         host.ports_in_use.clear();
+        host.time_wait.clear();
         host.stack = None; // every socket gone: peers learn it from RSTs after the restart
         self.pending_kills.push(h);
         self.executor_work = true;

@@ -6,14 +6,13 @@
 
 use crate::slab::Key;
 use crate::stream::{store_waker, Conn, ConnState, End, Pipe, Seg, TCP_HEADER_BYTES};
+use crate::stream_options::EndOpts;
 use crate::trace::{DropReason, Kind};
 use crate::world::{Ev, HostId, Transit, World};
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 use testbed_model::{AcceptError, ConnectError};
 
-/// Half-open connections a listener holds (Linux's syncookies make its SYN queue unbounded).
-const SYN_QUEUE: usize = 65_536;
 /// SYN-ACK retransmissions for a completed handshake the full accept queue cannot take
 /// (Linux's tcp_synack_retries).
 const SYNACK_RETRIES: u32 = 5;
@@ -29,8 +28,11 @@ impl World {
         let dst = self
             .resolve(host, target.ip())
             .ok_or(ConnectError::Unreachable)?;
+        let now = self.now;
         let h = &mut self.hosts[host as usize];
-        let port = h.ephemeral_port().ok_or(ConnectError::AddrNotAvailable)?;
+        let port = h
+            .ephemeral_port_to(target, now)
+            .ok_or(ConnectError::AddrNotAvailable)?;
         h.ports_in_use.insert(port);
         let local = SocketAddr::new(
             if target.ip().is_loopback() {
@@ -48,6 +50,7 @@ impl World {
                     addr: local,
                     open: true,
                     error: None,
+                    opts: EndOpts::new(now),
                 },
                 End {
                     host: dst,
@@ -55,6 +58,7 @@ impl World {
                     addr: target,
                     open: false,
                     error: None,
+                    opts: EndOpts::new(now),
                 },
             ],
             server_known: false,
@@ -62,6 +66,7 @@ impl World {
             pipes: [Pipe::default(), Pipe::default()],
             state: ConnState::SynSent,
             connect_waker: None,
+            first_fin: None,
         };
         let key = self.conns.insert(conn);
         self.send_syn(key, 0);
@@ -109,13 +114,13 @@ impl World {
             self.send_rst(key, 1);
             return;
         };
-        // Linux drops a SYN when the accept queue is full (its SYN queue never overflows:
-        // syncookies; ours holds `SYN_QUEUE` half-open connections); the client's SYN timer
-        // retries.
+        // Linux drops a SYN when the accept queue is full (it holds backlog + 1) or, without
+        // syncookies, when the SYN queue holds `backlog` half-open connections; the client's
+        // SYN timer retries (1 s, 3 s, 7 s…).
         if self
             .listeners
             .get(lkey)
-            .is_none_or(|l| l.backlog.len() >= cap || l.half_open.len() >= SYN_QUEUE)
+            .is_none_or(|l| l.backlog.len() > cap || l.half_open.len() >= cap.max(1))
         {
             let cport = self.conns.get(key).map_or(0, |c| c.ends[0].addr.port());
             self.record(
@@ -188,7 +193,7 @@ impl World {
         if !l.half_open.contains(&key) {
             return; // purged, or already complete
         }
-        if l.backlog.len() >= cap {
+        if l.backlog.len() > cap {
             let (src, dst) = self
                 .conns
                 .get(key)
@@ -272,7 +277,7 @@ impl World {
             fin: false,
             handshake: true,
         };
-        self.send_segment(key, 0, ack);
+        self.send_segment(key, 0, ack, 0);
     }
 
     pub(crate) fn on_syn_timeout(&mut self, key: Key, attempt: u32) {

@@ -23,6 +23,7 @@ mod sim;
 mod slab;
 mod stream;
 mod stream_handles;
+mod stream_options;
 pub mod testing;
 pub mod trace;
 mod world;

@@ -1,7 +1,9 @@
 //! Stream fidelity's retransmission timer, on Linux's schedule: the first retransmission one
-//! RTO after the segment left (at least `min_rto`, 200 ms), each later one after twice the
-//! previous wait, waits capped at `max_rto` (120 s); after `tcp_retries2` (15) retransmissions
-//! go unanswered the connection gives up with `TimedOut` (924.6 s with a 200 ms RTO).
+//! RTO after the segment left (RTO = srtt + max(4·rttvar, `min_rto`), as Linux computes it
+//! from its RTT estimate, with Linux's 200 ms floor on the variance term), each later one
+//! after twice the previous wait, waits capped at `max_rto` (120 s); after `tcp_retries2` (15)
+//! retransmissions go unanswered, or the sending socket's user timeout passes first, the
+//! connection gives up with `TimedOut` (924.6 s with a 200 ms RTO).
 //!
 //! A pipe whose link is partitioned (or whose segment arrives at a cut link) is *stalled*: its
 //! segments wait. When the link comes back they leave at the next retransmission time on that
@@ -11,7 +13,6 @@ use crate::slab::Key;
 use crate::stream::TCP_HEADER_BYTES;
 use crate::trace::{DropReason, Kind};
 use crate::world::{Ev, HostId, LinkState, World};
-use std::io;
 use testbed_model::{Duration, Instant};
 
 /// The `n`-th wait (0-based) of the backoff from `rto`, capped at `max`.
@@ -49,12 +50,28 @@ pub(crate) fn next_retransmit(
 }
 
 impl World {
-    /// The retransmission timeout from `from` to `to`: `min_rto`, or four one-way latencies
-    /// on a slow link (a stand-in for srtt + 4·rttvar).
+    /// The smoothed round-trip time a connection from `from` to `to` converges to: the
+    /// smallest latency both ways (the handshake gives the first sample, so no connection
+    /// sends data on the 1 s initial RTO).
+    pub(crate) fn rtt(&self, from: HostId, to: HostId) -> Duration {
+        self.link(from, to).cfg.latency.floor() + self.link(to, from).cfg.latency.floor()
+    }
+
+    /// The retransmission timeout from `from` to `to` as Linux computes it (RFC 6298 with
+    /// Linux's `rto_min` floor on the variance term): srtt + max(4·rttvar, `min_rto`), where
+    /// the mean deviation is what jitter and the latency distribution's spread add both ways.
     pub(crate) fn rto(&self, from: HostId, to: HostId) -> Duration {
-        self.cfg
-            .min_rto
-            .max(self.link(from, to).cfg.latency.floor() * 4)
+        let spread = |l: &crate::world::Link| {
+            let c = &l.cfg;
+            let range = match c.latency {
+                crate::Latency::Fixed(_) => Duration::ZERO,
+                crate::Latency::Uniform { min, max } => max.saturating_sub(min) / 2,
+                crate::Latency::LongTail { min, .. } => min,
+            };
+            range + c.jitter / 2
+        };
+        let rttvar = spread(self.link(from, to)) + spread(self.link(to, from));
+        self.rtt(from, to) + self.cfg.min_rto.max(rttvar * 4)
     }
 
     /// Parks pipe `dir` behind its blocked link. The first stall starts the retransmission
@@ -80,7 +97,12 @@ impl World {
         self.link_mut(src, dst).stalled.push((key, dir));
         if start {
             let rto = self.rto(src, dst);
-            let after = give_up_after(rto, self.cfg.max_rto, self.cfg.tcp_retries2);
+            let mut after = give_up_after(rto, self.cfg.max_rto, self.cfg.tcp_retries2);
+            let c = self.conns.get(key).expect("live");
+            if let Some(u) = c.ends[dir].opts.user_timeout {
+                // TCP_USER_TIMEOUT: Linux clamps the RTO so the timer fires when it passes.
+                after = after.min(u);
+            }
             self.schedule(
                 now.saturating_add(after),
                 Ev::GiveUp {
@@ -135,7 +157,8 @@ impl World {
         p.stalled = false;
         p.epoch = p.epoch.wrapping_add(1);
         let segs: Vec<_> = p.segs.iter().copied().collect();
-        for s in segs {
+        let total = segs.len();
+        for (i, s) in segs.into_iter().enumerate() {
             self.record(
                 Kind::SegmentRetransmit,
                 DropReason::Partition,
@@ -144,7 +167,8 @@ impl World {
                 key.as_u64(),
                 (s.len as usize + TCP_HEADER_BYTES) as u64,
             );
-            match self.segment_arrival(src, dst, s.len as usize + TCP_HEADER_BYTES, key) {
+            let fast = total - 1 - i >= 3;
+            match self.segment_arrival(src, dst, s.len as usize + TCP_HEADER_BYTES, key, fast) {
                 Some(t) => self.schedule_in_order(key, dir, t),
                 None => return self.stall_pipe(key, dir),
             }
@@ -161,18 +185,7 @@ impl World {
         if !p.stalled || p.stall_gen != gen || p.reset {
             return;
         }
-        let (src, dst) = (c.ends[dir].host, c.ends[1 - dir].host);
-        c.ends[dir].error = Some(io::ErrorKind::TimedOut);
-        self.record(
-            Kind::TimedOut,
-            DropReason::None,
-            src,
-            dst,
-            key.as_u64(),
-            dir as u64,
-        );
-        self.send_rst(key, dir);
-        self.reset_pipes(key);
+        self.time_out(key, dir);
     }
 }
 

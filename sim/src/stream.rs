@@ -2,26 +2,34 @@
 //!
 //! A connection is two pipes; pipe `d` carries bytes from end `d` to end `1 - d` (end 0 is the
 //! client). Writes are cut into MSS-sized segments, each put on the link (bandwidth queue,
-//! latency, jitter); loss costs a retransmission timeout of delay, never corruption, and
-//! segments arrive in order (head-of-line blocking). A pipe's window bounds bytes in flight
+//! latency, jitter); a loss costs one round trip (fast retransmission, when three segments
+//! follow it) or a retransmission timeout of delay, never corruption, and segments arrive in
+//! order (head-of-line blocking). Segments wait in a full bottleneck queue rather than being
+//! tail-dropped (what a congestion window achieves). A pipe's window bounds bytes in flight
 //! plus bytes unread, so a stalled reader backpressures the writer. A partition stalls a pipe
 //! and it resumes on Linux's retransmission schedule, or gives up (see [`crate::retransmit`]).
-//! A handshake costs one RTT; a missing listener answers RST, a full accept backlog drops the
-//! SYN (the client retries). A reset reports `ConnectionReset` once (`BrokenPipe` if the peer
-//! had already closed its side, as Linux's EPIPE in CLOSE-WAIT), then EOF and `BrokenPipe`.
+//! A handshake costs one RTT; a missing listener answers RST, a full accept or SYN queue drops
+//! the SYN (the client retries). The client end that closes first leaves its port in
+//! TIME-WAIT for 60 s (ports come from Linux's range, 32768–60999). Socket options (Nagle,
+//! keepalive, user timeout, linger) are in [`crate::stream_options`]. A reset reports
+//! `ConnectionReset` once (`BrokenPipe` if the peer had already closed its side, as Linux's
+//! EPIPE in CLOSE-WAIT), then EOF and `BrokenPipe`.
 
 use crate::slab::Key;
+use crate::stream_options::EndOpts;
 use crate::trace::{DropReason, Kind};
 use crate::world::{Ev, HostId, LinkState, Transit, World};
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll, Waker};
-use testbed_model::{ConnectError, Instant};
+use testbed_model::{ConnectError, Duration, Instant};
 use tokio::io::ReadBuf;
 pub(crate) const TCP_HEADER_BYTES: usize = 40;
 /// Losses of one segment absorbed as retransmission delay before it is delivered anyway.
 const MAX_RETRANSMITS: u32 = 16;
+/// Duplicate ACKs that trigger a fast retransmission (RFC 5681).
+const DUP_ACK_THRESHOLD: usize = 3;
 
 pub(crate) struct End {
     pub(crate) host: HostId,
@@ -30,6 +38,8 @@ pub(crate) struct End {
     pub(crate) open: bool,
     /// An error the next read or write of this end reports once (a socket's `SO_ERROR`).
     pub(crate) error: Option<io::ErrorKind>,
+    /// The socket options the application set (nodelay, keepalive, user timeout, linger).
+    pub(crate) opts: EndOpts,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -69,6 +79,13 @@ pub(crate) struct Pipe {
     pub(crate) reset: bool,
     pub(crate) reader: Option<Waker>,
     pub(crate) writer: Option<Waker>,
+    /// When the sender learns that everything sent so far arrived (the receiver's ACK, delayed
+    /// 40 ms after a small segment): Nagle holds small segments until then.
+    pub(crate) ack_at: Instant,
+    /// Bytes written but held back by Nagle's algorithm (in `buf`, not yet a segment).
+    pub(crate) held: u32,
+    /// A Nagle flush event is pending.
+    pub(crate) flush_armed: bool,
 }
 
 impl Pipe {
@@ -81,6 +98,7 @@ impl Pipe {
     pub(crate) fn drop_in_flight(&mut self) {
         self.buf.truncate(self.readable);
         self.segs.clear();
+        self.held = 0;
         self.epoch = self.epoch.wrapping_add(1);
         self.stalled = false;
         self.parked = false;
@@ -110,6 +128,8 @@ pub(crate) struct Conn {
     pub(crate) pipes: [Pipe; 2],
     pub(crate) state: ConnState,
     pub(crate) connect_waker: Option<Waker>,
+    /// The end that sent the first FIN (it holds TIME-WAIT after the close).
+    pub(crate) first_fin: Option<usize>,
 }
 
 pub(crate) struct ListenerState {
@@ -212,13 +232,16 @@ impl World {
     // ---- data --------------------------------------------------------------------------
 
     /// Puts one segment of pipe `dir` on the wire (or parks it behind a blocked link).
-    pub(crate) fn send_segment(&mut self, key: Key, dir: usize, seg: Seg) {
+    /// `followers`: segments the sender puts on the wire right behind it (three or more
+    /// make a loss of this one a fast retransmission, one round trip later, not an RTO).
+    pub(crate) fn send_segment(&mut self, key: Key, dir: usize, seg: Seg, followers: usize) {
         let len = seg.len;
         let c = self
             .conns
             .get_mut(key)
             .expect("segment for a live connection");
         let (src, dst) = (c.ends[dir].host, c.ends[1 - dir].host);
+        let nagle = !c.ends[dir].opts.nodelay;
         let p = &mut c.pipes[dir];
         p.segs.push_back(seg);
         let stalled = p.stalled;
@@ -233,26 +256,50 @@ impl World {
         if stalled {
             return;
         }
-        match self.segment_arrival(src, dst, len as usize + TCP_HEADER_BYTES, key) {
-            Some(t) => self.schedule_in_order(key, dir, t),
+        let fast = followers >= DUP_ACK_THRESHOLD;
+        match self.segment_arrival(src, dst, len as usize + TCP_HEADER_BYTES, key, fast) {
+            Some(t) => {
+                self.schedule_in_order(key, dir, t);
+                if nagle {
+                    // Only Nagle reads the ACK time: the default path skips it.
+                    self.note_ack_time(key, dir, len);
+                }
+            }
             None => self.stall_pipe(key, dir),
         }
     }
 
-    /// When a segment sent now arrives, counting retransmissions after losses; `None` if the
-    /// link is held or partitioned.
+    /// When a segment sent now arrives, counting retransmissions after losses (the first
+    /// one a round trip later if `fast`: three duplicate ACKs; else after the RTO, doubling);
+    /// `None` if the link is held or partitioned.
     pub(crate) fn segment_arrival(
         &mut self,
         src: HostId,
         dst: HostId,
         bytes: usize,
         key: Key,
+        fast: bool,
     ) -> Option<Instant> {
         let rto = self.rto(src, dst);
         let max = self.cfg.max_rto;
         let mut t = self.now;
         for n in 0..MAX_RETRANSMITS {
-            match self.link_mut(src, dst).transit(t, bytes) {
+            let now = self.now;
+            let link = self.link_mut(src, dst);
+            let busy = link.busy_until;
+            // A TCP sender's congestion window keeps it from overflowing the bottleneck
+            // queue; stream fidelity has no window, so its segments wait in the queue instead
+            // of being tail-dropped (loss still drops them).
+            let queue = std::mem::replace(&mut link.cfg.queue_bytes, u64::MAX);
+            let r = link.transit(t, bytes);
+            link.cfg.queue_bytes = queue;
+            if let Some(bw) = link.cfg.bandwidth.filter(|b| *b > 0 && n > 0 && t > busy) {
+                // A retransmission leaves later: it takes its share of the bottleneck now,
+                // without leaving the link idle until then for the segments behind it.
+                let tx = Duration::from_nanos((bytes as u128 * 1_000_000_000 / bw as u128) as u64);
+                link.busy_until = busy.max(now) + tx;
+            }
+            match r {
                 Transit::Arrive(at) => {
                     if self.link_mut(src, dst).duplicates() {
                         self.record(
@@ -275,7 +322,11 @@ impl World {
                         key.as_u64(),
                         bytes as u64,
                     );
-                    t += crate::retransmit::backoff(rto, max, n);
+                    t += if fast && n == 0 {
+                        self.rtt(src, dst) + self.link(src, dst).cfg.latency.floor()
+                    } else {
+                        crate::retransmit::backoff(rto, max, n)
+                    };
                 }
                 Transit::Blocked(_) => return None,
             }
@@ -341,6 +392,11 @@ impl World {
         if seg.fin {
             p.fin_received = true;
         }
+        let now = self.now;
+        c.ends[1 - dir].opts.last_heard = now;
+        // The receiver's own sends wait for ACKs only under Nagle.
+        let reverse_nagle = !c.ends[1 - dir].opts.nodelay;
+        let p = &mut c.pipes[dir];
         if let Some(w) = p.reader.take() {
             w.wake();
         }
@@ -352,6 +408,9 @@ impl World {
             key.as_u64(),
             seg.len as u64,
         );
+        if seg.len > 0 && reverse_nagle {
+            self.piggyback_ack(key, dir);
+        }
         if seg.handshake {
             self.complete_handshake(key);
         }
@@ -447,22 +506,7 @@ impl World {
         let costs = &mut self.hosts[c.ends[end].host as usize].costs;
         costs.syscall(1);
         costs.cpu_copy(n as u64);
-        let (src, dst) = (c.ends[end].host, c.ends[1 - end].host);
-        let mss = self.link(src, dst).cfg.mss();
-        let mut left = n;
-        while left > 0 {
-            let len = left.min(mss);
-            self.send_segment(
-                key,
-                end,
-                Seg {
-                    len: len as u32,
-                    fin: false,
-                    handshake: false,
-                },
-            );
-            left -= len;
-        }
+        self.push_data(key, end, n);
         Poll::Ready(Ok(n))
     }
 
@@ -476,7 +520,10 @@ impl World {
         }
         if !p.fin_sent {
             p.fin_sent = true;
+            c.first_fin.get_or_insert(end);
             let (a, b) = (c.ends[end].host, c.ends[1 - end].host);
+            // Nagle never holds data back from a FIN.
+            self.nagle_flush(key, end);
             self.record(Kind::Fin, DropReason::None, a, b, key.as_u64(), end as u64);
             self.send_segment(
                 key,
@@ -486,6 +533,7 @@ impl World {
                     fin: true,
                     handshake: false,
                 },
+                0,
             );
         }
         Ok(())
@@ -500,7 +548,8 @@ impl World {
         let established = c.state == ConnState::Established || end == 1;
         if alive && established && !c.pipes[0].reset {
             let unread = c.pipes[1 - end].readable > 0;
-            if unread {
+            if unread || c.ends[end].opts.linger_zero {
+                // Unread data, or SO_LINGER 0: RST instead of FIN (and no TIME-WAIT).
                 c.pipes[0].clear();
                 c.pipes[1].clear();
                 self.send_rst(key, end);
@@ -519,11 +568,17 @@ impl World {
         let quiet = c.pipes.iter().all(|p| p.segs.is_empty());
         if !pending && end_gone(0) && end_gone(1) && quiet {
             let c = self.conns.remove(key).expect("checked");
+            let now = self.now;
             let h = &mut self.hosts[c.ends[0].host as usize];
             // After a crash the port table was reset; a port of an older incarnation may
             // already belong to a new connection.
             if h.incarnation == c.ends[0].incarnation {
-                h.ports_in_use.remove(&c.ends[0].addr.port());
+                let port = c.ends[0].addr.port();
+                h.ports_in_use.remove(&port);
+                // The client closed first and the connection ended cleanly: TIME-WAIT.
+                if c.first_fin == Some(0) && !c.pipes[0].reset {
+                    h.enter_time_wait(port, c.ends[1].addr, now);
+                }
             }
         }
     }

@@ -81,6 +81,34 @@ impl testbed_model::Stream for SimStream {
     fn peer_addr(&self) -> SocketAddr {
         self.peer
     }
+    fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        match self.via {
+            Via::Stream { conn, end } => lock(&self.shared).stream_set_nodelay(conn, end, nodelay),
+            Via::Packet(p) => lock(&self.shared).pkt_set_nodelay(p, nodelay),
+        }
+    }
+    fn set_keepalive(&self, keepalive: Option<testbed_model::Keepalive>) -> io::Result<()> {
+        match self.via {
+            Via::Stream { conn, end } => {
+                lock(&self.shared).stream_set_keepalive(conn, end, keepalive)
+            }
+            Via::Packet(p) => lock(&self.shared).pkt_set_keepalive(p, keepalive),
+        }
+    }
+    fn set_user_timeout(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        match self.via {
+            Via::Stream { conn, end } => {
+                lock(&self.shared).stream_set_user_timeout(conn, end, timeout)
+            }
+            Via::Packet(p) => lock(&self.shared).pkt_set_user_timeout(p, timeout),
+        }
+    }
+    fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        match self.via {
+            Via::Stream { conn, end } => lock(&self.shared).stream_set_linger(conn, end, linger),
+            Via::Packet(p) => lock(&self.shared).pkt_set_linger(p, linger),
+        }
+    }
 }
 
 impl Drop for SimStream {

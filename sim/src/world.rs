@@ -11,7 +11,7 @@ use crate::stream::{Conn, ListenerState};
 use crate::trace::{DropReason, Event, Kind, Trace};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::task::Waker;
 use testbed_model::link::{Fate, LinkDrop, LinkQueue};
 use testbed_model::rng::{derive_seed, derive_seed_indexed};
@@ -34,6 +34,8 @@ pub(crate) struct HostState {
     pub(crate) listeners: BTreeMap<u16, Key>,
     pub(crate) datagrams: BTreeMap<u16, Key>,
     pub(crate) ports_in_use: BTreeSet<u16>,
+    /// Stream fidelity: (local port, remote) pairs in TIME-WAIT and when each ends.
+    pub(crate) time_wait: BTreeMap<(u16, SocketAddr), Instant>,
     pub(crate) next_ephemeral: u16,
     pub(crate) rng_draws: u64,
     /// Whether the host has an init to run at start and restart (the init itself lives
@@ -50,7 +52,9 @@ pub(crate) struct HostState {
     pub(crate) pcap: Option<PcapWriter>,
 }
 
-pub(crate) const EPHEMERAL_FIRST: u16 = 49152;
+/// Linux's default ephemeral range (net.ipv4.ip_local_port_range 32768 60999: 28,232 ports).
+pub(crate) const EPHEMERAL_FIRST: u16 = 32768;
+pub(crate) const EPHEMERAL_LAST: u16 = 60999;
 
 impl HostState {
     pub(crate) fn new(name: String, ip: IpAddr, has_init: bool) -> HostState {
@@ -63,6 +67,7 @@ impl HostState {
             listeners: BTreeMap::new(),
             datagrams: BTreeMap::new(),
             ports_in_use: BTreeSet::new(),
+            time_wait: BTreeMap::new(),
             next_ephemeral: EPHEMERAL_FIRST,
             rng_draws: 0,
             costs: CostCounters::default(),
@@ -73,11 +78,21 @@ impl HostState {
         }
     }
 
-    /// A free ephemeral port, or `None` if all 16384 are taken.
+    /// A free ephemeral port (for a listener or datagram socket), or `None` if all are taken.
     pub(crate) fn ephemeral_port(&mut self) -> Option<u16> {
-        for _ in 0..=(u16::MAX - EPHEMERAL_FIRST) {
+        self.pick_port(|_, _| false)
+    }
+
+    /// A free ephemeral port for a connection to `remote` at `now`: one whose earlier
+    /// connection to `remote` still sits in TIME-WAIT is taken too.
+    pub(crate) fn ephemeral_port_to(&mut self, remote: SocketAddr, now: Instant) -> Option<u16> {
+        self.pick_port(|h, p| h.time_wait.get(&(p, remote)).is_some_and(|t| *t > now))
+    }
+
+    fn pick_port(&mut self, also_taken: impl Fn(&HostState, u16) -> bool) -> Option<u16> {
+        for _ in 0..=(EPHEMERAL_LAST - EPHEMERAL_FIRST) {
             let p = self.next_ephemeral;
-            self.next_ephemeral = if p == u16::MAX {
+            self.next_ephemeral = if p >= EPHEMERAL_LAST {
                 EPHEMERAL_FIRST
             } else {
                 p + 1
@@ -85,13 +100,30 @@ impl HostState {
             if !self.ports_in_use.contains(&p)
                 && !self.listeners.contains_key(&p)
                 && !self.datagrams.contains_key(&p)
+                && !also_taken(self, p)
             {
                 return Some(p);
             }
         }
         None
     }
+
+    /// Stream fidelity: the local `port` of a connection to `remote` that this host closed
+    /// first stays in TIME-WAIT until `until` (expired entries are dropped as new ones come).
+    pub(crate) fn enter_time_wait(&mut self, port: u16, remote: SocketAddr, now: Instant) {
+        if self.time_wait.len() >= TIME_WAIT_MAX {
+            self.time_wait.retain(|_, t| *t > now);
+        }
+        if self.time_wait.len() < TIME_WAIT_MAX {
+            self.time_wait.insert((port, remote), now + TIME_WAIT);
+        }
+    }
 }
+
+/// How long a connection's local port stays in TIME-WAIT (Linux: TCP_TIMEWAIT_LEN, 60 s).
+pub(crate) const TIME_WAIT: Duration = Duration::from_secs(60);
+/// TIME-WAIT entries a host keeps (Linux's tcp_max_tw_buckets default for small machines).
+const TIME_WAIT_MAX: usize = 65_536;
 
 /// Whether a link carries traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,6 +192,8 @@ pub(crate) enum Ev {
     Rst { conn: Key, to_end: usize },
     Retransmit { conn: Key, dir: usize, gen: u32 },
     GiveUp { conn: Key, dir: usize, gen: u32 },
+    Keepalive { conn: Key, end: usize, gen: u32 },
+    NagleFlush { conn: Key, dir: usize },
     Datagram(Key),
     Frame(Key),
     StackPoll { host: HostId, gen: u64 },
@@ -498,6 +532,8 @@ impl World {
             Ev::Rst { conn, to_end } => self.on_rst(conn, to_end),
             Ev::Retransmit { conn, dir, gen } => self.on_retransmit(conn, dir, gen),
             Ev::GiveUp { conn, dir, gen } => self.on_give_up(conn, dir, gen),
+            Ev::Keepalive { conn, end, gen } => self.on_keepalive(conn, end, gen),
+            Ev::NagleFlush { conn, dir } => self.on_nagle_flush(conn, dir),
             Ev::Datagram(key) => self.on_datagram(key),
             Ev::Frame(key) => self.on_frame(key),
             Ev::StackPoll { host, gen } => self.on_stack_poll(host, gen),

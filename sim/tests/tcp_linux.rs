@@ -45,11 +45,12 @@ fn after_a_partition_data_resumes_at_the_next_backed_off_retransmission() {
         h.sleep(Duration::from_secs(10)).await;
         h.control().repair("cli", "srv");
         h.sleep(Duration::from_secs(5)).await;
-        // Retransmissions at 0.2, 0.6, 1.4, 3.0, 6.2, 12.6 s: healed at 10 s, the data leaves
-        // at 12.6 s and arrives 1 ms later (Linux would do the same; instant recovery is kinder).
+        // RTO = srtt (2 ms) + 200 ms; retransmissions at 0.202, 0.606, 1.414, 3.030, 6.262,
+        // 12.726 s: healed at 10 s, the data leaves at 12.726 s and arrives 1 ms later (Linux
+        // would do the same; instant recovery is kinder).
         assert_eq!(
             got.borrow().as_slice(),
-            &[Ok(t0 + Duration::from_millis(12_601))]
+            &[Ok(t0 + Duration::from_millis(12_727))]
         );
         Ok(())
     });
@@ -69,7 +70,8 @@ fn a_partition_longer_than_tcp_retries2_times_the_connection_out() {
         let mut b = [0u8; 1];
         let e = s.read(&mut b).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::TimedOut);
-        assert_eq!(h.now() - t0, Duration::from_millis(924_600));
+        // 0.202 s doubling for 10 waits (206.646 s), then 6 waits at the 120 s cap.
+        assert_eq!(h.now() - t0, Duration::from_millis(926_646));
         // Reported once; afterwards the socket is dead: EOF and EPIPE.
         assert_eq!(s.read(&mut b).await?, 0);
         assert_eq!(

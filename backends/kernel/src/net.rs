@@ -151,6 +151,24 @@ impl testbed_model::Stream for KernelStream {
     fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.inner.set_nodelay(nodelay)
     }
+    fn set_keepalive(&self, keepalive: Option<testbed_model::Keepalive>) -> io::Result<()> {
+        let sock = socket2::SockRef::from(&self.inner);
+        match keepalive {
+            None => sock.set_keepalive(false),
+            Some(k) => sock.set_tcp_keepalive(
+                &socket2::TcpKeepalive::new()
+                    .with_time(k.idle)
+                    .with_interval(k.interval)
+                    .with_retries(k.retries),
+            ),
+        }
+    }
+    fn set_user_timeout(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        socket2::SockRef::from(&self.inner).set_tcp_user_timeout(timeout)
+    }
+    fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        socket2::SockRef::from(&self.inner).set_linger(linger)
+    }
 }
 
 /// A UDP socket.

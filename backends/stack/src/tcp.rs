@@ -408,6 +408,39 @@ impl testbed_model::Stream for StackStream {
             .set_nagle_enabled(!nodelay);
         Ok(())
     }
+    /// smoltcp probes after every `interval` of silence and aborts when the peer stays
+    /// silent for `idle + interval × retries` (its one timeout, shared with the user timeout).
+    fn set_keepalive(&self, keepalive: Option<testbed_model::Keepalive>) -> io::Result<()> {
+        let mut core = self.inner.core.borrow_mut();
+        let s = core.sockets.get_mut::<tcp::Socket>(self.handle);
+        match keepalive {
+            None => {
+                s.set_keep_alive(None);
+                s.set_timeout(None);
+            }
+            Some(k) => {
+                let total = k.idle.saturating_add(k.interval.saturating_mul(k.retries));
+                s.set_keep_alive(Some(smol_duration(k.interval)));
+                s.set_timeout(Some(smol_duration(total)));
+            }
+        }
+        Ok(())
+    }
+    /// smoltcp's socket timeout: the peer silent this long with data unacknowledged aborts.
+    fn set_user_timeout(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        let mut core = self.inner.core.borrow_mut();
+        core.sockets
+            .get_mut::<tcp::Socket>(self.handle)
+            .set_timeout(timeout.map(smol_duration));
+        Ok(())
+    }
+    /// smoltcp has no linger: `Unsupported`.
+    fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        let _ = linger;
+        Err(testbed_model::net::unsupported(
+            "SO_LINGER on the smoltcp stack",
+        ))
+    }
 }
 
 impl AsyncRead for StackStream {

@@ -364,6 +364,24 @@ impl testbed_model::Stream for UringStream {
     fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         SockRef::from(&*self.fd).set_tcp_nodelay(nodelay)
     }
+    fn set_keepalive(&self, keepalive: Option<testbed_model::Keepalive>) -> io::Result<()> {
+        let sock = SockRef::from(&*self.fd);
+        match keepalive {
+            None => sock.set_keepalive(false),
+            Some(k) => sock.set_tcp_keepalive(
+                &socket2::TcpKeepalive::new()
+                    .with_time(k.idle)
+                    .with_interval(k.interval)
+                    .with_retries(k.retries),
+            ),
+        }
+    }
+    fn set_user_timeout(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        SockRef::from(&*self.fd).set_tcp_user_timeout(timeout)
+    }
+    fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        SockRef::from(&*self.fd).set_linger(linger)
+    }
 }
 
 /// A listening socket (SO_REUSEPORT) accepting through the ring.

@@ -218,4 +218,16 @@ impl<S: testbed_model::Stream> testbed_model::Stream for TlsStream<S> {
     fn peer_addr(&self) -> SocketAddr {
         self.peer
     }
+    fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.get_ref().0.set_nodelay(nodelay)
+    }
+    fn set_keepalive(&self, keepalive: Option<testbed_model::Keepalive>) -> io::Result<()> {
+        self.inner.get_ref().0.set_keepalive(keepalive)
+    }
+    fn set_user_timeout(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        self.inner.get_ref().0.set_user_timeout(timeout)
+    }
+    fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        self.inner.get_ref().0.set_linger(linger)
+    }
 }

@@ -378,3 +378,70 @@ impl World {
         self.request_poll(p.host);
     }
 }
+
+/// The model's stream options on a smoltcp socket, at the API boundary: Nagle, keepalive
+/// (smoltcp probes every `interval` of silence and aborts after `idle + interval × retries`
+/// of it, its one timeout shared with the user timeout; `None` restores the host-wide
+/// `SimConfig::tcp_user_timeout`) and the user timeout; smoltcp has no linger.
+impl World {
+    fn pkt_socket(&mut self, p: PSock) -> io::Result<&mut tcp::Socket<'static>> {
+        match self.live_stack(p.host, p.incarnation) {
+            Some(st) => Ok(st.tcp(p.handle)),
+            None => Err(io::ErrorKind::ConnectionReset.into()),
+        }
+    }
+
+    pub(crate) fn pkt_set_nodelay(&mut self, p: PSock, nodelay: bool) -> io::Result<()> {
+        self.pkt_socket(p)?.set_nagle_enabled(!nodelay);
+        self.request_poll(p.host);
+        Ok(())
+    }
+
+    pub(crate) fn pkt_set_keepalive(
+        &mut self,
+        p: PSock,
+        ka: Option<testbed_model::Keepalive>,
+    ) -> io::Result<()> {
+        let default = smol_duration(self.cfg.tcp_user_timeout);
+        let s = self.pkt_socket(p)?;
+        match ka {
+            None => {
+                s.set_keep_alive(None);
+                s.set_timeout(Some(default));
+            }
+            Some(k) => {
+                let total = k.idle.saturating_add(k.interval.saturating_mul(k.retries));
+                s.set_keep_alive(Some(smol_duration(k.interval)));
+                s.set_timeout(Some(smol_duration(total)));
+            }
+        }
+        self.request_poll(p.host);
+        Ok(())
+    }
+
+    pub(crate) fn pkt_set_user_timeout(
+        &mut self,
+        p: PSock,
+        t: Option<std::time::Duration>,
+    ) -> io::Result<()> {
+        let t = t.unwrap_or(self.cfg.tcp_user_timeout);
+        self.pkt_socket(p)?.set_timeout(Some(smol_duration(t)));
+        self.request_poll(p.host);
+        Ok(())
+    }
+
+    pub(crate) fn pkt_set_linger(
+        &mut self,
+        p: PSock,
+        linger: Option<std::time::Duration>,
+    ) -> io::Result<()> {
+        let _ = (p, linger);
+        Err(testbed_model::net::unsupported(
+            "SO_LINGER in packet fidelity (smoltcp)",
+        ))
+    }
+}
+
+fn smol_duration(d: std::time::Duration) -> smoltcp::time::Duration {
+    smoltcp::time::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}

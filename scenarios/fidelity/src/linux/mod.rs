@@ -6,7 +6,6 @@ mod cmd;
 mod control;
 pub mod error;
 pub mod host;
-mod knobs;
 pub mod lab;
 mod nft_shell;
 mod rows;

@@ -3,7 +3,6 @@
 //! Deterministic (a fixed seed per row); every run is bounded in simulated time.
 
 mod faults;
-mod knobs;
 mod topology;
 
 pub use faults::SimFaults;
@@ -21,7 +20,6 @@ pub const RUN_LIMIT: testbed_model::Duration = testbed_model::Duration::from_sec
 /// Measures `row` on the simulator in `fidelity`.
 pub fn measure(row: RowId, fidelity: Fidelity) -> Obs {
     let cfg = topology::config(row, fidelity);
-    let notes = topology::notes(row, fidelity);
     let mut sim = Sim::new(cfg);
     sim.host("server", move |h| workload::serve(row, h.clone(), h));
     let slot: Rc<RefCell<Option<Obs>>> = Rc::default();
@@ -39,7 +37,8 @@ pub fn measure(row: RowId, fidelity: Fidelity) -> Obs {
         Ok(())
     });
     let run = sim.run();
-    let mut obs = match (slot.borrow_mut().take(), run) {
+    let taken = slot.borrow_mut().take();
+    match (taken, run) {
         (Some(o), _) => o,
         (None, Err(e)) => Obs {
             value: None,
@@ -51,9 +50,5 @@ pub fn measure(row: RowId, fidelity: Fidelity) -> Obs {
             outcome: "sim-error".into(),
             detail: "the client finished without a result".into(),
         },
-    };
-    if !notes.is_empty() {
-        obs.detail = format!("{} [{notes}]", obs.detail);
     }
-    obs
 }

@@ -1,5 +1,5 @@
 //! A row's simulator configuration from its [`Setup`](crate::workload::Setup): the link both
-//! ways, the listen backlog, and the host-wide settings that stand in for socket knobs.
+//! ways and the listen backlog (socket knobs go through the model's `Stream` options).
 
 use super::RUN_LIMIT;
 use crate::row::RowId;
@@ -42,29 +42,7 @@ pub(super) fn config(row: RowId, fidelity: Fidelity) -> SimConfig {
     if let Some(b) = s.backlog {
         cfg.accept_backlog = b as usize;
     }
-    if let Some(t) = s.knobs.user_timeout {
-        // Host-wide; the only user timeout the simulator has (packet fidelity only).
-        cfg.tcp_user_timeout = t;
-    }
     cfg
-}
-
-/// What the simulator could not set up like Linux for `row` (empty: nothing).
-pub(super) fn notes(row: RowId, fidelity: Fidelity) -> String {
-    let s = setup(row);
-    let mut n = Vec::new();
-    if s.knobs.user_timeout.is_some() {
-        n.push(match fidelity {
-            Fidelity::Packet => {
-                "TCP_USER_TIMEOUT applied host-wide via SimConfig::tcp_user_timeout"
-            }
-            _ => "stream fidelity has no user timeout",
-        });
-    }
-    if s.knobs.keepalive.is_some() {
-        n.push("the simulator has no keepalive");
-    }
-    n.join("; ")
 }
 
 fn name(f: Fidelity) -> &'static str {

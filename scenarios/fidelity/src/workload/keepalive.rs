@@ -3,7 +3,7 @@
 
 use super::outcome::DEADLINE;
 use super::wait::{connect, echo, obs, read_outcome, secs};
-use super::{Client, Knobs, StreamKnobs};
+use super::{apply_knobs, Client, Knobs};
 use crate::row::Obs;
 use testbed_model::{Duration, Net, Runtime};
 
@@ -14,13 +14,12 @@ pub(super) async fn run<R, N>(cx: &Client<'_, R, N>, knobs: &Knobs) -> Obs
 where
     R: Runtime,
     N: Net,
-    N::Stream: StreamKnobs,
 {
     let mut s = match connect(cx).await {
         Ok(s) => s,
         Err(o) => return o,
     };
-    let unapplied = s.apply_knobs(knobs);
+    let note = apply_knobs(&s, knobs);
     if let Err(o) = echo(&cx.rt, &mut s, b"warm", Duration::from_secs(5)).await {
         return o;
     }
@@ -28,11 +27,6 @@ where
     let t0 = cx.rt.now();
     let (class, what) = read_outcome(&cx.rt, &mut s, DEADLINE_AFTER).await;
     cx.faults.heal();
-    let note = if unapplied.is_empty() {
-        String::new()
-    } else {
-        format!(" (not applied here: {})", unapplied.join(", "))
-    };
     if class == DEADLINE {
         return obs(
             Some(secs(DEADLINE_AFTER)),

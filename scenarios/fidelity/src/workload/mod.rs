@@ -32,7 +32,7 @@ pub use setup::{setup, Setup, CLOSED_PORT, SERVER_PORT};
 
 use crate::row::{Obs, RowId};
 use std::net::IpAddr;
-use testbed_model::{Net, Runtime};
+use testbed_model::{Net, Runtime, Stream};
 
 /// Fault verbs a workload may call at the moment it chooses (synchronous: on Linux each is an
 /// `nft`/`ip` command of a few milliseconds; in the simulator a `Control` call).
@@ -53,25 +53,41 @@ pub trait Faults {
     fn restart_server(&self);
 }
 
-/// Socket knobs a row asks for on a stream (Linux: setsockopt; the simulator applies what it
-/// models and the row reports what it does not).
+/// Socket knobs a row asks for on a stream, set through the model's `Stream` options on
+/// every target (Linux: setsockopt; the simulator: its own semantics).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Knobs {
     /// TCP_USER_TIMEOUT.
     pub user_timeout: Option<testbed_model::Duration>,
-    /// Keepalive: (idle, interval, probes).
-    pub keepalive: Option<(testbed_model::Duration, testbed_model::Duration, u32)>,
+    /// Keepalive: idle, interval, probes.
+    pub keepalive: Option<testbed_model::Keepalive>,
     /// TCP_NODELAY.
     pub nodelay: bool,
 }
 
-/// Applies [`Knobs`] to a connected stream. Implemented per backend stream type (the
-/// simulator's in `sim_side`, the kernel's in `linux`), because the model's `Stream` trait
-/// only knows `set_nodelay`.
-pub trait StreamKnobs {
-    /// Applies what this backend can; returns the names of the knobs it could not apply
-    /// (unmodelled or refused), which the row reports in its detail.
-    fn apply_knobs(&self, knobs: &Knobs) -> Vec<&'static str>;
+/// Applies [`Knobs`] to a connected stream: TCP_NODELAY always (the backends start with it
+/// on; a row without it wants Nagle back), the rest when asked for. Returns a note naming
+/// each option the backend refused (empty: all applied), for the row's detail.
+pub(crate) fn apply_knobs<S: Stream>(s: &S, knobs: &Knobs) -> String {
+    let mut refused = Vec::new();
+    if let Err(e) = s.set_nodelay(knobs.nodelay) {
+        refused.push(format!("TCP_NODELAY: {e}"));
+    }
+    if let Some(t) = knobs.user_timeout {
+        if let Err(e) = s.set_user_timeout(Some(t)) {
+            refused.push(format!("TCP_USER_TIMEOUT: {e}"));
+        }
+    }
+    if let Some(k) = knobs.keepalive {
+        if let Err(e) = s.set_keepalive(Some(k)) {
+            refused.push(format!("keepalive: {e}"));
+        }
+    }
+    if refused.is_empty() {
+        String::new()
+    } else {
+        format!(" (refused: {})", refused.join("; "))
+    }
 }
 
 /// What the client half of a row gets.
@@ -91,7 +107,6 @@ pub async fn run<R, N>(row: RowId, cx: &Client<'_, R, N>) -> Obs
 where
     R: Runtime,
     N: Net,
-    N::Stream: StreamKnobs,
 {
     let knobs = setup(row).knobs;
     match row {

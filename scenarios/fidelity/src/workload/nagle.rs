@@ -4,7 +4,7 @@
 
 use super::servers::RPC_BYTES;
 use super::wait::{connect, millis, obs, within};
-use super::{classify, Client, Knobs, StreamKnobs};
+use super::{apply_knobs, classify, Client, Knobs};
 use crate::row::Obs;
 use testbed_model::{Duration, Net, Runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,13 +16,12 @@ pub(super) async fn run<R, N>(cx: &Client<'_, R, N>, knobs: &Knobs, rtt: Duratio
 where
     R: Runtime,
     N: Net,
-    N::Stream: StreamKnobs,
 {
     let mut s = match connect(cx).await {
         Ok(s) => s,
         Err(o) => return o,
     };
-    let unapplied = s.apply_knobs(knobs);
+    let note = apply_knobs(&s, knobs);
     let half = [1u8; RPC_BYTES / 2];
     let mut reply = [0u8; RPC_BYTES];
     let mut lat = Vec::with_capacity(REQUESTS);
@@ -49,11 +48,6 @@ where
     lat.sort_by(f64::total_cmp);
     let median = lat[REQUESTS / 2];
     let added = median - millis(rtt);
-    let note = if unapplied.is_empty() {
-        String::new()
-    } else {
-        format!(" (not applied here: {})", unapplied.join(", "))
-    };
     obs(
         Some(added),
         "ok",

@@ -83,7 +83,11 @@ pub fn setup(row: RowId) -> Setup {
         },
         RowId::Keepalive => Setup {
             knobs: Knobs {
-                keepalive: Some((Duration::from_secs(1), Duration::from_secs(1), 3)),
+                keepalive: Some(testbed_model::Keepalive {
+                    idle: Duration::from_secs(1),
+                    interval: Duration::from_secs(1),
+                    retries: 3,
+                }),
                 ..Knobs::default()
             },
             ..base

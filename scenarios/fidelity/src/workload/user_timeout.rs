@@ -3,7 +3,7 @@
 
 use super::outcome::DEADLINE;
 use super::wait::{connect, echo, obs, read_outcome, secs, within};
-use super::{Client, Knobs, StreamKnobs};
+use super::{apply_knobs, Client, Knobs};
 use crate::row::Obs;
 use testbed_model::{Duration, Net, Runtime};
 use tokio::io::AsyncWriteExt;
@@ -15,13 +15,12 @@ pub(super) async fn run<R, N>(cx: &Client<'_, R, N>, knobs: &Knobs) -> Obs
 where
     R: Runtime,
     N: Net,
-    N::Stream: StreamKnobs,
 {
     let mut s = match connect(cx).await {
         Ok(s) => s,
         Err(o) => return o,
     };
-    let unapplied = s.apply_knobs(knobs);
+    let note = apply_knobs(&s, knobs);
     if let Err(o) = echo(&cx.rt, &mut s, b"warm", Duration::from_secs(5)).await {
         return o;
     }
@@ -29,11 +28,6 @@ where
     let t0 = cx.rt.now();
     let o = blackholed_write_outcome(cx, &mut s, DEADLINE_AFTER).await;
     cx.faults.heal();
-    let note = if unapplied.is_empty() {
-        String::new()
-    } else {
-        format!(" (not applied here: {})", unapplied.join(", "))
-    };
     match o {
         (DEADLINE, what) => obs(
             Some(secs(DEADLINE_AFTER)),
