@@ -237,11 +237,19 @@ pub(crate) struct World {
     /// Set when pending work is queued for the executor.
     pub(crate) executor_work: bool,
     pub(crate) started: bool,
+    /// The run's buggify points.
+    pub(crate) buggify: crate::buggify::Buggify,
 }
 
 impl World {
     pub(crate) fn new(cfg: SimConfig) -> World {
         let record = cfg.record_trace;
+        let buggify = crate::buggify::Buggify::new(
+            cfg.buggify,
+            cfg.seed,
+            cfg.buggify_enable,
+            cfg.buggify_fire,
+        );
         World {
             cfg,
             now: Instant::ZERO,
@@ -262,6 +270,7 @@ impl World {
             pending_starts: Vec::new(),
             executor_work: false,
             started: false,
+            buggify,
         }
     }
 
