@@ -19,6 +19,7 @@ mod executor;
 mod guard;
 mod handshake;
 mod host;
+mod link_table;
 mod packet;
 mod retransmit;
 mod sim;
