@@ -152,8 +152,10 @@ pub struct SimConfig {
     /// Packet fidelity: write one pcap per host into this directory.
     pub pcap_dir: Option<std::path::PathBuf>,
     /// Poll tasks that are ready at the same instant in an order drawn from the seed (its own
-    /// stream, "sched"), so races that depend on poll order show up across seeds. Off: FIFO in
-    /// wake order, one event at a time (the order of runs before this switch existed).
+    /// stream, "sched"), so races that depend on poll order show up across seeds: the next
+    /// task is drawn from the ready queue, and timers that fire at the same instant wake their
+    /// tasks together. Off: FIFO in wake order, one event at a time (the order of runs before
+    /// this switch existed).
     pub perturb_schedule: bool,
     /// Buggify points ([`testbed_model::Runtime::buggify`]) may fire: each named point is
     /// enabled for the run with probability `buggify_enable` when first reached, and an

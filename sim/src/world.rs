@@ -307,6 +307,13 @@ impl World {
         self.heap.peek().map(|e| e.time)
     }
 
+    /// Whether the next event is a timer firing at `t`.
+    pub(crate) fn next_is_timer_at(&self, t: Instant) -> bool {
+        self.heap
+            .peek()
+            .is_some_and(|e| e.time == t && matches!(e.ev, Ev::Timer(_)))
+    }
+
     pub(crate) fn pop_event(&mut self) -> Option<Ev> {
         let e = self.heap.pop()?;
         debug_assert!(e.time >= self.now, "time went backwards");
