@@ -247,6 +247,19 @@ pub struct LinkQueue {
     busy_until: Instant,
 }
 
+impl LinkQueue {
+    /// When the link has sent everything admitted so far.
+    pub fn busy_until(&self) -> Instant {
+        self.busy_until
+    }
+
+    /// Takes the link for `tx` from `now` or from when it is next idle, whichever is later
+    /// (a sender that bypasses [`LinkConfig::transit`] but still uses the bottleneck).
+    pub fn occupy(&mut self, now: Instant, tx: Duration) {
+        self.busy_until = self.busy_until.max(now) + tx;
+    }
+}
+
 /// Why a link dropped a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

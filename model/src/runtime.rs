@@ -48,6 +48,16 @@ pub trait Runtime: Clone + 'static {
     fn wall_clock(&self) -> std::time::SystemTime {
         std::time::UNIX_EPOCH + Duration::from_secs(WALL_EPOCH_SECS) + self.now().since_epoch()
     }
+
+    /// A buggify point (FoundationDB's BUGGIFY): `true` asks the caller to take a rare but
+    /// legal path here — a short read, a delayed flush, an early close — that the component
+    /// and its peers must survive. `name` identifies the point (`"<component>.<what>"`). In the
+    /// simulator each point is enabled per run with some probability and then fires with some
+    /// probability, all drawn from the seed; real backends never fire (this default).
+    fn buggify(&self, name: &'static str) -> bool {
+        let _ = name;
+        false
+    }
 }
 
 /// Seconds after the Unix epoch that a simulated wall clock reads at time zero

@@ -53,6 +53,21 @@ pub struct SimConfig {
     pub tcp_user_timeout: Duration,
     /// Packet fidelity: write one pcap per host into this directory.
     pub pcap_dir: Option<std::path::PathBuf>,
+    /// Poll tasks that are ready at the same instant in an order drawn from the seed (its own
+    /// stream, "sched"), so races that depend on poll order show up across seeds: the next
+    /// task is drawn from the ready queue, and timers that fire at the same instant wake their
+    /// tasks together. Off: FIFO in wake order, one event at a time (the order of runs before
+    /// this switch existed).
+    pub perturb_schedule: bool,
+    /// Buggify points ([`testbed_model::Runtime::buggify`]) may fire: each named point is
+    /// enabled for the run with probability `buggify_enable` when first reached, and an
+    /// enabled point then fires with probability `buggify_fire` per call, all drawn from the
+    /// seed (one stream per point). Off: every point answers `false`.
+    pub buggify: bool,
+    /// Probability that a buggify point is enabled for the run.
+    pub buggify_enable: f64,
+    /// Probability that an enabled buggify point fires when reached.
+    pub buggify_fire: f64,
 }
 
 impl Default for SimConfig {
@@ -76,6 +91,10 @@ impl Default for SimConfig {
             half_open_timeout: Duration::from_secs(63),
             tcp_user_timeout: Duration::from_secs(120),
             pcap_dir: None,
+            perturb_schedule: true,
+            buggify: true,
+            buggify_enable: 0.25,
+            buggify_fire: 0.05,
         }
     }
 }

@@ -188,12 +188,12 @@ impl Control {
     /// Restores every link.
     pub fn repair_all(&self) {
         self.with(|w| {
-            let n = w.hosts.len() as HostId;
-            for a in 0..n {
-                for b in 0..n {
-                    if w.link(a, b).state != LinkState::Up {
-                        w.set_link_state(a, b, LinkState::Up);
-                    }
+            // In host order, as when every link existed from the start.
+            let mut links = w.created_links();
+            links.sort_unstable();
+            for (a, b) in links {
+                if w.link(a, b).state != LinkState::Up {
+                    w.set_link_state(a, b, LinkState::Up);
                 }
             }
         })

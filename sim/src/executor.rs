@@ -1,7 +1,10 @@
 //! The single-threaded task executor. Tasks are `!Send` futures owned by the thread running
 //! the simulation; wakers are `Send + Sync` (they push a task key onto a mutex-guarded ready
-//! queue). Ready tasks run in FIFO wake order, which is deterministic because every wake
-//! comes from the same thread in an order fixed by the seed.
+//! queue). By default the next task to poll is drawn from the ready queue with the run's
+//! scheduling stream (`derive_seed(seed, "sched")`), so races that depend on poll order are
+//! explored across seeds; with `SimConfig::perturb_schedule` off the queue is FIFO in wake
+//! order. Both are deterministic: every wake comes from the same thread in an order fixed by
+//! the seed.
 
 use crate::slab::{Key, Slab};
 use crate::world::HostId;
@@ -15,6 +18,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
+use testbed_model::{Rng, SeededRng};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 
@@ -31,12 +35,20 @@ impl ReadyQueue {
         q.push_back(k);
         self.len.store(q.len(), Ordering::Release);
     }
-    fn pop(&self) -> Option<Key> {
+    /// The next task: the oldest wake, or with `pick` a uniformly drawn one (one draw, and
+    /// only when more than one task is ready).
+    fn pop(&self, pick: Option<&mut SeededRng>) -> Option<Key> {
         if self.is_empty() {
             return None;
         }
         let mut q = self.q.lock().unwrap_or_else(|p| p.into_inner());
-        let k = q.pop_front();
+        let k = match pick {
+            Some(rng) if q.len() > 1 => {
+                let i = rng.below(q.len() as u64) as usize;
+                q.swap_remove_back(i)
+            }
+            _ => q.pop_front(),
+        };
         self.len.store(q.len(), Ordering::Release);
         k
     }
@@ -79,6 +91,8 @@ pub(crate) struct Exec {
     pub(crate) ready: Arc<ReadyQueue>,
     aborted: RefCell<Vec<Key>>,
     polls: std::cell::Cell<u64>,
+    /// The scheduling stream when poll order is perturbed; `None` is FIFO.
+    sched: RefCell<Option<SeededRng>>,
 }
 
 thread_local! {
@@ -96,13 +110,20 @@ pub(crate) fn current() -> Rc<Exec> {
 pub(crate) struct EnterGuard(Option<Rc<Exec>>);
 
 impl Exec {
-    pub(crate) fn new() -> Rc<Exec> {
+    /// An executor polling in FIFO wake order, or with `sched` in an order drawn from it.
+    pub(crate) fn new(sched: Option<SeededRng>) -> Rc<Exec> {
         Rc::new(Exec {
             tasks: RefCell::new(Slab::default()),
             ready: Arc::new(ReadyQueue::default()),
             aborted: RefCell::new(Vec::new()),
             polls: std::cell::Cell::new(0),
+            sched: RefCell::new(sched),
         })
+    }
+
+    /// Whether poll order is drawn from the seed.
+    pub(crate) fn perturbed(&self) -> bool {
+        self.sched.borrow().is_some()
     }
 
     pub(crate) fn enter(self: &Rc<Self>) -> EnterGuard {
@@ -188,7 +209,9 @@ impl Exec {
 
     /// Polls ready tasks until none is ready. A panic stops it and is returned.
     pub(crate) fn run_ready(&self) -> Result<(), TaskPanic> {
-        while let Some(key) = self.ready.pop() {
+        loop {
+            let next = self.ready.pop(self.sched.borrow_mut().as_mut());
+            let Some(key) = next else { break };
             let (mut fut, waker, host) = {
                 let mut tasks = self.tasks.borrow_mut();
                 let Some(t) = tasks.get_mut(key) else {

@@ -256,6 +256,10 @@ impl Runtime for Host {
     fn rng(&self) -> SeededRng {
         lock(&self.shared).host_rng(self.id)
     }
+
+    fn buggify(&self, name: &'static str) -> bool {
+        lock(&self.shared).buggify.reach(name)
+    }
 }
 
 struct ConnectGuard<'a> {

@@ -4,11 +4,13 @@
 //! for event, on every machine.
 //!
 //! Virtual time jumps from event to event (a heap ordered by `(time, sequence)`); every random
-//! decision draws from a stream derived from the root seed (one per link, one per host), so
-//! adding traffic on one link never shifts the draws of another.
+//! decision draws from a stream derived from the root seed (one per link, one per host, one
+//! for the poll order of tasks ready at the same instant, one per buggify point), so adding
+//! traffic on one link never shifts the draws of another.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod buggify;
 mod clock;
 mod config;
 mod control;
@@ -17,6 +19,7 @@ mod executor;
 mod guard;
 mod handshake;
 mod host;
+mod link_table;
 mod packet;
 mod retransmit;
 mod sim;
@@ -28,6 +31,7 @@ pub mod testing;
 pub mod trace;
 mod world;
 
+pub use buggify::BuggifyPoint;
 pub use clock::{MAX_DRIFT_PPM, MAX_OFFSET_NS};
 pub use config::{Latency, LinkConfig, SimConfig};
 pub use control::{Control, Verb};

@@ -13,7 +13,8 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use testbed_model::{Duration, Instant, Runtime};
+use testbed_model::rng::derive_seed;
+use testbed_model::{Duration, Instant, Runtime, SeededRng};
 
 /// The error a client future may return.
 pub type BoxError = Box<dyn StdError>;
@@ -162,6 +163,9 @@ impl Sim {
     /// A new simulation with no hosts.
     pub fn new(cfg: SimConfig) -> Sim {
         let seed = cfg.seed;
+        let sched = cfg
+            .perturb_schedule
+            .then(|| SeededRng::new(derive_seed(seed, "sched")));
         let replay = cfg
             .replay_hint
             .clone()
@@ -171,7 +175,7 @@ impl Sim {
                 world: Mutex::new(World::new(cfg)),
                 std_base: std_base(),
             }),
-            exec: Exec::new(),
+            exec: Exec::new(sched),
             clients: Vec::new(),
             inits: BTreeMap::new(),
             settled: Rc::new(Cell::new(0)),
@@ -405,15 +409,26 @@ impl Sim {
                     };
                     return Err(e);
                 }
-                // Dispatch events until a task is woken or control work appears.
+                // Dispatch events until a task is woken or control work appears. With a
+                // perturbed schedule, timers that fire at the same instant fire together, so
+                // the tasks they wake are polled in an order drawn from the seed, not in the
+                // order the timers were armed. (Packets still arrive one at a time, each
+                // letting its receiver run: arrivals at the same nanosecond are an artefact
+                // of fixed link latencies, not a burst a kernel would take in one go.)
                 let mut fault = None;
+                let batch_timers = self.exec.perturbed();
                 while let Some(t) = w.next_event_time() {
                     if t > limit || stop_at.is_some_and(|s| t > s) {
                         break;
                     }
                     let ev = w.pop_event().expect("peeked");
+                    let timer = matches!(ev, crate::world::Ev::Timer(_));
                     fault = w.dispatch(ev);
-                    if fault.is_some() || w.executor_work || !self.exec.ready.is_empty() {
+                    if fault.is_some() || w.executor_work {
+                        break;
+                    }
+                    let more_timers = batch_timers && timer && w.next_is_timer_at(w.now);
+                    if !self.exec.ready.is_empty() && !more_timers {
                         break;
                     }
                 }
@@ -542,6 +557,12 @@ impl Sim {
     /// The trace hash so far (also valid after a failed run).
     pub fn trace_hash(&self) -> u64 {
         lock(&self.shared).trace.hash()
+    }
+
+    /// The buggify points reached so far: whether each was enabled, how often it was reached
+    /// and how often it fired (also valid after a failed run).
+    pub fn buggify_points(&self) -> Vec<crate::BuggifyPoint> {
+        lock(&self.shared).buggify.points()
     }
 
     /// Number of live tasks (for leak checks in tests).

@@ -286,7 +286,7 @@ impl World {
         for n in 0..MAX_RETRANSMITS {
             let now = self.now;
             let link = self.link_mut(src, dst);
-            let busy = link.busy_until;
+            let busy = link.queue.busy_until();
             // A TCP sender's congestion window keeps it from overflowing the bottleneck
             // queue; stream fidelity has no window, so its segments wait in the queue instead
             // of being tail-dropped (loss still drops them).
@@ -297,7 +297,7 @@ impl World {
                 // A retransmission leaves later: it takes its share of the bottleneck now,
                 // without leaving the link idle until then for the segments behind it.
                 let tx = Duration::from_nanos((bytes as u128 * 1_000_000_000 / bw as u128) as u64);
-                link.busy_until = busy.max(now) + tx;
+                link.queue.occupy(now, tx);
             }
             match r {
                 Transit::Arrive(at) => {

@@ -160,6 +160,19 @@ pub(crate) enum Transit {
 }
 
 impl Link {
+    /// An idle link that is up.
+    pub(crate) fn new(cfg: LinkConfig, rng: SeededRng) -> Link {
+        Link {
+            cfg,
+            rng,
+            queue: LinkQueue::default(),
+            state: LinkState::Up,
+            stalled: Vec::new(),
+            held: Vec::new(),
+            held_frames: Vec::new(),
+        }
+    }
+
     /// Transmission + propagation of one packet of `bytes` sent at `now`: the link model's
     /// decision ([`LinkConfig::transit`]: loss, bandwidth queueing, latency, jitter and
     /// reordering, in that fixed order) unless the link is held or partitioned.
@@ -240,7 +253,11 @@ pub(crate) struct World {
     heap: BinaryHeap<Entry>,
     pub(crate) hosts: Vec<HostState>,
     pub(crate) by_ip: BTreeMap<IpAddr, HostId>,
-    pub(crate) links: Vec<Link>,
+    links: crate::link_table::LinkTable,
+    /// How a link not created yet reads: [loopback, between two hosts].
+    link_protos: Vec<Link>,
+    /// Host ids by name.
+    by_name: BTreeMap<String, HostId>,
     link_overrides: BTreeMap<(HostId, HostId), LinkConfig>,
     pub(crate) timers: Slab<TimerSlot>,
     pub(crate) conns: Slab<Conn>,
@@ -256,11 +273,19 @@ pub(crate) struct World {
     /// Set when pending work is queued for the executor.
     pub(crate) executor_work: bool,
     pub(crate) started: bool,
+    /// The run's buggify points.
+    pub(crate) buggify: crate::buggify::Buggify,
 }
 
 impl World {
     pub(crate) fn new(cfg: SimConfig) -> World {
         let record = cfg.record_trace;
+        let buggify = crate::buggify::Buggify::new(
+            cfg.buggify,
+            cfg.seed,
+            cfg.buggify_enable,
+            cfg.buggify_fire,
+        );
         World {
             cfg,
             now: Instant::ZERO,
@@ -268,7 +293,9 @@ impl World {
             heap: BinaryHeap::new(),
             hosts: Vec::new(),
             by_ip: BTreeMap::new(),
-            links: Vec::new(),
+            links: Default::default(),
+            link_protos: Vec::new(),
+            by_name: BTreeMap::new(),
             link_overrides: BTreeMap::new(),
             timers: Slab::default(),
             conns: Slab::default(),
@@ -281,6 +308,7 @@ impl World {
             pending_starts: Vec::new(),
             executor_work: false,
             started: false,
+            buggify,
         }
     }
 
@@ -296,6 +324,13 @@ impl World {
 
     pub(crate) fn next_event_time(&self) -> Option<Instant> {
         self.heap.peek().map(|e| e.time)
+    }
+
+    /// Whether the next event is a timer firing at `t`.
+    pub(crate) fn next_is_timer_at(&self, t: Instant) -> bool {
+        self.heap
+            .peek()
+            .is_some_and(|e| e.time == t && matches!(e.ev, Ev::Timer(_)))
     }
 
     pub(crate) fn pop_event(&mut self) -> Option<Ev> {
@@ -332,64 +367,71 @@ impl World {
             "hosts must be added before the simulation runs"
         );
         assert!(
-            !self.hosts.iter().any(|h| h.name == name),
+            !self.by_name.contains_key(&name),
             "duplicate host name {name:?}"
         );
         assert!(!self.by_ip.contains_key(&ip), "duplicate host address {ip}");
         let id = self.hosts.len() as HostId;
+        self.by_name.insert(name.clone(), id);
         self.hosts.push(HostState::new(name, ip, has_init));
         self.by_ip.insert(ip, id);
         id
     }
 
     pub(crate) fn host_id(&self, name: &str) -> Option<HostId> {
-        self.hosts
-            .iter()
-            .position(|h| h.name == name)
-            .map(|i| i as HostId)
+        self.by_name.get(name).copied()
     }
 
     pub(crate) fn set_link_config(&mut self, from: HostId, to: HostId, cfg: LinkConfig) {
-        if self.links.is_empty() {
-            self.link_overrides.insert((from, to), cfg);
+        if self.started {
+            self.link_mut(from, to).cfg = cfg;
         } else {
-            let n = self.hosts.len();
-            self.links[from as usize * n + to as usize].cfg = cfg;
+            self.link_overrides.insert((from, to), cfg);
         }
     }
 
-    /// Builds the link matrix (called once, when the run starts).
+    /// Link `from` → `to` as it starts: its configured (or the default) properties, its own
+    /// random stream.
+    fn new_link(&self, from: HostId, to: HostId) -> Link {
+        let cfg = match self.link_overrides.get(&(from, to)) {
+            Some(c) => c.clone(),
+            None if from == to => LinkConfig {
+                latency: crate::Latency::Fixed(Duration::ZERO),
+                ..self.cfg.default_link.clone()
+            },
+            None => self.cfg.default_link.clone(),
+        };
+        let (a, b) = (
+            &self.hosts[from as usize].name,
+            &self.hosts[to as usize].name,
+        );
+        let label = format!("link:{a}->{b}");
+        Link::new(cfg, SeededRng::new(derive_seed(self.cfg.seed, &label)))
+    }
+
+    /// Starts the run: sizes the link table (links are created on first use), opens pcaps,
+    /// boots stacks and queues the hosts' inits (called once).
     pub(crate) fn start(&mut self) {
         if self.started {
             return;
         }
         self.started = true;
         let n = self.hosts.len();
-        for from in 0..n {
-            for to in 0..n {
-                let key = (from as HostId, to as HostId);
-                let cfg = self.link_overrides.remove(&key).unwrap_or_else(|| {
-                    if from == to {
-                        LinkConfig {
-                            latency: crate::Latency::Fixed(Duration::ZERO),
-                            ..self.cfg.default_link.clone()
-                        }
-                    } else {
-                        self.cfg.default_link.clone()
-                    }
-                });
-                let label = format!("link:{}->{}", self.hosts[from].name, self.hosts[to].name);
-                self.links.push(Link {
-                    cfg,
-                    rng: SeededRng::new(derive_seed(self.cfg.seed, &label)),
-                    queue: LinkQueue::default(),
-                    state: LinkState::Up,
-                    stalled: Vec::new(),
-                    held: Vec::new(),
-                    held_frames: Vec::new(),
-                });
-            }
+        self.links.start(n);
+        // Links with settings of their own exist from the start; every other link starts as
+        // one of the two prototypes (host 0 to itself, host 0 to another).
+        let own: Vec<(HostId, HostId)> = self.link_overrides.keys().copied().collect();
+        for (from, to) in own {
+            self.link_mut(from, to);
         }
+        let loopback = LinkConfig {
+            latency: crate::Latency::Fixed(Duration::ZERO),
+            ..self.cfg.default_link.clone()
+        };
+        self.link_protos = [loopback, self.cfg.default_link.clone()]
+            .into_iter()
+            .map(|cfg| Link::new(cfg, SeededRng::new(0)))
+            .collect();
         if let Some(dir) = self.cfg.pcap_dir.clone() {
             if let Err(e) = self.start_pcap(&dir) {
                 eprintln!("testbed-sim: cannot write pcaps to {}: {e}", dir.display());
@@ -404,15 +446,31 @@ impl World {
         }
     }
 
+    /// Link `from` → `to`, created on first use.
     #[inline]
     pub(crate) fn link_mut(&mut self, from: HostId, to: HostId) -> &mut Link {
-        let n = self.hosts.len();
-        &mut self.links[from as usize * n + to as usize]
+        let i = match self.links.find(from, to) {
+            Some(i) => i,
+            None => {
+                let link = self.new_link(from, to);
+                self.links.insert(from, to, link)
+            }
+        };
+        self.links.get_mut(i)
     }
 
+    /// Link `from` → `to` to read: a link not created yet reads as it will start (every link
+    /// with its own settings is created when the run starts).
     pub(crate) fn link(&self, from: HostId, to: HostId) -> &Link {
-        let n = self.hosts.len();
-        &self.links[from as usize * n + to as usize]
+        match self.links.find(from, to) {
+            Some(i) => self.links.get(i),
+            None => &self.link_protos[usize::from(from != to)],
+        }
+    }
+
+    /// The links created so far (every other link is up, with its configured properties).
+    pub(crate) fn created_links(&self) -> Vec<(HostId, HostId)> {
+        self.links.created()
     }
 
     /// The host an address refers to, as seen from `from` (loopback is `from` itself).

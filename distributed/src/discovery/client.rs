@@ -82,8 +82,9 @@ impl<N: Net + Runtime> RegistryClient<N> {
         let (fs, resp) = timeout(&self.net, self.cfg.call_timeout, attempt)
             .await
             .map_err(|_| unavailable("request timed out"))??;
+        // An early close (buggify): the next call opens a fresh connection.
         let mut idle = self.idle.borrow_mut();
-        if idle.len() < self.cfg.pool_max {
+        if idle.len() < self.cfg.pool_max && !self.net.buggify("discovery.close_pooled") {
             idle.push(fs);
         }
         match resp {
@@ -207,6 +208,11 @@ impl<N: Net + Runtime> Watch for RegistryWatch<N> {
             return Err(unavailable("watch finished"));
         }
         let r = loop {
+            // An early close (buggify): the watch's connection drops, as in a partition; the
+            // follower re-watches after the last revision it saw.
+            if self.rt.buggify("discovery.watch_drop") {
+                break Err(unavailable("watch connection dropped"));
+            }
             let m = match timeout(&self.rt, self.idle_timeout, self.fs.recv()).await {
                 Err(_) => break Err(unavailable("watch silent past its idle timeout")),
                 Ok(Err(e)) => break Err(e),

@@ -65,7 +65,8 @@ impl ReadBuf {
             self.compact();
             self.data.reserve(16 * 1024);
         }
-        let read = s.read_buf(&mut self.data);
+        let mut limited = (&mut *s).take(read_limit(rt));
+        let read = limited.read_buf(&mut self.data);
         let r = match deadline {
             Some(d) => timeout_at(rt, d, read)
                 .await
@@ -77,6 +78,16 @@ impl ReadBuf {
             Ok(n) => Ok(n),
             Err(e) => Err(ReadStop::Io(e)),
         }
+    }
+}
+
+/// How much one read may return: everything, or one byte when the `http1.short_read` buggify
+/// point fires (a peer's bytes trickling in exercises every partial-parse path).
+fn read_limit<R: Runtime>(rt: &R) -> u64 {
+    if rt.buggify("http1.short_read") {
+        1
+    } else {
+        u64::MAX
     }
 }
 
@@ -134,7 +145,8 @@ impl ReadBuf {
             self.compact();
             self.data.reserve(16 * 1024);
         }
-        let mut read = pin!(s.read_buf(&mut self.data));
+        let mut limited = (&mut *s).take(read_limit(rt));
+        let mut read = pin!(limited.read_buf(&mut self.data));
         let r = std::future::poll_fn(|cx| {
             if let Poll::Ready(r) = read.as_mut().poll(cx) {
                 return Poll::Ready(Ok(r));

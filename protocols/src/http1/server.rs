@@ -333,8 +333,14 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
         let is_head = req.method == "HEAD";
         let version = req.version;
         let resp = handler.handle(req).await;
+        // An early close: the server ends a kept-alive connection after this response (it
+        // says so with `Connection: close`, as RFC 9112 §9.6 allows at any time).
+        let keep_alive = keep_alive && !rt.buggify("http1.close_after_response");
         out.clear();
         response_bytes(&mut out, version, is_head, keep_alive, &resp);
+        if rt.buggify("http1.delay_flush") {
+            rt.sleep(Duration::from_millis(2)).await; // a slow writer
+        }
         let send_deadline = rt.now().saturating_add(cfg.send_timeout);
         let sent = match (&resp.file, is_head) {
             (Some(file), false) => {

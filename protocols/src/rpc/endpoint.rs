@@ -125,7 +125,7 @@ impl Outbox {
     }
 }
 
-async fn writer<S: AsyncWrite>(mut w: WriteHalf<S>, out: Rc<Outbox>) {
+async fn writer<R: Runtime, S: AsyncWrite>(rt: R, mut w: WriteHalf<S>, out: Rc<Outbox>) {
     loop {
         let batch = std::future::poll_fn(|cx| {
             let mut b = out.buf.borrow_mut();
@@ -142,6 +142,9 @@ async fn writer<S: AsyncWrite>(mut w: WriteHalf<S>, out: Rc<Outbox>) {
         match batch {
             Some(b) => {
                 out.writing.set(b.len());
+                if rt.buggify("rpc.delay_flush") {
+                    rt.sleep(Duration::from_millis(2)).await; // a slow writer: frames queue up
+                }
                 let r = w.write_all(&b).await;
                 drop(b); // a large batch is freed now, not kept as the next buffer
                 out.wrote();
@@ -171,7 +174,13 @@ async fn read_frame<R: Runtime, S: AsyncRead>(
     let mut got = 0;
     let mut deadline = deadlines.map(|(idle, _)| rt.now().saturating_add(idle));
     while got < HEADER_LEN {
-        let read = r.read(&mut head[got..]);
+        // A short read: the header arrives a byte at a time.
+        let end = if rt.buggify("rpc.short_read") {
+            got + 1
+        } else {
+            HEADER_LEN
+        };
+        let read = r.read(&mut head[got..end]);
         let read = match deadline {
             Some(d) => match timeout_at(rt, d, read).await {
                 Ok(r) => r,
@@ -294,7 +303,7 @@ impl RpcServer {
     ) {
         let (mut r, w) = tokio::io::split(stream);
         let out = Rc::new(Outbox::default());
-        let writer_task = rt.spawn(writer(w, out.clone()));
+        let writer_task = rt.spawn(writer(rt.clone(), w, out.clone()));
         let calls: Rc<RefCell<BTreeMap<u64, JoinHandle<()>>>> = Rc::default();
         let in_flight: Rc<(Cell<usize>, RefCell<Option<Waker>>)> = Rc::default();
         loop {
@@ -481,7 +490,7 @@ impl RpcClient {
         let (mut r, w) = tokio::io::split(stream);
         let out = Rc::new(Outbox::default());
         let pending: Pending = Rc::default();
-        let writer_task = net.spawn(writer(w, out.clone()));
+        let writer_task = net.spawn(writer(net.clone(), w, out.clone()));
         let (p2, out2) = (pending.clone(), out.clone());
         let net2 = net.clone();
         let reader_task = net.spawn(async move {
