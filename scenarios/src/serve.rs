@@ -9,7 +9,7 @@
 //! back off on EMFILE. `docs/serve.md` lists the defaults.
 
 mod static_files;
-pub use static_files::{percent_decode, StaticError, StaticRoot};
+pub use static_files::{percent_decode, Confinement, StaticError, StaticFile, StaticRoot};
 
 use crate::scenario::RunError;
 use std::future::Future;
@@ -102,11 +102,8 @@ fn http_app(root: Option<StaticRoot>) -> impl http1::Handler {
             }
             if let (Some(root), true) = (&root, get) {
                 if !ROUTES.iter().any(|(_, p, _)| *p == req.path()) {
-                    return match root.resolve(req.path()) {
-                        Ok(file) => match std::fs::metadata(&file) {
-                            Ok(m) => Response::file(file, m.len()),
-                            Err(_) => Response::text(500, "stat failed\n"),
-                        },
+                    return match root.open(req.path()) {
+                        Ok(f) => Response::opened_file(f.file, f.path, f.len),
                         Err(e) => Response::text(e.status(), format!("{e}\n")),
                     };
                 }
@@ -130,9 +127,14 @@ impl<H: http1::Handler> http1::Handler for InMemoryFiles<H> {
             if file.len > MAX_IN_MEMORY_FILE {
                 return Response::text(500, "file too large for HTTP/2 and HTTP/3 here\n");
             }
-            match std::fs::read(&file.path) {
-                Ok(body) => resp.body = body,
-                Err(_) => return Response::text(500, "read failed\n"),
+            let mut body = Vec::with_capacity(file.len as usize);
+            let read = file.open().and_then(|f| {
+                use std::io::Read;
+                (&*f).take(file.len).read_to_end(&mut body)
+            });
+            match read {
+                Ok(n) if n as u64 == file.len => resp.body = body,
+                _ => return Response::text(500, "read failed\n"),
             }
         }
         resp
@@ -153,9 +155,10 @@ impl http1::FileSender for ServeFiles {
     ) -> std::io::Result<()> {
         use std::io::Read;
         use tokio::io::AsyncWriteExt;
-        let mut f = std::fs::File::open(&file.path)?;
+        let f = file.open()?;
+        let mut f = &*f;
         if let Some(k) = (stream as &mut dyn std::any::Any).downcast_mut::<KernelStream>() {
-            let r = testbed_kernel::zerocopy::send_file(k, head, &f, 0..file.len).await?;
+            let r = testbed_kernel::zerocopy::send_file(k, head, f, 0..file.len).await?;
             return if r.bytes == head.len() as u64 + file.len {
                 Ok(())
             } else {
