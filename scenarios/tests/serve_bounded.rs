@@ -143,9 +143,15 @@ fn http1_a_stalled_head_gets_408_and_close() {
 #[test]
 fn http1_a_trickled_body_is_closed_by_the_minimum_rate() {
     let srv = Server::start(Protocol::Http1, quick());
+    for route in ["/echo", "/upload"] {
+        trickle(&srv, route);
+    }
+}
+
+fn trickle(srv: &Server, route: &str) {
     let mut s = srv.connect();
-    s.write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n")
-        .unwrap();
+    let head = format!("POST {route} HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
     let mut w = s.try_clone().unwrap();
     let writer = std::thread::spawn(move || {
         // One byte every 50 ms (20 B/s against a 1000 B/s minimum) until the server closes.
@@ -157,7 +163,7 @@ fn http1_a_trickled_body_is_closed_by_the_minimum_rate() {
         }
     });
     let got = String::from_utf8_lossy(&until_closed(&mut s, "trickled body")).into_owned();
-    assert_eq!(status(&got), "408", "{got}");
+    assert_eq!(status(&got), "408", "{route}: {got}");
     let _ = s.shutdown(std::net::Shutdown::Both);
     writer.join().unwrap();
 }
@@ -519,6 +525,91 @@ fn a_body_over_the_cap_is_413() {
         b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n",
     );
     assert_eq!(status(&r), "413", "{r}");
+}
+
+/// FNV-1a 64 of `data`, as `POST /upload` reports it.
+fn fnv1a64(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[test]
+fn uploads_are_streamed_to_the_handler_with_the_cap_kept() {
+    let lim = ServerLimits {
+        max_body: 1 << 20,
+        ..quick()
+    };
+    let body: Vec<u8> = (0..(900u32 << 10)).map(|i| (i * 7 % 251) as u8).collect();
+    let want = format!(
+        "received {} bytes, fnv1a64 {:016x}\n",
+        body.len(),
+        fnv1a64(&body)
+    );
+    let srv = Server::start(Protocol::Http1, lim);
+    // Content-Length.
+    let mut raw = format!(
+        "POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    let r = exchange(&srv, &raw);
+    assert!(r.starts_with("HTTP/1.1 200") && r.ends_with(&want), "{r}");
+    // Chunked, in uneven chunks.
+    let mut raw =
+        b"POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    for c in body.chunks(70_001) {
+        raw.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        raw.extend_from_slice(c);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let r = exchange(&srv, &raw);
+    assert!(r.starts_with("HTTP/1.1 200") && r.ends_with(&want), "{r}");
+    // Over the cap, declared or chunked: 413.
+    let r = exchange(
+        &srv,
+        b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n",
+    );
+    assert_eq!(status(&r), "413", "{r}");
+    let mut raw =
+        b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..40 {
+        raw.extend_from_slice(b"8000\r\n");
+        raw.extend_from_slice(&[b'u'; 0x8000]);
+        raw.extend_from_slice(b"\r\n");
+    }
+    let r = exchange(&srv, &raw);
+    assert_eq!(status(&r), "413", "{r}");
+    // HTTP/2 (curl): the same answer, and 413 over the cap.
+    if tool("curl").is_none() {
+        return;
+    }
+    let h2 = Server::start(Protocol::H2, lim);
+    let dir = tempdir::Dir::new("upload");
+    std::fs::write(dir.0.join("body"), &body).unwrap();
+    std::fs::write(dir.0.join("big"), vec![b'u'; (1 << 20) + 1]).unwrap();
+    let curl = |file: &str| {
+        let o = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "5",
+                "--http2-prior-knowledge",
+                "-w",
+                "%{http_code}",
+            ])
+            .arg("--data-binary")
+            .arg(format!("@{}", dir.0.join(file).display()))
+            .arg(format!("http://{}/upload", h2.addr))
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(curl("body"), format!("{want}200"));
+    assert!(curl("big").ends_with("413"));
 }
 
 #[test]

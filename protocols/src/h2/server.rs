@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use testbed_model::runtime::timeout_at;
 use testbed_model::Duration;
-use testbed_model::{AcceptError, Listener, Net, Runtime, Stream};
+use testbed_model::{Net, Runtime, Stream};
 
 /// HTTP/2 server settings (what the SETTINGS frame announces, plus a body limit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,8 +231,13 @@ async fn stream<R: Runtime, Hd: Handler>(
         *r.status_mut() = code;
         let _ = respond.send_response(r, true);
     };
-    // Read the request to its end (dropping it unread would make h2 send STOP_SENDING/RST).
+    let mut req = to_owned_request(head, Vec::new());
+    // Read the request to its end (dropping it unread would make h2 send STOP_SENDING/RST):
+    // into `data`, or chunk by chunk into the handler's sink, whose window is given back only
+    // once it took the chunk (backpressure through flow control).
+    let mut sink = handler.body_sink(&req);
     let mut data = Vec::new();
+    let mut total = 0usize;
     loop {
         let Ok(next) = timeout_at(rt, body_deadline, body.data()).await else {
             return status(&mut respond, http::StatusCode::REQUEST_TIMEOUT);
@@ -243,15 +248,30 @@ async fn stream<R: Runtime, Hd: Handler>(
         let Ok(chunk) = chunk else {
             return;
         };
-        let _ = body.flow_control().release_capacity(chunk.len());
-        if data.len() + chunk.len() > max {
+        total = total.saturating_add(chunk.len());
+        if total > max {
             return status(&mut respond, http::StatusCode::PAYLOAD_TOO_LARGE);
         }
-        data.extend_from_slice(&chunk);
+        match &mut sink {
+            Some(sink) => {
+                if let Err(code) = sink.chunk(&chunk) {
+                    let code = http::StatusCode::from_u16(code)
+                        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+                    return status(&mut respond, code);
+                }
+            }
+            None => data.extend_from_slice(&chunk),
+        }
+        let _ = body.flow_control().release_capacity(chunk.len());
     }
-    let req = to_owned_request(head, data);
     let is_head = req.method == "HEAD";
-    let resp = handler.handle(req).await;
+    let resp = match sink {
+        Some(sink) => sink.finish(req),
+        None => {
+            req.body = data;
+            handler.handle(req).await
+        }
+    };
     if resp.file.is_some() {
         // File bodies go through the HTTP/1.1 server's FileSender hook; h2 has none yet.
         let mut r = http::Response::new(());
@@ -304,16 +324,12 @@ pub async fn serve<H, Hd>(
     H: Net + Runtime,
     Hd: Handler,
 {
-    loop {
-        match listener.accept().await {
-            Ok((s, _)) => {
-                let (h, hd, sd) = (host.clone(), handler.clone(), shutdown.clone());
-                drop(host.spawn(async move {
-                    let _ = serve_connection(&h, s, hd, &cfg, sd).await;
-                }));
-            }
-            Err(AcceptError::Closed) => return,
-            Err(_) => host.sleep(Duration::from_millis(10)).await, // EMFILE: do not spin
-        }
-    }
+    crate::bounded::accept_loop_default(&host, &listener, |s, permit| {
+        let (h, hd, sd) = (host.clone(), handler.clone(), shutdown.clone());
+        drop(host.spawn(async move {
+            let _ = serve_connection(&h, s, hd, &cfg, sd).await;
+            drop(permit);
+        }));
+    })
+    .await
 }
