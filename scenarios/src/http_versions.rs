@@ -389,12 +389,12 @@ impl HttpVersions {
                     testbed_protocols::bounded::ServerLimits::default().max_connections,
                 );
                 while let Ok((s, _)) = l.accept().await {
-                    let Some(_permit) = gate.try_enter() else {
+                    let Some(permit) = gate.try_enter() else {
                         continue; // over the cap: closed at once
                     };
                     let (h2, cfg, handler) = (h.clone(), cfg.clone(), handler.clone());
                     drop(h.spawn(async move {
-                        let _permit = _permit;
+                        let _permit = permit; // held for the connection's life
                         let Ok(t) = tls::accept(cfg, s).await else {
                             return;
                         };

@@ -86,12 +86,12 @@ async fn ws_serve<H: Net + Runtime>(h: H, l: H::Listener) {
     let lim = testbed_protocols::bounded::ServerLimits::default();
     let gate = testbed_protocols::bounded::ConnGate::new(lim.max_connections);
     while let Ok((s, _)) = l.accept().await {
-        let Some(_permit) = gate.try_enter() else {
+        let Some(permit) = gate.try_enter() else {
             continue; // over the cap: closed at once
         };
         let h2 = h.clone();
         drop(h.spawn(async move {
-            let _permit = _permit;
+            let _permit = permit; // held for the connection's life
             let upgrade = accept_within(&h2, s, WsLimits::default(), lim.ws_upgrade);
             let Ok(mut ws) = upgrade.await else {
                 return;
