@@ -148,6 +148,24 @@ impl Drop for Permit {
     }
 }
 
+/// [`accept_loop`] under the default policy with a gate of its own: the accept loop of the
+/// protocol modules' own `serve` functions and of the scenario servers.
+pub async fn accept_loop_default<H, F>(host: &H, listener: &H::Listener, conn: F)
+where
+    H: Net + Runtime,
+    F: FnMut(H::Stream, Permit),
+{
+    let lim = ServerLimits::default();
+    accept_loop(
+        host,
+        listener,
+        &ConnGate::new(lim.max_connections),
+        &lim,
+        conn,
+    )
+    .await
+}
+
 /// Accepts until the listener closes: each admitted connection goes to `conn` with its
 /// permit (spawn a task that holds it for the connection's life); over-cap connections are
 /// closed at once. After an accept error the loop sleeps (doubling from

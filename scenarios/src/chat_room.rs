@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use testbed_model::{Duration, Listener, Net, Runtime};
-use testbed_protocols::ws::{accept, connect, CloseCode, Event, Next, WsLimits};
+use testbed_protocols::ws::{accept_within, connect, CloseCode, Event, Next, WsLimits};
 use testbed_sim::{Latency, LinkConfig, Sim, SimConfig};
 
 /// The scenario.
@@ -77,7 +77,8 @@ impl Mailbox {
 type Room = Rc<RefCell<BTreeMap<u64, Rc<Mailbox>>>>;
 
 async fn member<R: Runtime, S: testbed_model::Stream>(rt: R, s: S, id: u64, room: Room) {
-    let Ok(mut ws) = accept(&rt, s, WsLimits::default()).await else {
+    let upgrade = testbed_protocols::bounded::ServerLimits::default().ws_upgrade;
+    let Ok(mut ws) = accept_within(&rt, s, WsLimits::default(), upgrade).await else {
         return;
     };
     let mailbox = Rc::new(Mailbox::default());
@@ -130,9 +131,19 @@ impl ChatRoom {
                 .expect("fresh host");
             let room: Room = Rc::default();
             let mut id = 0;
+            let gate = testbed_protocols::bounded::ConnGate::new(
+                testbed_protocols::bounded::ServerLimits::default().max_connections,
+            );
             while let Ok((s, _)) = l.accept().await {
+                let Some(permit) = gate.try_enter() else {
+                    continue; // over the cap: closed at once
+                };
                 id += 1;
-                drop(h.spawn(member(h.clone(), s, id, room.clone())));
+                let m = member(h.clone(), s, id, room.clone());
+                drop(h.spawn(async move {
+                    m.await;
+                    drop(permit);
+                }));
             }
         });
         let tally = Rc::new(RefCell::new(Tally::default()));

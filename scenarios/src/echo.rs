@@ -8,7 +8,7 @@ use crate::scenario::{Backend, RunCtx, RunError, Scenario};
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use testbed_model::{AcceptError, Duration, Listener, Net, Runtime, Stream};
+use testbed_model::{Duration, Net, Runtime, Stream};
 use testbed_sim::{Latency, LinkConfig, Sim, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -95,13 +95,13 @@ pub async fn echo_connection<S: Stream>(mut s: S) {
 
 /// Accepts connections until the listener closes, echoing each on its own task.
 pub async fn serve<H: Net + Runtime>(host: H, listener: H::Listener) {
-    loop {
-        match listener.accept().await {
-            Ok((s, _)) => drop(host.spawn(echo_connection(s))),
-            Err(AcceptError::Closed) => return,
-            Err(_) => continue,
-        }
-    }
+    testbed_protocols::bounded::accept_loop_default(&host, &listener, |s, permit| {
+        drop(host.spawn(async move {
+            echo_connection(s).await;
+            drop(permit);
+        }));
+    })
+    .await
 }
 
 /// One client: connects, does `round_trips` request/response exchanges of `msg_size` bytes,

@@ -209,6 +209,9 @@ impl HttpFlood {
                         .listen(SocketAddr::from(([0, 0, 0, 0], PORT)))
                         .expect("fresh host");
                     let cpu = Cpu::default();
+                    let gate = testbed_protocols::bounded::ConnGate::new(
+                        testbed_protocols::bounded::ServerLimits::default().max_connections,
+                    );
                     while let Ok((s, peer)) = l.accept().await {
                         let IpAddr::V4(peer) = peer.ip() else {
                             continue;
@@ -229,9 +232,13 @@ impl HttpFlood {
                             cost,
                             guard: guard.clone(),
                         };
+                        let Some(permit) = gate.try_enter() else {
+                            continue; // over the cap: closed at once
+                        };
                         let h2 = h.clone();
                         drop(h.spawn(async move {
                             connection(&h2, s, &ep, &ServerConfig::default(), &NoFiles).await;
+                            drop(permit);
                         }));
                     }
                 }

@@ -386,9 +386,16 @@ impl HttpVersions {
                         drop(h.spawn(quic::h3_serve(h.clone(), ep, handler.clone())));
                     }
                 }
+                let gate = testbed_protocols::bounded::ConnGate::new(
+                    testbed_protocols::bounded::ServerLimits::default().max_connections,
+                );
                 while let Ok((s, _)) = l.accept().await {
+                    let Some(permit) = gate.try_enter() else {
+                        continue; // over the cap: closed at once
+                    };
                     let (h2, cfg, handler) = (h.clone(), cfg.clone(), handler.clone());
                     drop(h.spawn(async move {
+                        let _permit = permit; // held for the connection's life
                         let Ok(t) = tls::accept(cfg, s).await else {
                             return;
                         };

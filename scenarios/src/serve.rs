@@ -9,7 +9,7 @@
 //! back off on EMFILE. `docs/serve.md` lists the defaults.
 
 mod static_files;
-pub use static_files::{percent_decode, StaticError, StaticRoot};
+pub use static_files::{percent_decode, Confinement, StaticError, StaticFile, StaticRoot};
 
 use crate::scenario::RunError;
 use std::future::Future;
@@ -68,6 +68,11 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/", "this index"),
     ("GET", "/hello", "a short text"),
     ("POST", "/echo", "the request body back"),
+    (
+        "POST",
+        "/upload",
+        "the body's length and FNV-1a hash (streamed, not held)",
+    ),
 ];
 
 /// The index page: the routes, and whether static files are served.
@@ -83,37 +88,74 @@ fn index(root: Option<&StaticRoot>) -> Response {
     Response::text(200, page)
 }
 
-/// The HTTP application: `/`, `/hello`, `POST /echo`, then static files under `root`.
-fn http_app(root: Option<StaticRoot>) -> impl http1::Handler {
-    let router = Rc::new(
-        Router::new()
-            .route("GET", "/hello", |_r| async {
-                Response::text(200, "hello\n")
-            })
-            .route("POST", "/echo", |r: Request| async move {
-                Response::text(200, r.body)
-            }),
-    );
-    move |req: Request| {
-        let (router, root) = (router.clone(), root.clone());
-        async move {
-            let get = matches!(req.method.as_str(), "GET" | "HEAD");
-            if get && req.path() == "/" {
-                return index(root.as_ref());
-            }
-            if let (Some(root), true) = (&root, get) {
-                if !ROUTES.iter().any(|(_, p, _)| *p == req.path()) {
-                    return match root.resolve(req.path()) {
-                        Ok(file) => match std::fs::metadata(&file) {
-                            Ok(m) => Response::file(file, m.len()),
-                            Err(_) => Response::text(500, "stat failed\n"),
-                        },
-                        Err(e) => Response::text(e.status(), format!("{e}\n")),
-                    };
-                }
-            }
-            http1::Handler::handle(&*router, req).await
+/// The HTTP application: `/`, `/hello`, `POST /echo`, `POST /upload` (streamed), then
+/// static files under `root`.
+fn http_app(root: Option<StaticRoot>) -> HttpApp {
+    let router = Router::new()
+        .route("GET", "/hello", |_r| async {
+            Response::text(200, "hello\n")
+        })
+        .route("POST", "/echo", |r: Request| async move {
+            Response::text(200, r.body)
+        });
+    HttpApp { router, root }
+}
+
+/// See [`http_app`].
+struct HttpApp {
+    router: Router,
+    root: Option<StaticRoot>,
+}
+
+impl http1::Handler for HttpApp {
+    async fn handle(&self, req: Request) -> Response {
+        let get = matches!(req.method.as_str(), "GET" | "HEAD");
+        if get && req.path() == "/" {
+            return index(self.root.as_ref());
         }
+        if let (Some(root), true) = (&self.root, get) {
+            if !ROUTES.iter().any(|(_, p, _)| *p == req.path()) {
+                return match root.open(req.path()) {
+                    Ok(f) => Response::opened_file(f.file, f.path, f.len),
+                    Err(e) => Response::text(e.status(), format!("{e}\n")),
+                };
+            }
+        }
+        self.router.handle(req).await
+    }
+    fn body_sink(&self, req: &Request) -> Option<Box<dyn http1::BodySink>> {
+        (req.method == "POST" && req.path() == "/upload").then(|| Box::new(Upload::new()) as _)
+    }
+}
+
+/// `POST /upload`: takes the body chunk by chunk, keeping only its length and FNV-1a hash.
+struct Upload {
+    len: u64,
+    hash: u64,
+}
+
+impl Upload {
+    fn new() -> Upload {
+        Upload {
+            len: 0,
+            hash: 0xcbf2_9ce4_8422_2325,
+        }
+    }
+}
+
+impl http1::BodySink for Upload {
+    fn chunk(&mut self, data: &[u8]) -> Result<(), u16> {
+        for b in data {
+            self.hash = (self.hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.len += data.len() as u64;
+        Ok(())
+    }
+    fn finish(self: Box<Self>, _req: Request) -> Response {
+        Response::text(
+            200,
+            format!("received {} bytes, fnv1a64 {:016x}\n", self.len, self.hash),
+        )
     }
 }
 
@@ -131,12 +173,20 @@ impl<H: http1::Handler> http1::Handler for InMemoryFiles<H> {
             if file.len > MAX_IN_MEMORY_FILE {
                 return Response::text(500, "file too large for HTTP/2 and HTTP/3 here\n");
             }
-            match std::fs::read(&file.path) {
-                Ok(body) => resp.body = body,
-                Err(_) => return Response::text(500, "read failed\n"),
+            let mut body = Vec::with_capacity(file.len as usize);
+            let read = file.open().and_then(|f| {
+                use std::io::Read;
+                (&*f).take(file.len).read_to_end(&mut body)
+            });
+            match read {
+                Ok(n) if n as u64 == file.len => resp.body = body,
+                _ => return Response::text(500, "read failed\n"),
             }
         }
         resp
+    }
+    fn body_sink(&self, req: &Request) -> Option<Box<dyn http1::BodySink>> {
+        self.0.body_sink(req)
     }
 }
 
@@ -154,9 +204,10 @@ impl http1::FileSender for ServeFiles {
     ) -> std::io::Result<()> {
         use std::io::Read;
         use tokio::io::AsyncWriteExt;
-        let mut f = std::fs::File::open(&file.path)?;
+        let f = file.open()?;
+        let mut f = &*f;
         if let Some(k) = (stream as &mut dyn std::any::Any).downcast_mut::<KernelStream>() {
-            let r = testbed_kernel::zerocopy::send_file(k, head, &f, 0..file.len).await?;
+            let r = testbed_kernel::zerocopy::send_file(k, head, f, 0..file.len).await?;
             return if r.bytes == head.len() as u64 + file.len {
                 Ok(())
             } else {
@@ -183,9 +234,7 @@ impl http1::FileSender for ServeFiles {
 /// client silent for `ws_ping_interval` is pinged and closed if still silent
 /// `ws_pong_timeout` later.
 async fn ws_echo<R: Runtime, S: testbed_model::Stream>(rt: R, s: S, lim: ServerLimits) {
-    let deadline = rt.now().saturating_add(lim.ws_upgrade);
-    let Ok(Ok(mut w)) = timeout_at(&rt, deadline, ws::accept(&rt, s, WsLimits::default())).await
-    else {
+    let Ok(mut w) = ws::accept_within(&rt, s, WsLimits::default(), lim.ws_upgrade).await else {
         return;
     };
     let mut pinged = false;

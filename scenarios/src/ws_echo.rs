@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use testbed_model::{Duration, Listener, Net, Rng, Runtime};
-use testbed_protocols::ws::{accept, connect, CloseCode, Event, WsLimits};
+use testbed_protocols::ws::{accept_within, connect, CloseCode, Event, WsLimits};
 use testbed_sim::{Latency, LinkConfig, Sim, SimConfig};
 
 /// The scenario.
@@ -83,10 +83,17 @@ impl Tally {
 
 /// The echo server: every accepted connection is a WebSocket echoing text and binary.
 async fn ws_serve<H: Net + Runtime>(h: H, l: H::Listener) {
+    let lim = testbed_protocols::bounded::ServerLimits::default();
+    let gate = testbed_protocols::bounded::ConnGate::new(lim.max_connections);
     while let Ok((s, _)) = l.accept().await {
+        let Some(permit) = gate.try_enter() else {
+            continue; // over the cap: closed at once
+        };
         let h2 = h.clone();
         drop(h.spawn(async move {
-            let Ok(mut ws) = accept(&h2, s, WsLimits::default()).await else {
+            let _permit = permit; // held for the connection's life
+            let upgrade = accept_within(&h2, s, WsLimits::default(), lim.ws_upgrade);
+            let Ok(mut ws) = upgrade.await else {
                 return;
             };
             while let Ok(ev) = ws.recv(&h2).await {

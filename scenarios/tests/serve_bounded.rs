@@ -143,9 +143,15 @@ fn http1_a_stalled_head_gets_408_and_close() {
 #[test]
 fn http1_a_trickled_body_is_closed_by_the_minimum_rate() {
     let srv = Server::start(Protocol::Http1, quick());
+    for route in ["/echo", "/upload"] {
+        trickle(&srv, route);
+    }
+}
+
+fn trickle(srv: &Server, route: &str) {
     let mut s = srv.connect();
-    s.write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n")
-        .unwrap();
+    let head = format!("POST {route} HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
     let mut w = s.try_clone().unwrap();
     let writer = std::thread::spawn(move || {
         // One byte every 50 ms (20 B/s against a 1000 B/s minimum) until the server closes.
@@ -157,7 +163,7 @@ fn http1_a_trickled_body_is_closed_by_the_minimum_rate() {
         }
     });
     let got = String::from_utf8_lossy(&until_closed(&mut s, "trickled body")).into_owned();
-    assert_eq!(status(&got), "408", "{got}");
+    assert_eq!(status(&got), "408", "{route}: {got}");
     let _ = s.shutdown(std::net::Shutdown::Both);
     writer.join().unwrap();
 }
@@ -203,6 +209,111 @@ fn h2_an_idle_connection_gets_goaway_and_close() {
         i += 9 + len;
     }
     assert!(types.contains(&7), "frame types {types:?}");
+}
+
+/// One HTTP/2 frame: type, flags, stream, payload.
+fn h2_frame(ftype: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let n = payload.len() as u32;
+    let mut f = vec![(n >> 16) as u8, (n >> 8) as u8, n as u8, ftype, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The client preface and a SETTINGS frame announcing INITIAL_WINDOW_SIZE = `window`.
+fn h2_preface(window: u32) -> Vec<u8> {
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    let mut settings = vec![0, 4];
+    settings.extend_from_slice(&window.to_be_bytes());
+    out.extend(h2_frame(0x4, 0, 0, &settings));
+    out
+}
+
+/// HEADERS (END_STREAM, END_HEADERS) for `GET path` on stream `id`, authority "a".
+fn h2_get(id: u32, path: &str) -> Vec<u8> {
+    // :method GET, :scheme http (static table), :authority "a", :path literal (no indexing).
+    let mut block = vec![0x82, 0x86, 0x01, 0x01, b'a', 0x04, path.len() as u8];
+    block.extend_from_slice(path.as_bytes());
+    h2_frame(0x1, 0x5, id, &block)
+}
+
+/// Reads frames until `want(type, flags, stream, payload)` says so, acknowledging the
+/// server's SETTINGS; panics if the connection closes or nothing matches within [`CAP`].
+fn h2_until(s: &mut TcpStream, what: &str, want: impl Fn(u8, u8, u32, &[u8]) -> bool) {
+    let mut seen = Vec::new();
+    loop {
+        let mut head = [0u8; 9];
+        s.read_exact(&mut head)
+            .unwrap_or_else(|e| panic!("{what}: {e} (frames so far {seen:?})"));
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let (ftype, flags) = (head[3], head[4]);
+        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        let mut payload = vec![0u8; len];
+        s.read_exact(&mut payload)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        seen.push((ftype, stream));
+        if ftype == 0x4 && flags & 1 == 0 {
+            s.write_all(&h2_frame(0x4, 1, 0, &[])).unwrap();
+        }
+        if want(ftype, flags, stream, &payload) {
+            return;
+        }
+    }
+}
+
+#[test]
+fn h2_a_stream_blocked_on_flow_control_is_reset_by_the_send_timeout() {
+    let lim = ServerLimits {
+        send_timeout: Duration::from_millis(300),
+        h2_idle: Duration::from_secs(30),
+        ..quick()
+    };
+    let srv = Server::start(Protocol::H2, lim);
+    let mut s = srv.connect();
+    // A zero stream window: the server can send the response's HEADERS, never its DATA.
+    let mut out = h2_preface(0);
+    out.extend(h2_get(1, "/"));
+    s.write_all(&out).unwrap();
+    h2_until(&mut s, "RST_STREAM on the unread stream", |t, _, id, p| {
+        t == 0x3 && id == 1 && p == 8u32.to_be_bytes() // CANCEL
+    });
+    // Only the stream was reset: the connection still answers a PING.
+    s.write_all(&h2_frame(0x6, 0, 0, b"12345678")).unwrap();
+    h2_until(&mut s, "PING ack after the reset", |t, f, _, p| {
+        t == 0x6 && f & 1 == 1 && p == b"12345678"
+    });
+}
+
+#[test]
+fn h2_a_client_that_reads_nothing_is_closed_by_the_send_timeout() {
+    let base = tempdir::Dir::new("h2sendto");
+    let big = vec![b'z'; 32 << 20];
+    std::fs::write(base.0.join("big"), &big).unwrap();
+    let lim = ServerLimits {
+        send_timeout: Duration::from_millis(500),
+        h2_idle: Duration::from_secs(30), // only the send deadline may close it
+        ..quick()
+    };
+    let srv = Server::with(Protocol::H2, lim, Some(base.0.clone()), None, 1);
+    let mut s = srv.connect();
+    // The largest windows, so that only TCP (a client that does not read) holds the server.
+    let mut out = h2_preface(0x7fff_ffff);
+    out.extend(h2_frame(
+        0x8,
+        0,
+        0,
+        &(0x7fff_ffff - 65_535u32).to_be_bytes(),
+    ));
+    out.extend(h2_get(1, "/big"));
+    s.write_all(&out).unwrap();
+    std::thread::sleep(Duration::from_secs(2)); // not reading: the socket buffers fill
+    let got = until_closed(&mut s, "an h2 client that reads nothing");
+    assert!(
+        got.len() < big.len(),
+        "the response was cut ({} of {} bytes)",
+        got.len(),
+        big.len()
+    );
 }
 
 fn test_tls() -> (TlsFiles, tempdir::Dir) {
@@ -414,6 +525,91 @@ fn a_body_over_the_cap_is_413() {
         b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n",
     );
     assert_eq!(status(&r), "413", "{r}");
+}
+
+/// FNV-1a 64 of `data`, as `POST /upload` reports it.
+fn fnv1a64(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[test]
+fn uploads_are_streamed_to_the_handler_with_the_cap_kept() {
+    let lim = ServerLimits {
+        max_body: 1 << 20,
+        ..quick()
+    };
+    let body: Vec<u8> = (0..(900u32 << 10)).map(|i| (i * 7 % 251) as u8).collect();
+    let want = format!(
+        "received {} bytes, fnv1a64 {:016x}\n",
+        body.len(),
+        fnv1a64(&body)
+    );
+    let srv = Server::start(Protocol::Http1, lim);
+    // Content-Length.
+    let mut raw = format!(
+        "POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    let r = exchange(&srv, &raw);
+    assert!(r.starts_with("HTTP/1.1 200") && r.ends_with(&want), "{r}");
+    // Chunked, in uneven chunks.
+    let mut raw =
+        b"POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    for c in body.chunks(70_001) {
+        raw.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        raw.extend_from_slice(c);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let r = exchange(&srv, &raw);
+    assert!(r.starts_with("HTTP/1.1 200") && r.ends_with(&want), "{r}");
+    // Over the cap, declared or chunked: 413.
+    let r = exchange(
+        &srv,
+        b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n",
+    );
+    assert_eq!(status(&r), "413", "{r}");
+    let mut raw =
+        b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..40 {
+        raw.extend_from_slice(b"8000\r\n");
+        raw.extend_from_slice(&[b'u'; 0x8000]);
+        raw.extend_from_slice(b"\r\n");
+    }
+    let r = exchange(&srv, &raw);
+    assert_eq!(status(&r), "413", "{r}");
+    // HTTP/2 (curl): the same answer, and 413 over the cap.
+    if tool("curl").is_none() {
+        return;
+    }
+    let h2 = Server::start(Protocol::H2, lim);
+    let dir = tempdir::Dir::new("upload");
+    std::fs::write(dir.0.join("body"), &body).unwrap();
+    std::fs::write(dir.0.join("big"), vec![b'u'; (1 << 20) + 1]).unwrap();
+    let curl = |file: &str| {
+        let o = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "5",
+                "--http2-prior-knowledge",
+                "-w",
+                "%{http_code}",
+            ])
+            .arg("--data-binary")
+            .arg(format!("@{}", dir.0.join(file).display()))
+            .arg(format!("http://{}/upload", h2.addr))
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(curl("body"), format!("{want}200"));
+    assert!(curl("big").ends_with("413"));
 }
 
 #[test]

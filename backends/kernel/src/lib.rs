@@ -5,6 +5,8 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[allow(unsafe_code)] // openat2(2), with a SAFETY note
+pub mod beneath;
 mod net;
 mod runtime;
 #[allow(unsafe_code)]

@@ -223,6 +223,17 @@ pub(crate) struct Guarded<S> {
     state: GuardState,
     /// Complete client frames so far, for the connection's deadlines.
     frames: std::rc::Rc<std::cell::Cell<u64>>,
+    /// How the server's writes fare, for the connection's send deadline.
+    writes: std::rc::Rc<WriteProgress>,
+}
+
+/// Bytes the server wrote to the transport, and whether its last write is waiting for the
+/// client to read (the transport said "pending"). A connection whose writes wait a whole send
+/// deadline without a byte going out has a client that does not read.
+#[derive(Debug, Default)]
+pub(crate) struct WriteProgress {
+    pub(crate) written: std::cell::Cell<u64>,
+    pub(crate) blocked: std::cell::Cell<bool>,
 }
 
 impl<S> Guarded<S> {
@@ -233,7 +244,12 @@ impl<S> Guarded<S> {
             out: OutFrames::default(),
             state: GuardState::Open,
             frames: Default::default(),
+            writes: Default::default(),
         }
+    }
+    /// The server's write progress, updated as h2 writes.
+    pub(crate) fn write_progress(&self) -> std::rc::Rc<WriteProgress> {
+        self.writes.clone()
     }
     /// A counter of the client's complete frames, updated as they are read.
     pub(crate) fn frame_counter(&self) -> std::rc::Rc<std::cell::Cell<u64>> {
@@ -321,12 +337,22 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
                 return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
             }
         }
-        let n = std::task::ready!(Pin::new(&mut this.inner).poll_write(cx, data))?;
+        let Poll::Ready(n) = Pin::new(&mut this.inner).poll_write(cx, data) else {
+            this.writes.blocked.set(true);
+            return Poll::Pending;
+        };
+        let n = n?;
+        this.writes.blocked.set(false);
+        this.writes
+            .written
+            .set(this.writes.written.get() + n as u64);
         this.out.feed(&data[..n]);
         Poll::Ready(Ok(n))
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.writes.blocked.set(r.is_pending());
+        r
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;

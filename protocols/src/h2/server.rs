@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use testbed_model::runtime::timeout_at;
 use testbed_model::Duration;
-use testbed_model::{AcceptError, Listener, Net, Runtime, Stream};
+use testbed_model::{Net, Runtime, Stream};
 
 /// HTTP/2 server settings (what the SETTINGS frame announces, plus a body limit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +38,11 @@ pub struct H2Config {
     pub idle_timeout: Duration,
     /// A request's body must arrive whole within this of its HEADERS (408 otherwise).
     pub body_timeout: Duration,
+    /// Sending one response body: a stream still waiting for flow-control window (a client
+    /// that does not read it) this long after its HEADERS went out is reset (RST_STREAM
+    /// CANCEL); a connection whose writes make no progress for this long — the client reads
+    /// nothing at all — is closed.
+    pub send_timeout: Duration,
 }
 
 impl Default for H2Config {
@@ -52,6 +57,7 @@ impl Default for H2Config {
             preface_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -64,6 +70,7 @@ impl H2Config {
             preface_timeout: l.h2_preface,
             idle_timeout: l.h2_idle,
             body_timeout: l.request_total,
+            send_timeout: l.send_timeout,
             ..H2Config::default()
         }
     }
@@ -110,6 +117,7 @@ pub async fn serve_connection<R: Runtime, S: Stream, Hd: Handler>(
     let start = rt.now();
     let guarded = Guarded::new(s, cfg.max_frame_size);
     let frames = guarded.frame_counter();
+    let writes = guarded.write_progress();
     let preface_deadline = start.saturating_add(cfg.preface_timeout);
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(cfg.max_concurrent_streams)
@@ -128,6 +136,11 @@ pub async fn serve_connection<R: Runtime, S: Stream, Hd: Handler>(
     // One timer: first for the preface's SETTINGS, then for idleness (re-armed lazily).
     let mut timer = Box::pin(rt.sleep_until(preface_deadline));
     let mut seen = 0u64;
+    // The send deadline: checked once per period; writes blocked through a whole period with
+    // no byte out close the connection (so it fires between one and two periods after the
+    // client stopped reading).
+    let mut send_check = Box::pin(rt.sleep_until(start.saturating_add(cfg.send_timeout)));
+    let mut written_at_check = 0u64;
     loop {
         let next = std::future::poll_fn(|cx| {
             if !draining && stop.poll_stop(cx).is_ready() {
@@ -149,6 +162,14 @@ pub async fn serve_connection<R: Runtime, S: Stream, Hd: Handler>(
                 }
                 seen = n;
                 timer.set(rt.sleep_until(rt.now().saturating_add(cfg.idle_timeout)));
+            }
+            while send_check.as_mut().poll(cx).is_ready() {
+                let written = writes.written.get();
+                if writes.blocked.get() && written == written_at_check {
+                    return Poll::Ready(Step::Expired); // the client reads nothing
+                }
+                written_at_check = written;
+                send_check.set(rt.sleep_until(rt.now().saturating_add(cfg.send_timeout)));
             }
             Poll::Pending
         })
@@ -173,10 +194,10 @@ pub async fn serve_connection<R: Runtime, S: Stream, Hd: Handler>(
                 let (req, respond) = *incoming;
                 let (h, max, open) = (handler.clone(), cfg.max_body_bytes, open_streams.clone());
                 let body_deadline = rt.now().saturating_add(cfg.body_timeout);
-                let rt2 = rt.clone();
+                let (rt2, send_timeout) = (rt.clone(), cfg.send_timeout);
                 open.set(open.get() + 1);
                 drop(rt.spawn(async move {
-                    stream(&rt2, h, req, respond, max, body_deadline).await;
+                    stream(&rt2, h, req, respond, max, body_deadline, send_timeout).await;
                     open.set(open.get() - 1);
                 }));
             }
@@ -202,6 +223,7 @@ async fn stream<R: Runtime, Hd: Handler>(
     mut respond: SendResponse<Bytes>,
     max: usize,
     body_deadline: testbed_model::Instant,
+    send_timeout: Duration,
 ) {
     let (head, mut body) = req.into_parts();
     let status = |respond: &mut SendResponse<Bytes>, code: http::StatusCode| {
@@ -209,8 +231,13 @@ async fn stream<R: Runtime, Hd: Handler>(
         *r.status_mut() = code;
         let _ = respond.send_response(r, true);
     };
-    // Read the request to its end (dropping it unread would make h2 send STOP_SENDING/RST).
+    let mut req = to_owned_request(head, Vec::new());
+    // Read the request to its end (dropping it unread would make h2 send STOP_SENDING/RST):
+    // into `data`, or chunk by chunk into the handler's sink, whose window is given back only
+    // once it took the chunk (backpressure through flow control).
+    let mut sink = handler.body_sink(&req);
     let mut data = Vec::new();
+    let mut total = 0usize;
     loop {
         let Ok(next) = timeout_at(rt, body_deadline, body.data()).await else {
             return status(&mut respond, http::StatusCode::REQUEST_TIMEOUT);
@@ -221,15 +248,30 @@ async fn stream<R: Runtime, Hd: Handler>(
         let Ok(chunk) = chunk else {
             return;
         };
-        let _ = body.flow_control().release_capacity(chunk.len());
-        if data.len() + chunk.len() > max {
+        total = total.saturating_add(chunk.len());
+        if total > max {
             return status(&mut respond, http::StatusCode::PAYLOAD_TOO_LARGE);
         }
-        data.extend_from_slice(&chunk);
+        match &mut sink {
+            Some(sink) => {
+                if let Err(code) = sink.chunk(&chunk) {
+                    let code = http::StatusCode::from_u16(code)
+                        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+                    return status(&mut respond, code);
+                }
+            }
+            None => data.extend_from_slice(&chunk),
+        }
+        let _ = body.flow_control().release_capacity(chunk.len());
     }
-    let req = to_owned_request(head, data);
     let is_head = req.method == "HEAD";
-    let resp = handler.handle(req).await;
+    let resp = match sink {
+        Some(sink) => sink.finish(req),
+        None => {
+            req.body = data;
+            handler.handle(req).await
+        }
+    };
     if resp.file.is_some() {
         // File bodies go through the HTTP/1.1 server's FileSender hook; h2 has none yet.
         let mut r = http::Response::new(());
@@ -243,7 +285,13 @@ async fn stream<R: Runtime, Hd: Handler>(
         return;
     };
     if !end {
-        send_all(&mut send, body).await;
+        let deadline = rt.now().saturating_add(send_timeout);
+        if timeout_at(rt, deadline, send_all(&mut send, body))
+            .await
+            .is_err()
+        {
+            send.send_reset(h2::Reason::CANCEL); // the client does not read this stream
+        }
     }
 }
 
@@ -276,16 +324,12 @@ pub async fn serve<H, Hd>(
     H: Net + Runtime,
     Hd: Handler,
 {
-    loop {
-        match listener.accept().await {
-            Ok((s, _)) => {
-                let (h, hd, sd) = (host.clone(), handler.clone(), shutdown.clone());
-                drop(host.spawn(async move {
-                    let _ = serve_connection(&h, s, hd, &cfg, sd).await;
-                }));
-            }
-            Err(AcceptError::Closed) => return,
-            Err(_) => host.sleep(Duration::from_millis(10)).await, // EMFILE: do not spin
-        }
-    }
+    crate::bounded::accept_loop_default(&host, &listener, |s, permit| {
+        let (h, hd, sd) = (host.clone(), handler.clone(), shutdown.clone());
+        drop(host.spawn(async move {
+            let _ = serve_connection(&h, s, hd, &cfg, sd).await;
+            drop(permit);
+        }));
+    })
+    .await
 }

@@ -72,14 +72,41 @@ pub struct Response {
     pub file: Option<FileBody>,
 }
 
-/// A file body: its path and length (sent as Content-Length before the file is streamed).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A file body: its path and length (sent as Content-Length before the file is streamed),
+/// and the file already opened when the handler opened it (senders use that descriptor
+/// rather than opening the path again, so the file sent is the one the handler checked).
+#[derive(Clone, Debug)]
 pub struct FileBody {
     /// The file.
     pub path: std::path::PathBuf,
     /// Its length in bytes.
     pub len: u64,
+    /// The open file, if the handler opened it.
+    pub opened: Option<std::sync::Arc<std::fs::File>>,
 }
+
+impl FileBody {
+    /// The open file: the handler's descriptor, or `path` opened now.
+    pub fn open(&self) -> std::io::Result<std::sync::Arc<std::fs::File>> {
+        match &self.opened {
+            Some(f) => Ok(f.clone()),
+            None => std::fs::File::open(&self.path).map(std::sync::Arc::new),
+        }
+    }
+}
+
+impl PartialEq for FileBody {
+    fn eq(&self, o: &Self) -> bool {
+        let same_file = match (&self.opened, &o.opened) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        self.path == o.path && self.len == o.len && same_file
+    }
+}
+
+impl Eq for FileBody {}
 
 impl Response {
     /// `status` with a plain-text body.
@@ -114,8 +141,20 @@ impl Response {
             status: 200,
             headers: vec![("Content-Type".into(), b"application/octet-stream".to_vec())],
             body: Vec::new(),
-            file: Some(FileBody { path, len }),
+            file: Some(FileBody {
+                path,
+                len,
+                opened: None,
+            }),
         }
+    }
+    /// A 200 whose body is `file`, already open (`path` names it in logs; `len` bytes).
+    pub fn opened_file(file: std::fs::File, path: std::path::PathBuf, len: u64) -> Response {
+        let mut r = Response::file(path, len);
+        if let Some(f) = &mut r.file {
+            f.opened = Some(std::sync::Arc::new(file));
+        }
+        r
     }
 }
 

@@ -27,7 +27,8 @@ pub use head::{
 };
 pub use message::{reason, FileBody, Request as OwnedRequest, Response as OwnedResponse};
 pub use server::{
-    connection, serve, serve_files, ConnEnd, FileSender, Handler, NoFiles, Router, ServerConfig,
+    connection, serve, serve_files, BodySink, ConnEnd, FileSender, Handler, NoFiles, Router,
+    ServerConfig,
 };
 pub use write::{write_chunk, write_last_chunk, write_request_head, write_response_head};
 

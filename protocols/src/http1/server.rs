@@ -13,13 +13,49 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use testbed_model::runtime::timeout_at;
-use testbed_model::{AcceptError, Duration, Listener, Net, Runtime, Stream};
+use testbed_model::{Duration, Net, Runtime, Stream};
 use tokio::io::AsyncWriteExt;
 
 /// Answers requests.
 pub trait Handler: 'static {
     /// The response to `req`.
     fn handle(&self, req: Request) -> impl Future<Output = Response>;
+    /// A sink for the body of `req` (its head; `req.body` is empty), fed chunk by chunk as
+    /// the body arrives, or `None` (the default) to get the whole body in
+    /// [`Handler::handle`]. With a sink the server holds no more of the body than one read
+    /// (HTTP/1.1) or one flow-control window (HTTP/2), and reads the next chunk only after the
+    /// sink took this one; the body cap (413) and the body deadlines hold as without one.
+    fn body_sink(&self, req: &Request) -> Option<Box<dyn BodySink>> {
+        let _ = req;
+        None
+    }
+}
+
+/// A handler's consumer of one request body, chunk by chunk ([`Handler::body_sink`]).
+pub trait BodySink {
+    /// The next bytes of the body; `Err(status)` ends the request with that status (and
+    /// closes an HTTP/1.1 connection, whose body was not read to its end).
+    fn chunk(&mut self, data: &[u8]) -> Result<(), u16>;
+    /// The body ended: the response to `req` (its head; `req.body` empty).
+    fn finish(self: Box<Self>, req: Request) -> Response;
+}
+
+/// Where a request body goes: into `req.body` (a handler without a sink), or to a sink.
+pub(crate) enum BodyTarget<'a> {
+    Buffer(&'a mut Vec<u8>),
+    Sink(&'a mut dyn BodySink),
+}
+
+impl BodyTarget<'_> {
+    pub(crate) fn take(&mut self, data: &[u8]) -> Result<(), u16> {
+        match self {
+            BodyTarget::Buffer(v) => {
+                v.extend_from_slice(data);
+                Ok(())
+            }
+            BodyTarget::Sink(s) => s.chunk(data),
+        }
+    }
 }
 
 impl<F, Fut> Handler for F
@@ -156,6 +192,8 @@ pub enum ConnEnd {
     Rejected(ParseError),
     /// A read or write failed.
     Io,
+    /// The handler's body sink refused the body (its status sent).
+    SinkRefused(u16),
 }
 
 /// Sends file bodies ([`Response::file`]): the hook where a backend plugs in sendfile.
@@ -210,16 +248,14 @@ pub async fn serve_files<H, Hd, F>(
     Hd: Handler,
     F: FileSender,
 {
-    loop {
-        match listener.accept().await {
-            Ok((s, _)) => {
-                let (h, hd, f) = (host.clone(), handler.clone(), files.clone());
-                drop(host.spawn(async move { connection(&h, s, &*hd, &cfg, &*f).await }));
-            }
-            Err(AcceptError::Closed) => return,
-            Err(_) => host.sleep(Duration::from_millis(10)).await, // EMFILE: do not spin
-        }
-    }
+    crate::bounded::accept_loop_default(&host, &listener, |s, permit| {
+        let (h, hd, f) = (host.clone(), handler.clone(), files.clone());
+        drop(host.spawn(async move {
+            connection(&h, s, &*hd, &cfg, &*f).await;
+            drop(permit);
+        }));
+    })
+    .await
 }
 
 async fn send_error<S: Stream>(s: &mut S, status: u16) {
@@ -323,16 +359,28 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
         {
             return ConnEnd::Io;
         }
-        match read_body(rt, &mut s, &mut buf, kind, cfg, request_deadline).await {
-            Ok(body) => req.body = body,
-            Err(end) => return end,
+        let mut sink = handler.body_sink(&req);
+        let mut body = Vec::new();
+        let target = match &mut sink {
+            Some(sink) => BodyTarget::Sink(&mut **sink),
+            None => BodyTarget::Buffer(&mut body),
+        };
+        if let Err(end) = read_body(rt, &mut s, &mut buf, kind, cfg, request_deadline, target).await
+        {
+            return end;
         }
         // A large body or pipelined burst must not stay allocated for the keep-alive
         // lifetime of the connection.
         buf.release_if_over(RETAINED_BUFFER);
         let is_head = req.method == "HEAD";
         let version = req.version;
-        let resp = handler.handle(req).await;
+        let resp = match sink {
+            Some(sink) => sink.finish(req),
+            None => {
+                req.body = body;
+                handler.handle(req).await
+            }
+        };
         // An early close: the server ends a kept-alive connection after this response (it
         // says so with `Connection: close`, as RFC 9112 §9.6 allows at any time).
         let keep_alive = keep_alive && !rt.buggify("http1.close_after_response");
@@ -389,7 +437,8 @@ async fn read_body<R: Runtime, S: Stream>(
     kind: BodyKind,
     cfg: &ServerConfig,
     request_deadline: testbed_model::Instant,
-) -> Result<Vec<u8>, ConnEnd> {
+    mut target: BodyTarget<'_>,
+) -> Result<(), ConnEnd> {
     let start = rt.now();
     let mut got = 0u64;
     let more = async |s: &mut S, buf: &mut ReadBuf, got: &mut u64| {
@@ -407,20 +456,36 @@ async fn read_body<R: Runtime, S: Stream>(
             Err(ReadStop::Eof) => Err(ConnEnd::Closed),
         }
     };
+    // The body goes on as it arrives: the read buffer never holds much more than one read.
+    let take = async |s: &mut S, target: &mut BodyTarget<'_>, data: &[u8]| match target.take(data) {
+        Ok(()) => Ok(()),
+        Err(status) => {
+            send_error(s, status).await;
+            Err(ConnEnd::SinkRefused(status))
+        }
+    };
     match kind {
-        BodyKind::None | BodyKind::UntilClose => Ok(Vec::new()),
+        BodyKind::None | BodyKind::UntilClose => Ok(()),
         BodyKind::Length(n) => {
-            let n = n as usize;
-            while buf.pending().len() < n {
+            let mut left = n;
+            loop {
+                let now = buf
+                    .pending()
+                    .len()
+                    .min(usize::try_from(left).unwrap_or(usize::MAX));
+                if now > 0 {
+                    take(s, &mut target, &buf.pending()[..now]).await?;
+                    buf.consume(now);
+                    left -= now as u64;
+                }
+                if left == 0 {
+                    return Ok(());
+                }
                 more(s, buf, &mut got).await?;
             }
-            let body = buf.pending()[..n].to_vec();
-            buf.consume(n);
-            Ok(body)
         }
         BodyKind::Chunked => {
             let mut d = ChunkedDecoder::new(cfg.limits);
-            let mut body = Vec::new();
             loop {
                 let r = match d.decode(buf.pending()) {
                     Ok(r) => r,
@@ -429,11 +494,13 @@ async fn read_body<R: Runtime, S: Stream>(
                         return Err(ConnEnd::Rejected(e));
                     }
                 };
-                body.extend_from_slice(r.data);
                 let (consumed, done) = (r.consumed, r.done);
+                if !r.data.is_empty() {
+                    take(s, &mut target, r.data).await?;
+                }
                 buf.consume(consumed);
                 if done {
-                    return Ok(body);
+                    return Ok(());
                 }
                 if buf.pending().is_empty() || consumed == 0 {
                     more(s, buf, &mut got).await?;

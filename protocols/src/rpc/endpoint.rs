@@ -15,9 +15,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use testbed_model::runtime::timeout_at;
-use testbed_model::{
-    AcceptError, ConnectError, Duration, Instant, JoinHandle, Listener, Net, Runtime, Stream,
-};
+use testbed_model::{ConnectError, Duration, Instant, JoinHandle, Net, Runtime, Stream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 
 /// Largest payload either side accepts.
@@ -414,13 +412,14 @@ impl Drop for InFlight {
 
 /// Accepts connections until the listener closes.
 pub async fn serve<H: Net + Runtime>(host: H, listener: H::Listener, server: Rc<RpcServer>) {
-    loop {
-        match listener.accept().await {
-            Ok((s, _)) => drop(host.spawn(server.clone().serve_conn(host.clone(), s))),
-            Err(AcceptError::Closed) => return,
-            Err(_) => host.sleep(Duration::from_millis(10)).await, // EMFILE: do not spin
-        }
-    }
+    crate::bounded::accept_loop_default(&host, &listener, |s, permit| {
+        let conn = server.clone().serve_conn(host.clone(), s);
+        drop(host.spawn(async move {
+            conn.await;
+            drop(permit);
+        }));
+    })
+    .await
 }
 
 #[derive(Default)]

@@ -37,6 +37,9 @@ pub enum WsError {
     /// The peer broke the protocol; we sent a close frame with this code.
     #[error("protocol violation (close code {code}): {why}", code = .0 .0, why = .1)]
     Protocol(CloseCode, &'static str),
+    /// The upgrade request did not arrive whole within the deadline ([`accept_within`]).
+    #[error("no complete upgrade request within the deadline")]
+    UpgradeTimeout,
 }
 
 /// What [`WsStream::recv_or`] returned first.
@@ -188,6 +191,22 @@ async fn http_error<S: Stream>(s: &mut S, status: u16) {
     );
     let _ = s.write_all(msg.as_bytes()).await;
     let _ = s.shutdown().await;
+}
+
+/// [`accept`], bounded: the upgrade request must be complete and answered within `deadline`
+/// of now (on `rt`'s clock); otherwise the connection is dropped (closed) and
+/// [`WsError::UpgradeTimeout`] returned. Servers use this with
+/// [`ServerLimits::ws_upgrade`](crate::bounded::ServerLimits::ws_upgrade).
+pub async fn accept_within<R: Runtime, S: Stream>(
+    rt: &R,
+    stream: S,
+    limits: WsLimits,
+    deadline: testbed_model::Duration,
+) -> Result<WsStream<S>, WsError> {
+    let at = rt.now().saturating_add(deadline);
+    testbed_model::runtime::timeout_at(rt, at, accept(rt, stream, limits))
+        .await
+        .unwrap_or(Err(WsError::UpgradeTimeout))
 }
 
 /// Server side: reads the upgrade request from `stream`, answers 101 (or the right error),

@@ -10,7 +10,7 @@ mod handshake;
 mod message;
 
 pub use deflate::Deflate;
-pub use endpoint::{accept, connect, connect_over, Next, WsError, WsStream};
+pub use endpoint::{accept, accept_within, connect, connect_over, Next, WsError, WsStream};
 pub use frame::{decode_frame, encode_frame, FrameError, FrameHead, OpCode};
 pub use handshake::{
     accept_key, client_request, server_response, validate_client_request, HandshakeError,

@@ -108,8 +108,18 @@ fn start(w: &Worker, i: &Rc<InstanceCtx>) -> Result<(), String> {
     let server = Rc::new(example::server());
     let (w2, tasks) = (w.clone(), i.tasks.clone());
     let accept = w.spawn(async move {
+        let gate = testbed_protocols::bounded::ConnGate::new(
+            testbed_protocols::bounded::ServerLimits::default().max_connections,
+        );
         while let Ok((s, _)) = listener.accept().await {
-            let conn = w2.spawn(RpcServer::serve_conn(server.clone(), w2.clone(), s));
+            let Some(permit) = gate.try_enter() else {
+                continue; // over the cap: closed at once
+            };
+            let c = RpcServer::serve_conn(server.clone(), w2.clone(), s);
+            let conn = w2.spawn(async move {
+                c.await;
+                drop(permit);
+            });
             tasks.0.borrow_mut().push(conn);
         }
     });
