@@ -271,20 +271,15 @@ fn run(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts)
         },
         None => None,
     };
-    let ctx = RunCtx {
-        backend,
-        seed,
-        replay,
-        params,
-        record_trace: trace.is_some(),
-        wall: &wall,
-        fidelity,
-        pcap,
-        dpdk,
-    };
+    let ctx = RunCtx::new(backend, seed, params, &wall)
+        .with_trace(trace.is_some())
+        .with_replay(replay)
+        .with_fidelity(fidelity)
+        .with_pcap(pcap)
+        .with_dpdk(dpdk);
     let outcome = match schedule
         .as_ref()
-        .map_or_else(|| s.run(&ctx), |sch| s.run_with_schedule(&ctx, sch))
+        .map_or_else(|| s.run(&ctx), |sch| testbed_scenarios::run_with_schedule(s, &ctx, sch))
     {
         Ok(o) => o,
         Err(e) if e.is_usage() => return usage(e),

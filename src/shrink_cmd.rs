@@ -91,17 +91,9 @@ pub fn shrink(a: ShrinkArgs) -> ExitCode {
     }
     replay.push_str(&format!(" --schedule {}", out.display()));
     let wall = crate::stopwatch();
-    let ctx = RunCtx {
-        backend: Backend::Sim,
-        seed: a.seed,
-        params,
-        record_trace: false,
-        wall: &wall,
-        replay: replay.clone(),
-        fidelity,
-        pcap: None,
-        dpdk: Default::default(),
-    };
+    let ctx = RunCtx::new(Backend::Sim, a.seed, params, &wall)
+        .with_replay(replay.clone())
+        .with_fidelity(fidelity);
     let r = match shrink_seed(s, &ctx, a.max_runs) {
         Ok(r) => r,
         Err(ShrinkError::Run(e)) if !e.is_usage() => {

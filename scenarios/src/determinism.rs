@@ -42,17 +42,10 @@ pub fn run_twice(
     replay: String,
 ) -> Result<(SeedVerdict, Outcome), RunError> {
     let wall = || Duration::ZERO;
-    let ctx = RunCtx {
-        backend: Backend::Sim,
-        seed,
-        params: params.clone(),
-        record_trace: true,
-        wall: &wall,
-        replay,
-        fidelity,
-        pcap: None,
-        dpdk: Default::default(),
-    };
+    let ctx = RunCtx::new(Backend::Sim, seed, params.clone(), &wall)
+        .with_trace(true)
+        .with_replay(replay)
+        .with_fidelity(fidelity);
     let mut a = scenario.run(&ctx)?;
     let b = scenario.run(&ctx)?;
     let (ea, eb) = (

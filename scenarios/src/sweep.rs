@@ -4,7 +4,8 @@
 //! seeds with replay commands, and min/median/p99/max of every numeric metric.
 
 use crate::params::Params;
-use crate::scenario::{replay_command, Backend, RunCtx, Scenario};
+use crate::catalogue::replay_command;
+use crate::scenario::{Backend, RunCtx, Scenario};
 use crate::seeds::parse_seeds;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -157,17 +158,9 @@ impl Sweep<'_> {
         if self.fidelity == Fidelity::Packet {
             replay.push_str(" --fidelity packet");
         }
-        let ctx = RunCtx {
-            backend: Backend::Sim,
-            seed,
-            params: self.params.clone(),
-            record_trace: false,
-            wall: self.wall,
-            replay: replay.clone(),
-            fidelity: self.fidelity,
-            pcap: None,
-            dpdk: Default::default(),
-        };
+        let ctx = RunCtx::new(Backend::Sim, seed, self.params.clone(), self.wall)
+            .with_replay(replay.clone())
+            .with_fidelity(self.fidelity);
         let run =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.scenario.run(&ctx)));
         let (passed, trace_hash, failed, metrics) = match run {

@@ -107,17 +107,7 @@ fn run(name: &str, seed: u64, sets: &[&str]) -> serde_json::Value {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     let params = prepare(s, Backend::Sim, &sets).expect("params");
     let wall = || Duration::ZERO;
-    let ctx = RunCtx {
-        backend: Backend::Sim,
-        seed,
-        params,
-        record_trace: false,
-        wall: &wall,
-        replay: String::new(),
-        fidelity: testbed_sim::Fidelity::Stream,
-        pcap: None,
-        dpdk: Default::default(),
-    };
+    let ctx = RunCtx::new(Backend::Sim, seed, params, &wall);
     let o = s.run(&ctx).expect("runs");
     assert!(o.passed(), "{name} seed {seed}: {}", o.summary());
     o.to_json()

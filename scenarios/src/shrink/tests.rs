@@ -1,7 +1,7 @@
 use super::*;
-use crate::scenario::{test_catalogue, Backend};
+use crate::catalogue::test_catalogue;
+use crate::scenario::Backend;
 use testbed_model::Duration;
-use testbed_sim::Fidelity;
 
 fn part(name: &str, at_ms: u64, for_ms: u64) -> FaultEvent {
     FaultEvent {
@@ -56,17 +56,7 @@ fn a_schedule_failing_without_faults_shrinks_to_nothing_and_the_budget_holds() {
 }
 
 fn ctx_for(seed: u64, wall: &dyn Fn() -> Duration) -> RunCtx<'_> {
-    RunCtx {
-        backend: Backend::Sim,
-        seed,
-        params: Params::parse(&[], &[]).unwrap(),
-        record_trace: false,
-        wall,
-        replay: String::new(),
-        fidelity: Fidelity::Stream,
-        pcap: None,
-        dpdk: Default::default(),
-    }
+    RunCtx::new(Backend::Sim, seed, Params::parse(&[], &[]).unwrap(), wall)
 }
 
 /// The planted bug needs a primary–backup partition and a later crash of the primary. From a
