@@ -3,7 +3,7 @@
 //! the scenario lookup shared by run, sweep and shrink (test-only scenarios behind
 //! `TESTBED_TEST_SCENARIOS=1`) and schedule-file reading.
 
-use crate::usage;
+use super::usage;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +14,7 @@ use testbed_scenarios::{
 };
 use testbed_sim::Fidelity;
 
-use crate::parse_fidelity;
+use super::parse_fidelity;
 
 /// The scenario named `name`: from the catalogue, or, when the environment has
 /// `TESTBED_TEST_SCENARIOS=1`, also from the test-only scenarios (such as `planted-bug`).
@@ -90,7 +90,7 @@ pub fn shrink(a: ShrinkArgs) -> ExitCode {
         replay.push_str(" --fidelity packet");
     }
     replay.push_str(&format!(" --schedule {}", out.display()));
-    let wall = crate::stopwatch();
+    let wall = super::stopwatch();
     let ctx = RunCtx::new(Backend::Sim, a.seed, params, &wall)
         .with_replay(replay.clone())
         .with_fidelity(fidelity);

@@ -1,9 +1,9 @@
 //! `testbed sweep` (many seeds across threads, optionally one shard of the range) and
 //! `testbed merge` (shard results files into one summary).
 
-use crate::parse_fidelity;
-use crate::shrink_cmd::lookup;
-use crate::usage;
+use super::parse_fidelity;
+use super::shrink::lookup;
+use super::usage;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -119,8 +119,8 @@ pub fn sweep(a: SweepArgs) -> ExitCode {
         .max(1);
     let range = shard.range(&full);
     let n = range.end - range.start;
-    let clock = crate::stopwatch();
-    let wall = crate::stopwatch();
+    let clock = super::stopwatch();
+    let wall = super::stopwatch();
     let sw = Sweep {
         scenario: s,
         params: params.clone(),
