@@ -32,7 +32,6 @@ mod real;
 mod real_dpdk;
 mod real_port;
 pub mod rebalance;
-pub mod report;
 pub mod retry_storm;
 pub mod rpc;
 pub mod serve;

@@ -2,9 +2,9 @@
 //! claim records a scenario puts in its metrics (`metrics.claims`: an array of claim objects).
 
 use super::claim::{Claim, Verdict};
-use crate::outcome::Outcome;
-use crate::catalogue::{find, prepare, replay_command};
-use crate::scenario::{Backend, RunCtx, RunError, Scenario};
+use testbed_contract::Outcome;
+use testbed_scenarios::{find, prepare, replay_command};
+use testbed_contract::{Backend, RunCtx, RunError, Scenario};
 use serde_json::Value as Json;
 use testbed_model::Duration;
 
@@ -315,7 +315,7 @@ mod tests {
         fn summary(&self) -> &'static str {
             "panics"
         }
-        fn params(&self) -> &'static [crate::params::ParamSpec] {
+        fn params(&self) -> &'static [testbed_contract::ParamSpec] {
             &[]
         }
         fn backends(&self) -> &'static [Backend] {
