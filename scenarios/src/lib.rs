@@ -34,7 +34,6 @@ mod real_port;
 pub mod rebalance;
 pub mod retry_storm;
 pub mod rpc;
-pub mod serve;
 pub mod shrink;
 pub mod sweep;
 pub mod syn_flood;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use testbed_protocols::bounded::ServerLimits;
 use testbed_protocols::stop::Stop;
-use testbed_scenarios::serve::{Protocol, ServeBackend, ServeOptions, TlsFiles};
+use testbed_serve::{Protocol, ServeBackend, ServeOptions, TlsFiles};
 
 /// Run a protocol server on its own for real clients (curl, wrk, browsers, Autobahn).
 #[derive(clap::Args, Debug)]
@@ -167,7 +167,7 @@ pub fn run(a: ServeArgs) -> ExitCode {
         limits,
         bound: None,
     };
-    match testbed_scenarios::serve::serve(opts, || stop.wait()) {
+    match testbed_serve::serve(opts, || stop.wait()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("testbed: {e}");
