@@ -19,7 +19,6 @@ pub mod discovery_conformance;
 #[cfg(feature = "etcd")]
 pub mod discovery_etcd;
 pub mod echo;
-pub mod etcd_server;
 pub mod failover;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -28,9 +27,6 @@ pub mod http_flood;
 pub mod http_versions;
 pub mod partition_heal;
 mod planted;
-mod real;
-mod real_dpdk;
-mod real_port;
 pub mod rebalance;
 pub mod retry_storm;
 pub mod rpc;
@@ -49,6 +45,9 @@ pub use testbed_contract::{
     Scenario,
 };
 pub use testbed_harness::faults;
+// The real-backend runners under their old paths (`crate::real`, ...).
+pub use testbed_runners::etcd_server;
+use testbed_runners::real;
 
 /// The contract (`Scenario`, `RunCtx`, ...) under its old path; the registry is [`catalogue`].
 pub mod scenario {
