@@ -7,9 +7,10 @@
 pub mod outcome;
 pub mod params;
 pub mod scenario;
-pub mod seeds;
 
 pub use outcome::{Invariant, Outcome};
 pub use params::{ParamError, ParamSpec, Params};
 pub use scenario::{Backend, DpdkOpts, RunCtx, RunError, Scenario};
 pub use testbed_harness::faults::{FaultSchedule, ScheduleError, SwarmSpec};
+/// Seed ranges (`--seeds A..B`), from the harness.
+pub use testbed_harness::seeds;

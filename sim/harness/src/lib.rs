@@ -1,7 +1,11 @@
 //! testbed-harness: simulator test machinery that knows nothing of scenarios — fault schedules
-//! drawn per seed within declared ranges (swarm testing), applied to a `Sim`, replayed from JSON.
-//! Depends only on testbed-sim and testbed-model, so any crate's own tests can use it.
+//! and swarm testing, seed sweeps, schedule shrinking, determinism checks, seed ranges. Depends
+//! only on testbed-sim and testbed-model among the testbed crates, so any crate's tests can use it.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod determinism;
 pub mod faults;
+pub mod seeds;
+pub mod shrink;
+pub mod sweep;
