@@ -59,7 +59,7 @@ fn run_seeds_is_independent_of_the_thread_count() {
         results: one,
     };
     let sum = file.summary();
-    assert_eq!((sum.runs, sum.failed, sum.missing), (50, 7, 0));
+    assert_eq!((sum.runs, sum.failed, sum.missing), (50, 8, 0));
     assert_eq!(sum.metrics["x"].max, 59.0);
 }
 
