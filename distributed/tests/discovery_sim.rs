@@ -11,7 +11,7 @@ use testbed_distributed::discovery::{
     RegistryClient, RegistryConfig, RegistryServer, SelfPreservation, ServerConfig, ServiceView,
 };
 use testbed_model::{Duration, Instant, Net, Runtime};
-use testbed_scenarios::discovery_conformance::{run_all, verdict, Bounds};
+use testbed_distributed::discovery::conformance::{run_all, verdict, Bounds};
 use testbed_sim::{Host, LinkConfig, Sim, SimConfig};
 
 const PORT: u16 = 2379;

@@ -15,7 +15,6 @@ mod ddos_xdp_real;
 mod ddos_xdp_sim;
 pub mod degrade;
 pub mod determinism;
-pub mod discovery_conformance;
 #[cfg(feature = "etcd")]
 pub mod discovery_etcd;
 pub mod echo;

@@ -4,7 +4,7 @@
 //! granularity and 500 ms lessor tick). Each check uses its own service name and cleans up.
 
 use std::collections::BTreeMap;
-use testbed_distributed::discovery::{
+use super::{
     Change, Discovery, DiscoveryError, Instance, Watch, WatchEvent,
 };
 use testbed_model::{timeout, Duration, Runtime};
