@@ -6,6 +6,8 @@
 
 pub mod determinism;
 pub mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod seeds;
 pub mod shrink;
 pub mod sweep;
