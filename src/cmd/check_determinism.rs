@@ -1,6 +1,7 @@
 //! `testbed check-determinism`: each seed run twice, the traces compared event by event.
 
-use super::{parse_fidelity, usage};
+use super::args::FidelityArg;
+use super::usage;
 use std::process::ExitCode;
 use testbed_scenarios::determinism::{check_seed, SeedVerdict};
 use testbed_scenarios::{find, prepare, Backend};
@@ -21,13 +22,13 @@ pub struct CheckDeterminismArgs {
     #[arg(long)]
     pub json: bool,
     /// stream or packet (see `run --fidelity`).
-    #[arg(long, default_value = "stream")]
-    pub fidelity: String,
+    #[arg(long, value_enum, default_value = "stream")]
+    pub fidelity: FidelityArg,
 }
 
 /// Runs `testbed check-determinism`.
 pub fn run(a: CheckDeterminismArgs) -> ExitCode {
-    check_determinism(&a.scenario, &a.seeds, &a.sets, a.json, &a.fidelity)
+    check_determinism(&a.scenario, &a.seeds, &a.sets, a.json, a.fidelity.into())
 }
 
 fn check_determinism(
@@ -35,12 +36,8 @@ fn check_determinism(
     seeds: &str,
     sets: &[String],
     json: bool,
-    fidelity: &str,
+    fidelity: Fidelity,
 ) -> ExitCode {
-    let fidelity = match parse_fidelity(fidelity) {
-        Ok(f) => f,
-        Err(e) => return usage(e),
-    };
     let s = match find(scenario) {
         Ok(s) => s,
         Err(e) => return usage(e),

@@ -1,6 +1,8 @@
 //! One module per subcommand; each exposes its clap arguments and a `run` returning the exit
-//! code. Shared here: the wall-clock stopwatch, usage errors and `--fidelity` parsing.
+//! code. Shared here: the wall-clock stopwatch and usage errors;
+//! the flags' value enums are in `args`.
 
+pub mod args;
 pub mod cert;
 pub mod check_determinism;
 pub mod fidelity;
@@ -13,7 +15,6 @@ pub mod sweep;
 pub mod xdp;
 
 use std::process::ExitCode;
-use testbed_sim::Fidelity;
 
 /// Wall-clock stopwatch handed to scenarios (they never read clocks themselves).
 #[allow(clippy::disallowed_methods)] // the CLI measures wall time for RT/s-in-wall-time metrics
@@ -25,17 +26,6 @@ pub fn stopwatch() -> impl Fn() -> testbed_model::Duration {
 pub fn usage(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("testbed: {e}");
     ExitCode::from(2)
-}
-
-/// `--fidelity stream|packet`.
-pub fn parse_fidelity(s: &str) -> Result<Fidelity, String> {
-    match s {
-        "stream" => Ok(Fidelity::Stream),
-        "packet" => Ok(Fidelity::Packet),
-        other => Err(format!(
-            "unknown --fidelity {other:?}; use stream or packet"
-        )),
-    }
 }
 
 /// Whether `--fidelity` appeared on the command line (its default is stream).

@@ -1,7 +1,8 @@
 //! `testbed run`: one scenario, once, on one backend.
 
 use super::shrink;
-use super::{fidelity_given_explicitly, parse_fidelity, stopwatch, usage};
+use super::args::{BackendArg, FidelityArg};
+use super::{fidelity_given_explicitly, stopwatch, usage};
 use std::process::ExitCode;
 use testbed_scenarios::{prepare, replay_command, Backend, DpdkOpts, RunCtx};
 use testbed_sim::Fidelity;
@@ -12,8 +13,8 @@ pub struct RunArgs {
     /// Scenario name (see `testbed list`).
     pub scenario: String,
     /// sim (default), kernel, uring, xdp (root, clang), dpdk (built with --features dpdk).
-    #[arg(long, default_value = "sim")]
-    pub backend: String,
+    #[arg(long, value_enum, default_value = "sim")]
+    pub backend: BackendArg,
     /// Root seed of the run.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -28,8 +29,8 @@ pub struct RunArgs {
     pub json: bool,
     /// Simulator: stream (reliable byte streams, fast) or packet (smoltcp TCP per host
     /// over packet links). Scenarios about packets (floods) always use packet.
-    #[arg(long, default_value = "stream")]
-    pub fidelity: String,
+    #[arg(long, value_enum, default_value = "stream")]
+    pub fidelity: FidelityArg,
     /// Simulator: write one pcap per host into DIR (implies --fidelity packet).
     #[arg(long, value_name = "DIR")]
     pub pcap: Option<std::path::PathBuf>,
@@ -83,7 +84,7 @@ fn dpdk_replay(replay: &str, d: &DpdkOpts) -> String {
 struct RunOpts {
     trace: Option<std::path::PathBuf>,
     json: bool,
-    fidelity: String,
+    fidelity: FidelityArg,
     pcap: Option<std::path::PathBuf>,
     dpdk: DpdkOpts,
     schedule: Option<std::path::PathBuf>,
@@ -93,7 +94,7 @@ struct RunOpts {
 pub fn run(a: RunArgs) -> ExitCode {
     run_once(
         &a.scenario,
-        &a.backend,
+        a.backend,
         a.seed,
         &a.sets,
         RunOpts {
@@ -112,7 +113,13 @@ pub fn run(a: RunArgs) -> ExitCode {
     )
 }
 
-fn run_once(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: RunOpts) -> ExitCode {
+fn run_once(
+    scenario: &str,
+    backend: BackendArg,
+    seed: u64,
+    sets: &[String],
+    opts: RunOpts,
+) -> ExitCode {
     let RunOpts {
         trace,
         json,
@@ -121,20 +128,18 @@ fn run_once(scenario: &str, backend: &str, seed: u64, sets: &[String], opts: Run
         dpdk,
         schedule,
     } = opts;
-    let fidelity = fidelity.as_str();
-    let fidelity = match (parse_fidelity(fidelity), &pcap) {
-        (Err(e), _) => return usage(e),
-        (Ok(Fidelity::Stream), Some(_)) if fidelity_given_explicitly() => {
+    let fidelity = match (Fidelity::from(fidelity), &pcap) {
+        (Fidelity::Stream, Some(_)) if fidelity_given_explicitly() => {
             return usage("--pcap needs packet fidelity (frames); drop --fidelity stream")
         }
-        (Ok(_), Some(_)) => Fidelity::Packet,
-        (Ok(f), None) => f,
+        (_, Some(_)) => Fidelity::Packet,
+        (f, None) => f,
     };
     let s = match shrink::lookup(scenario) {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
-    let backend: Backend = match backend.parse() {
+    let backend: Backend = match backend.backend() {
         Ok(b) => b,
         Err(e) => return usage(e),
     };

@@ -14,7 +14,7 @@ use testbed_scenarios::{
 };
 use testbed_sim::Fidelity;
 
-use super::parse_fidelity;
+use super::args::FidelityArg;
 
 /// The scenario named `name`: from the catalogue, or, when the environment has
 /// `TESTBED_TEST_SCENARIOS=1`, also from the test-only scenarios (such as `planted-bug`).
@@ -56,8 +56,8 @@ pub struct ShrinkArgs {
     #[arg(long, default_value_t = 2000)]
     max_runs: u64,
     /// stream or packet (see `run --fidelity`).
-    #[arg(long, default_value = "stream")]
-    fidelity: String,
+    #[arg(long, value_enum, default_value = "stream")]
+    fidelity: FidelityArg,
 }
 
 fn describe(s: &FaultSchedule) -> String {
@@ -70,10 +70,7 @@ fn describe(s: &FaultSchedule) -> String {
 
 /// Runs `testbed shrink`.
 pub fn shrink(a: ShrinkArgs) -> ExitCode {
-    let fidelity = match parse_fidelity(&a.fidelity) {
-        Ok(f) => f,
-        Err(e) => return usage(e),
-    };
+    let fidelity = Fidelity::from(a.fidelity);
     let s = match lookup(&a.scenario) {
         Ok(s) => s,
         Err(e) => return usage(e),
