@@ -78,7 +78,8 @@ pub fn run_with_schedule(
     ctx: &RunCtx<'_>,
     schedule: &FaultSchedule,
 ) -> Result<Outcome, RunError> {
-    s.run_with_schedule(ctx, schedule).map_err(with_schedule_list)
+    s.run_with_schedule(ctx, schedule)
+        .map_err(with_schedule_list)
 }
 
 /// Fills [`RunError::NoSchedule`]'s list of the scenarios that take a schedule.

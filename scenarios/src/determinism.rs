@@ -4,8 +4,8 @@
 use crate::outcome::Outcome;
 use crate::params::Params;
 use crate::scenario::{Backend, RunCtx, RunError, Scenario};
-use testbed_model::Duration;
 pub use testbed_harness::determinism::{compare, SeedVerdict};
+use testbed_model::Duration;
 
 /// Runs `scenario` twice for `seed` on the simulator and compares the traces.
 pub fn check_seed(

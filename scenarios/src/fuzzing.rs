@@ -46,7 +46,11 @@ pub fn fault_schedule(data: &[u8]) {
     let specs: Vec<_> = catalogue()
         .into_iter()
         .chain(crate::test_catalogue())
-        .filter_map(|sc| Params::parse(sc.params(), &[]).ok().and_then(|p| sc.swarm(&p)))
+        .filter_map(|sc| {
+            Params::parse(sc.params(), &[])
+                .ok()
+                .and_then(|p| sc.swarm(&p))
+        })
         .collect();
     testbed_harness::fuzzing::fault_schedule_against(data, &specs);
 }

@@ -11,8 +11,8 @@ fn run(seed: u64, sets: &[&str]) -> Outcome {
     let sets: Vec<String> = sets.iter().map(|x| x.to_string()).collect();
     let params = prepare(s, Backend::Sim, &sets).unwrap();
     let wall = || Duration::ZERO;
-    let ctx = RunCtx::new(Backend::Sim, seed, params, &wall)
-        .with_replay(format!("failover seed {seed}"));
+    let ctx =
+        RunCtx::new(Backend::Sim, seed, params, &wall).with_replay(format!("failover seed {seed}"));
     s.run(&ctx).unwrap()
 }
 

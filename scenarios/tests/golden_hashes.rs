@@ -6,9 +6,9 @@
 //!     TESTBED_UPDATE_HASHES=1 cargo test -p testbed-scenarios --test golden_hashes
 
 use testbed_model::Duration;
+use testbed_scenarios::catalogue;
 use testbed_scenarios::params::Params;
 use testbed_scenarios::scenario::{Backend, RunCtx};
-use testbed_scenarios::catalogue;
 use testbed_sim::assert_golden_hashes;
 
 const SEEDS: std::ops::Range<u64> = 0..4;

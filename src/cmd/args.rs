@@ -105,10 +105,9 @@ mod tests {
     fn every_backend_value_names_a_backend_and_dpdk_needs_its_build() {
         for b in BackendArg::value_variants() {
             match b.backend() {
-                Ok(backend) => assert_eq!(
-                    backend.name(),
-                    b.to_possible_value().unwrap().get_name()
-                ),
+                Ok(backend) => {
+                    assert_eq!(backend.name(), b.to_possible_value().unwrap().get_name())
+                }
                 Err(e) => {
                     assert_eq!(*b, BackendArg::Dpdk);
                     assert_eq!(e, RunError::BackendNotBuilt("dpdk".into()));

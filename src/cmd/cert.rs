@@ -67,4 +67,3 @@ fn cert(dir: &std::path::Path, names: &[String], seed: Option<u64>, ecdsa: bool)
     );
     ExitCode::SUCCESS
 }
-

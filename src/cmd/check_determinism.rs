@@ -103,4 +103,3 @@ fn check_determinism(
         ExitCode::from(1)
     }
 }
-

@@ -37,4 +37,3 @@ pub fn list(json: bool) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
-

@@ -32,4 +32,3 @@ pub fn usage(e: impl std::fmt::Display) -> ExitCode {
 pub fn fidelity_given_explicitly() -> bool {
     std::env::args().any(|a| a == "--fidelity" || a.starts_with("--fidelity="))
 }
-

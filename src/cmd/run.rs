@@ -1,7 +1,7 @@
 //! `testbed run`: one scenario, once, on one backend.
 
-use super::shrink;
 use super::args::{BackendArg, FidelityArg};
+use super::shrink;
 use super::{fidelity_given_explicitly, stopwatch, usage};
 use std::process::ExitCode;
 use testbed_scenarios::{prepare, replay_command, Backend, DpdkOpts, RunCtx};
@@ -179,10 +179,10 @@ fn run_once(
         .with_fidelity(fidelity)
         .with_pcap(pcap)
         .with_dpdk(dpdk);
-    let outcome = match schedule
-        .as_ref()
-        .map_or_else(|| s.run(&ctx), |sch| testbed_scenarios::run_with_schedule(s, &ctx, sch))
-    {
+    let outcome = match schedule.as_ref().map_or_else(
+        || s.run(&ctx),
+        |sch| testbed_scenarios::run_with_schedule(s, &ctx, sch),
+    ) {
         Ok(o) => o,
         Err(e) if e.is_usage() => return usage(e),
         Err(e) => {
@@ -213,4 +213,3 @@ fn run_once(
     }
     ExitCode::SUCCESS
 }
-

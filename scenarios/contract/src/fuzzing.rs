@@ -9,7 +9,10 @@ const SPECS: &[ParamSpec] = &[
     ParamSpec {
         name: "clients",
         default: "4",
-        kind: Kind::Int { min: 1, max: 100_000 },
+        kind: Kind::Int {
+            min: 1,
+            max: 100_000,
+        },
         help: "an integer",
     },
     ParamSpec {
@@ -56,8 +59,8 @@ pub fn params_against(data: &[u8], specs: &[&[ParamSpec]]) {
     let _ = parse_duration(text);
     for specs in specs {
         if let Ok(p) = Params::parse(specs, &sets) {
-            let again = Params::parse(specs, &p.non_default_sets(specs))
-                .expect("rendered sets parse");
+            let again =
+                Params::parse(specs, &p.non_default_sets(specs)).expect("rendered sets parse");
             assert_eq!(again, p, "render/parse round trip");
         }
     }

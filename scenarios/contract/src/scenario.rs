@@ -1,12 +1,12 @@
 //! The scenario contract: where a run happens ([`Backend`]), what it is given ([`RunCtx`]),
 //! why it could not happen ([`RunError`]), and what a scenario is ([`Scenario`]).
 
-use testbed_harness::faults::{FaultSchedule, ScheduleError, SwarmSpec};
 use crate::outcome::Outcome;
 use crate::params::{ParamError, ParamSpec, Params};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use testbed_harness::faults::{FaultSchedule, ScheduleError, SwarmSpec};
 use testbed_model::Duration;
 use testbed_sim::{Fidelity, SimConfig};
 

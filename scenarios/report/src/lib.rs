@@ -18,11 +18,11 @@ mod render;
 pub mod runs;
 pub mod seed;
 
-use testbed_contract::Backend;
 use claim::{Claim, Verdict};
 use plot::{LineChart, PlotError};
 use plotters::prelude::SeriesLabelPosition;
 use std::path::{Path, PathBuf};
+use testbed_contract::Backend;
 use testbed_model::Duration;
 
 /// What to build.

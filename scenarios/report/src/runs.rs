@@ -2,11 +2,11 @@
 //! claim records a scenario puts in its metrics (`metrics.claims`: an array of claim objects).
 
 use super::claim::{Claim, Verdict};
-use testbed_contract::Outcome;
-use testbed_scenarios::{find, prepare, replay_command};
-use testbed_contract::{Backend, RunCtx, RunError, Scenario};
 use serde_json::Value as Json;
+use testbed_contract::Outcome;
+use testbed_contract::{Backend, RunCtx, RunError, Scenario};
 use testbed_model::Duration;
+use testbed_scenarios::{find, prepare, replay_command};
 
 /// Why a scenario produced no outcome.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -113,8 +113,7 @@ pub fn run_on(
     let command = replay
         .strip_prefix("cargo run --release -- ")
         .map_or(replay.clone(), |r| format!("testbed {r}"));
-    let ctx = RunCtx::new(backend, seed, params, wall)
-        .with_replay(replay);
+    let ctx = RunCtx::new(backend, seed, params, wall).with_replay(replay);
     ScenarioRun {
         name: name.into(),
         result: Some(run_caught(s, &ctx)),
@@ -329,7 +328,12 @@ mod tests {
     #[test]
     fn a_panicking_scenario_becomes_a_failure_not_a_crash() {
         let wall = || Duration::ZERO;
-        let ctx = RunCtx::new(Backend::Sim, 0, prepare(&Panics, Backend::Sim, &[]).expect("params"), &wall);
+        let ctx = RunCtx::new(
+            Backend::Sim,
+            0,
+            prepare(&Panics, Backend::Sim, &[]).expect("params"),
+            &wall,
+        );
         let r = run_caught(&Panics, &ctx);
         assert_eq!(r.err(), Some(RunFailure::Panicked("planted bug".into())));
     }

@@ -3,12 +3,12 @@
 //! workers wait for each other before tearing down (a worker's server may be serving another
 //! worker's clients). The same generic server and client code the simulator runs.
 
-use testbed_contract::Outcome;
-use testbed_contract::{Backend, RunCtx, RunError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use testbed_contract::Outcome;
+use testbed_contract::{Backend, RunCtx, RunError};
 use testbed_kernel::{Kernel, PortReservation};
 use testbed_model::{Duration, Instant, Net, Runtime};
 use testbed_uring::{RingStats, Uring};

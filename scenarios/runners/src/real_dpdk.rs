@@ -5,8 +5,8 @@
 //! Without the `dpdk` cargo feature the backend is not in the build and [`run`] says so.
 
 use crate::real::{RealRun, Workload};
-use testbed_contract::{RunCtx, RunError};
 use testbed_contract::{Outcome, Params};
+use testbed_contract::{RunCtx, RunError};
 use testbed_stack::bridge::{Latency, LinkConfig};
 
 /// Runs `clients` clients of `load` against its server on a DPDK port as `ctx.dpdk` says.
@@ -52,9 +52,9 @@ pub use with_dpdk::run;
 mod with_dpdk {
     use super::*;
     use crate::real_port::{self, Sharing};
-    use testbed_contract::DpdkOpts;
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use std::sync::{Mutex, OnceLock};
+    use testbed_contract::DpdkOpts;
     use testbed_dpdk::{
         DpdkPacketPort, Eal, Mempool, MempoolConfig, Port, PortConfig, PortId, Vdev,
         EAL_ARGS_VIRTUAL,

@@ -6,11 +6,11 @@
 //! code as the simulator's and the other backends'.
 
 use crate::real::{RealRun, Workload};
-use testbed_contract::RunError;
 use smoltcp::wire::Ipv4Cidr;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use testbed_contract::RunError;
 use testbed_kernel::Kernel;
 use testbed_model::packet::PacketPort;
 use testbed_model::{Duration, Instant, Net, Runtime};
@@ -208,11 +208,7 @@ pub fn stack<P: PacketPort>(mac: [u8; 6], port: P, seed: u64) -> Result<Stack<P>
 }
 
 /// [`run`] with the server on smoltcp over AF_XDP (`--backend xdp`).
-pub fn run_xdp<L: Workload>(
-    seed: u64,
-    clients: u64,
-    load: L,
-) -> Result<RealRun<L::Out>, RunError> {
+pub fn run_xdp<L: Workload>(seed: u64, clients: u64, load: L) -> Result<RealRun<L::Out>, RunError> {
     testbed_xdp::available().map_err(setup)?;
     let w = wire(Sharing::Exclusive)?;
     let veth = w.veth.as_ref().expect("wire makes a veth pair");

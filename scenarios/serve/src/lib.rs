@@ -13,12 +13,12 @@
 mod static_files;
 pub use static_files::{percent_decode, StaticError, StaticRoot};
 
-use testbed_contract::RunError;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
+use testbed_contract::RunError;
 use testbed_kernel::{Kernel, KernelStream, PortReservation};
 use testbed_model::runtime::timeout_at;
 use testbed_model::SeededRng;

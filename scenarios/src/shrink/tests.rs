@@ -1,6 +1,6 @@
 use super::*;
-use crate::faults::Fault;
 use crate::catalogue::test_catalogue;
+use crate::faults::Fault;
 use crate::scenario::Backend;
 use testbed_model::Duration;
 

@@ -51,4 +51,3 @@ fn a_schedule_failing_without_faults_shrinks_to_nothing_and_the_budget_holds() {
     let (_, runs, exhausted) = shrink(&original, 5, &mut |s| s.events.len() >= 3);
     assert!(exhausted && runs == 5);
 }
-

@@ -35,7 +35,11 @@ fn run_seeds_is_independent_of_the_thread_count() {
         seed,
         passed: seed % 7 != 3,
         trace_hash: Some(format!("{:016x}", seed.wrapping_mul(0x9e37_79b9_7f4a_7c15))),
-        failed: if seed % 7 == 3 { vec!["odd: 3 mod 7".into()] } else { vec![] },
+        failed: if seed % 7 == 3 {
+            vec!["odd: 3 mod 7".into()]
+        } else {
+            vec![]
+        },
         replay: None,
         metrics: [("x".to_string(), seed as f64)].into_iter().collect(),
     };
