@@ -103,3 +103,28 @@ fn schedule_scenarios() -> Vec<String> {
         .map(|s| s.name().to_string())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testbed_model::Duration;
+
+    #[test]
+    fn a_refused_schedule_names_the_scenarios_that_take_one() {
+        let echo = find("echo").unwrap();
+        let wall = || Duration::ZERO;
+        let params = prepare(echo, Backend::Sim, &[]).unwrap();
+        let ctx = RunCtx::new(Backend::Sim, 0, params, &wall);
+        let e = run_with_schedule(echo, &ctx, &FaultSchedule::default()).unwrap_err();
+        let RunError::NoSchedule { name, takes } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(name, "echo");
+        assert!(takes.iter().any(|t| t == "partition-heal"), "{takes:?}");
+        assert!(!takes.iter().any(|t| t == "echo"), "{takes:?}");
+        assert!(
+            e.to_string().ends_with(&format!("scenarios that do: {}", takes.join(", "))),
+            "{e}"
+        );
+    }
+}
