@@ -4,5 +4,5 @@
 
 use libfuzzer_sys::fuzz_target;
 
-// The body lives in testbed_scenarios::fuzzing, shared with the stable replay test.
-fuzz_target!(|data: &[u8]| testbed_scenarios::fuzzing::packet_filters(data));
+// The body lives in testbed_distributed::ddos, shared with the stable replay test.
+fuzz_target!(|data: &[u8]| testbed_distributed::ddos::exercise_filters(data));

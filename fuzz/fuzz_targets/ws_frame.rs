@@ -4,5 +4,5 @@
 
 use libfuzzer_sys::fuzz_target;
 
-// The body lives in testbed_scenarios::fuzzing, shared with the stable replay test.
-fuzz_target!(|data: &[u8]| testbed_scenarios::fuzzing::ws_frame(data));
+// The body lives in testbed_protocols::fuzzing, shared with the stable replay test.
+fuzz_target!(|data: &[u8]| testbed_protocols::fuzzing::ws_frame(data));

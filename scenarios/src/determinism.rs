@@ -1,25 +1,11 @@
 //! `check-determinism`: run a scenario twice per seed with the trace recorded and compare
-//! event by event.
+//! event by event (the comparison is the harness's [`compare`]).
 
 use crate::outcome::Outcome;
 use crate::params::Params;
 use crate::scenario::{Backend, RunCtx, RunError, Scenario};
+pub use testbed_harness::determinism::{compare, SeedVerdict};
 use testbed_model::Duration;
-use testbed_sim::trace::first_difference;
-
-/// The verdict for one seed.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SeedVerdict {
-    /// Both runs produced this hash and identical events.
-    Same(u64),
-    /// The runs diverged at this event index.
-    Diverged {
-        /// Index of the first differing event.
-        index: usize,
-        /// Description of both sides.
-        detail: String,
-    },
-}
 
 /// Runs `scenario` twice for `seed` on the simulator and compares the traces.
 pub fn check_seed(
@@ -42,40 +28,16 @@ pub fn run_twice(
     replay: String,
 ) -> Result<(SeedVerdict, Outcome), RunError> {
     let wall = || Duration::ZERO;
-    let ctx = RunCtx {
-        backend: Backend::Sim,
-        seed,
-        params: params.clone(),
-        record_trace: true,
-        wall: &wall,
-        replay,
-        fidelity,
-        pcap: None,
-        dpdk: Default::default(),
-    };
+    let ctx = RunCtx::new(Backend::Sim, seed, params.clone(), &wall)
+        .with_trace(true)
+        .with_replay(replay)
+        .with_fidelity(fidelity);
     let mut a = scenario.run(&ctx)?;
     let b = scenario.run(&ctx)?;
     let (ea, eb) = (
         a.trace.take().map(|t| t.0).unwrap_or_default(),
         b.trace.map(|t| t.0).unwrap_or_default(),
     );
-    if let Some((index, x, y)) = first_difference(&ea, &eb) {
-        let show = |e: Option<testbed_sim::trace::Event>| {
-            e.map(|e| e.to_string())
-                .unwrap_or_else(|| "end of trace".into())
-        };
-        let verdict = SeedVerdict::Diverged {
-            index,
-            detail: format!("first run: {}; second run: {}", show(x), show(y)),
-        };
-        return Ok((verdict, a));
-    }
-    let verdict = match (a.trace_hash, b.trace_hash) {
-        (Some(x), Some(y)) if x == y => SeedVerdict::Same(x),
-        (x, y) => SeedVerdict::Diverged {
-            index: ea.len(),
-            detail: format!("trace hashes differ: {x:?} vs {y:?}"),
-        },
-    };
+    let verdict = compare(&ea, a.trace_hash, &eb, b.trace_hash);
     Ok((verdict, a))
 }

@@ -1,9 +1,9 @@
-//! Every cargo-fuzz target's body, by target name ([`TARGETS`]): the targets in `fuzz/` call
-//! these, and `tests/fuzz_replay.rs` replays each target's committed seeds and crash
-//! reproducers through the same function on stable.
+//! Every cargo-fuzz target's body, by target name ([`TARGETS`]), for `tests/fuzz_replay.rs`:
+//! it replays each target's committed seeds and crash reproducers on stable. The targets in
+//! `fuzz/` call the bodies in the crates they fuzz (protocols, distributed, the harness, the
+//! contract); the replay runs those same bodies, and for `scenario_params` and
+//! `fault_schedule` also checks the inputs against the catalogue's own parameters and ranges.
 
-use crate::faults::FaultSchedule;
-use crate::params::parse_duration;
 use crate::{catalogue, Params};
 pub use testbed_protocols::fuzzing::{
     h2_frame_guard, http1_chunked, http1_request, http1_response, rpc_frame, ws_frame, ws_handshake,
@@ -27,43 +27,32 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("discovery_codec", discovery_codec),
 ];
 
-/// `--set key=value` lines against every scenario: never panics, and whatever parses renders
-/// back to sets that parse to the same values.
+/// The contract's body ([`testbed_contract::fuzzing::scenario_params`]), then the same
+/// `--set` lines against every catalogue scenario's parameters.
 pub fn scenario_params(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let sets: Vec<String> = text.split('\n').map(str::to_string).collect();
-    let _ = parse_duration(text);
-    for s in catalogue() {
-        if let Ok(p) = Params::parse(s.params(), &sets) {
-            let again = Params::parse(s.params(), &p.non_default_sets(s.params()))
-                .expect("rendered sets parse");
-            assert_eq!(again, p, "render/parse round trip");
-        }
-    }
+    testbed_contract::fuzzing::scenario_params(data);
+    let specs: Vec<&[crate::ParamSpec]> = catalogue()
+        .into_iter()
+        .chain(crate::test_catalogue())
+        .map(|s| s.params())
+        .collect();
+    testbed_contract::fuzzing::params_against(data, &specs);
 }
 
-/// `--schedule FILE` contents: never panics; a schedule that parses serializes and parses
-/// back, and validating it against every scenario's swarm ranges never panics.
+/// The harness's body ([`testbed_harness::fuzzing::fault_schedule`]), then validation against
+/// every scenario's swarm ranges.
 pub fn fault_schedule(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let Ok(s) = FaultSchedule::from_json(text) else {
-        return;
-    };
-    let _ = s.end();
-    let back = FaultSchedule::from_json(&s.to_json().to_string()).expect("re-parses");
-    assert_eq!(back.events.len(), s.events.len());
-    for sc in catalogue().into_iter().chain(crate::test_catalogue()) {
-        if let Some(spec) = Params::parse(sc.params(), &[])
-            .ok()
-            .and_then(|p| sc.swarm(&p))
-        {
-            let _ = s.validate(&spec);
-        }
-    }
+    testbed_harness::fuzzing::fault_schedule(data);
+    let specs: Vec<_> = catalogue()
+        .into_iter()
+        .chain(crate::test_catalogue())
+        .filter_map(|sc| {
+            Params::parse(sc.params(), &[])
+                .ok()
+                .and_then(|p| sc.swarm(&p))
+        })
+        .collect();
+    testbed_harness::fuzzing::fault_schedule_against(data, &specs);
 }
 
 /// The discovery wire codec as a stream of frames, each answered by a registry server.

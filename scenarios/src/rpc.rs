@@ -412,7 +412,7 @@ impl Scenario for Rpc {
         schedule: &FaultSchedule,
     ) -> Result<Outcome, RunError> {
         if ctx.backend != Backend::Sim {
-            return Err(RunError::NoSchedule(format!(
+            return Err(RunError::no_schedule(format!(
                 "{} on --backend {}",
                 self.name(),
                 ctx.backend

@@ -4,24 +4,13 @@
 
 use testbed_model::Duration;
 use testbed_scenarios::{find, prepare, Backend, Outcome, RunCtx};
-use testbed_sim::Fidelity;
 
 #[allow(dead_code)]
 fn run(seed: u64) -> Result<Outcome, testbed_scenarios::RunError> {
     let s = find("avalanche").unwrap();
     let params = prepare(s, Backend::Kernel, &[]).unwrap();
     let wall = || Duration::ZERO;
-    let ctx = RunCtx {
-        backend: Backend::Kernel,
-        seed,
-        params,
-        record_trace: false,
-        wall: &wall,
-        replay: String::new(),
-        fidelity: Fidelity::Stream,
-        pcap: None,
-        dpdk: Default::default(),
-    };
+    let ctx = RunCtx::new(Backend::Kernel, seed, params, &wall);
     s.run(&ctx)
 }
 

@@ -136,17 +136,9 @@ fn check(
         outcome
     } else {
         let wall = || testbed_model::Duration::ZERO;
-        let ctx = RunCtx {
-            backend: Backend::Sim,
-            seed,
-            params,
-            record_trace: false,
-            wall: &wall,
-            replay: replay.clone(),
-            fidelity,
-            pcap: None,
-            dpdk: Default::default(),
-        };
+        let ctx = RunCtx::new(Backend::Sim, seed, params, &wall)
+            .with_replay(replay.clone())
+            .with_fidelity(fidelity);
         s.run(&ctx).map_err(|e| format!("{e} ({replay})"))?
     };
     let failed: Vec<String> = outcome

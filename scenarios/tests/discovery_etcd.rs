@@ -7,8 +7,8 @@
 //! lessor checks expiry every 500 ms, then revokes through raft, so expiry is checked with a
 //! tick of 500 ms and 1 s of slack on wall time.
 
+use testbed_distributed::discovery::conformance::{run_all, verdict, Bounds};
 use testbed_model::Duration;
-use testbed_scenarios::discovery_conformance::{run_all, verdict, Bounds};
 use testbed_scenarios::discovery_etcd::EtcdDiscovery;
 use testbed_scenarios::etcd_server::EtcdServer;
 

@@ -11,17 +11,8 @@ fn run(seed: u64, sets: &[&str]) -> Outcome {
     let sets: Vec<String> = sets.iter().map(|x| x.to_string()).collect();
     let params = prepare(s, Backend::Sim, &sets).unwrap();
     let wall = || Duration::ZERO;
-    let ctx = RunCtx {
-        backend: Backend::Sim,
-        seed,
-        params,
-        record_trace: false,
-        wall: &wall,
-        replay: format!("failover seed {seed}"),
-        fidelity: Fidelity::Stream,
-        pcap: None,
-        dpdk: Default::default(),
-    };
+    let ctx =
+        RunCtx::new(Backend::Sim, seed, params, &wall).with_replay(format!("failover seed {seed}"));
     s.run(&ctx).unwrap()
 }
 
@@ -96,17 +87,7 @@ fn inconsistent_timings_are_refused() {
         let sets: Vec<String> = bad.iter().map(|x| x.to_string()).collect();
         let params = prepare(s, Backend::Sim, &sets).unwrap();
         let wall = || Duration::ZERO;
-        let ctx = RunCtx {
-            backend: Backend::Sim,
-            seed: 0,
-            params,
-            record_trace: false,
-            wall: &wall,
-            replay: String::new(),
-            fidelity: Fidelity::Stream,
-            pcap: None,
-            dpdk: Default::default(),
-        };
+        let ctx = RunCtx::new(Backend::Sim, 0, params, &wall);
         assert!(s.run(&ctx).is_err(), "{bad:?} accepted");
     }
 }
@@ -117,17 +98,7 @@ fn on_the_kernel_backend_without_the_etcd_feature_says_how_to_build_it() {
     let s = find("failover").unwrap();
     let params = prepare(s, Backend::Kernel, &[]).unwrap();
     let wall = || Duration::ZERO;
-    let ctx = RunCtx {
-        backend: Backend::Kernel,
-        seed: 0,
-        params,
-        record_trace: false,
-        wall: &wall,
-        replay: String::new(),
-        fidelity: Fidelity::Stream,
-        pcap: None,
-        dpdk: Default::default(),
-    };
+    let ctx = RunCtx::new(Backend::Kernel, 0, params, &wall);
     let e = s.run(&ctx).unwrap_err();
     assert!(
         matches!(
@@ -154,17 +125,7 @@ fn on_the_kernel_backend_with_a_real_etcd() {
     let s = find("failover").unwrap();
     let params = prepare(s, Backend::Kernel, &["liveness=4s".to_string()]).unwrap();
     let wall = || Duration::ZERO;
-    let ctx = RunCtx {
-        backend: Backend::Kernel,
-        seed: 4,
-        params,
-        record_trace: false,
-        wall: &wall,
-        replay: String::new(),
-        fidelity: Fidelity::Stream,
-        pcap: None,
-        dpdk: Default::default(),
-    };
+    let ctx = RunCtx::new(Backend::Kernel, 4, params, &wall);
     let o = s.run(&ctx).unwrap();
     assert!(o.passed(), "{:?}\n{}", failed(&o), o.summary());
     let m = &o.metrics["etcd"];

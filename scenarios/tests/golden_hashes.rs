@@ -6,8 +6,9 @@
 //!     TESTBED_UPDATE_HASHES=1 cargo test -p testbed-scenarios --test golden_hashes
 
 use testbed_model::Duration;
+use testbed_scenarios::catalogue;
 use testbed_scenarios::params::Params;
-use testbed_scenarios::scenario::{catalogue, Backend, RunCtx};
+use testbed_scenarios::scenario::{Backend, RunCtx};
 use testbed_sim::assert_golden_hashes;
 
 const SEEDS: std::ops::Range<u64> = 0..4;
@@ -35,17 +36,8 @@ fn catalogue_trace_hashes_match_the_golden_files() {
                     let params = Params::parse(s.params(), &[]).expect("default parameters");
                     let hashes: Vec<(String, u64)> = SEEDS
                         .map(|seed| {
-                            let ctx = RunCtx {
-                                backend: Backend::Sim,
-                                seed,
-                                params: params.clone(),
-                                record_trace: false,
-                                wall,
-                                replay: format!("testbed run {} --seed {seed}", s.name()),
-                                fidelity: Default::default(),
-                                pcap: None,
-                                dpdk: Default::default(),
-                            };
+                            let ctx = RunCtx::new(Backend::Sim, seed, params.clone(), wall)
+                                .with_replay(format!("testbed run {} --seed {seed}", s.name()));
                             let out = s
                                 .run(&ctx)
                                 .unwrap_or_else(|e| panic!("{} seed {seed}: {e}", s.name()));

@@ -14,6 +14,7 @@
 mod api;
 mod client;
 pub mod codec;
+pub mod conformance;
 mod follow;
 mod history;
 mod io;

@@ -1,31 +1,5 @@
 use super::*;
-
-#[test]
-fn shards_are_disjoint_and_cover_the_range() {
-    for (full, n) in [(0..10_000u64, 4u64), (5..17, 5), (0..3, 7), (100..101, 1)] {
-        let mut next = full.start;
-        for i in 0..n {
-            let r = Shard { index: i, count: n }.range(&full);
-            assert_eq!(r.start, next, "{full:?} {i}/{n}");
-            assert!(r.end - r.start <= (full.end - full.start).div_ceil(n));
-            next = r.end;
-        }
-        assert_eq!(next, full.end);
-    }
-    assert_eq!(Shard::parse("2/4"), Ok(Shard { index: 2, count: 4 }));
-    assert_eq!(Shard::parse("4/4"), Err(SweepError::BadShard("4/4".into())));
-    assert!(Shard::parse("x/4").is_err() && Shard::parse("3").is_err());
-}
-
-#[test]
-fn distributions_by_nearest_rank() {
-    let d = Dist::of((1..=100).rev().map(f64::from).collect()).unwrap();
-    assert_eq!(
-        (d.count, d.min, d.median, d.p99, d.max),
-        (100, 1.0, 50.0, 99.0, 100.0)
-    );
-    assert_eq!(Dist::of(vec![]), None);
-}
+use std::sync::atomic::{AtomicU64, Ordering};
 
 fn sweep_of(jobs: usize, seeds: Range<u64>) -> SweepFile {
     let s = crate::find("partition-heal").unwrap();

@@ -6,12 +6,12 @@
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use testbed_distributed::discovery::conformance::{run_all, verdict, Bounds};
 use testbed_distributed::discovery::{
     follow, keep_registered, serve, AgentStats, ClientConfig, Discovery, Instance, Registration,
     RegistryClient, RegistryConfig, RegistryServer, SelfPreservation, ServerConfig, ServiceView,
 };
 use testbed_model::{Duration, Instant, Net, Runtime};
-use testbed_scenarios::discovery_conformance::{run_all, verdict, Bounds};
 use testbed_sim::{Host, LinkConfig, Sim, SimConfig};
 
 const PORT: u16 = 2379;

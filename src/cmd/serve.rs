@@ -1,20 +1,22 @@
 //! `testbed serve`: a protocol server on its own for real clients, under the bounded-server
 //! policy (every limit a flag; `serve --help` prints the defaults, docs/serve.md explains them).
 
+use super::args::{ProtocolArg, ServeBackendArg};
 use std::process::ExitCode;
 use std::time::Duration;
 use testbed_protocols::bounded::ServerLimits;
 use testbed_protocols::stop::Stop;
-use testbed_scenarios::serve::{Protocol, ServeBackend, ServeOptions, TlsFiles};
+use testbed_serve::{Protocol, ServeBackend, ServeOptions, TlsFiles};
 
 /// Run a protocol server on its own for real clients (curl, wrk, browsers, Autobahn).
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// http1, h2, h3, ws or rpc.
-    protocol: String,
+    #[arg(value_enum)]
+    protocol: ProtocolArg,
     /// kernel or uring (h3: kernel).
-    #[arg(long, default_value = "kernel")]
-    backend: String,
+    #[arg(long, value_enum, default_value = "kernel")]
+    backend: ServeBackendArg,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
@@ -136,19 +138,8 @@ pub fn run(a: ServeArgs) -> ExitCode {
         eprintln!("testbed: {e}");
         ExitCode::from(2)
     };
-    let backend = match a.backend.as_str() {
-        "kernel" => ServeBackend::Kernel,
-        "uring" => ServeBackend::Uring,
-        other => {
-            return usage(&format!(
-                "serve runs on a real backend; available: kernel, uring (got {other:?})"
-            ))
-        }
-    };
-    let proto = match a.protocol.parse::<Protocol>() {
-        Ok(p) => p,
-        Err(e) => return usage(&e),
-    };
+    let backend = ServeBackend::from(a.backend);
+    let proto = Protocol::from(a.protocol);
     let limits = match a.limits.limits() {
         Ok(l) => l,
         Err(e) => return usage(&e),
@@ -167,7 +158,7 @@ pub fn run(a: ServeArgs) -> ExitCode {
         limits,
         bound: None,
     };
-    match testbed_scenarios::serve::serve(opts, || stop.wait()) {
+    match testbed_serve::serve(opts, || stop.wait()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("testbed: {e}");

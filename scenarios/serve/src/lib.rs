@@ -1,4 +1,4 @@
-//! `testbed serve`: a protocol server on its own, on a real backend, for real clients
+//! testbed-serve — `testbed serve`: a protocol server on its own, on a real backend, for real clients
 //! (curl, wrk, h2load, nghttp, openssl, browsers, Autobahn). HTTP/1.1 and HTTP/2 serve
 //! `/hello`, `POST /echo` and static files from a root directory; WebSocket echoes every
 //! message; RPC serves the example service. With TLS (`--tls CERT KEY`) HTTP/1.1 and HTTP/2
@@ -7,16 +7,18 @@
 //! Every server runs under one bounded policy ([`ServerLimits`]): a connection cap shared by
 //! the workers, a deadline for every stage, capped bodies and outboxes, and accept loops that
 //! back off on EMFILE. `docs/serve.md` lists the defaults.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod static_files;
 pub use static_files::{percent_decode, Confinement, StaticError, StaticFile, StaticRoot};
 
-use crate::scenario::RunError;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
+use testbed_contract::RunError;
 use testbed_kernel::{Kernel, KernelStream, PortReservation};
 use testbed_model::runtime::timeout_at;
 use testbed_model::SeededRng;

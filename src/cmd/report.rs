@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use testbed_scenarios::report::{build, Config};
+use testbed_report::{build, Config};
 
 /// Options of `testbed report`.
 #[derive(clap::Args)]

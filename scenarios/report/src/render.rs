@@ -315,7 +315,7 @@ pub fn json(r: &Report) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Plot;
+    use crate::Plot;
 
     fn report() -> Report {
         let c = Claim::from_json(

@@ -6,11 +6,11 @@
 //! code as the simulator's and the other backends'.
 
 use crate::real::{RealRun, Workload};
-use crate::scenario::RunError;
 use smoltcp::wire::Ipv4Cidr;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use testbed_contract::RunError;
 use testbed_kernel::Kernel;
 use testbed_model::packet::PacketPort;
 use testbed_model::{Duration, Instant, Net, Runtime};
@@ -18,7 +18,7 @@ use testbed_stack::{Stack, StackBuilder};
 use testbed_xdp::netns::{Netns, Veth};
 
 /// The server's address on the port.
-pub(crate) const SERVER: Ipv4Addr = Ipv4Addr::new(10, 84, 0, 1);
+pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 84, 0, 1);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 84, 0, 2);
 const PORT: u16 = 7000;
 
@@ -28,7 +28,7 @@ fn setup(e: impl std::fmt::Display) -> RunError {
 
 /// How a port shares its interface with the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Sharing {
+pub enum Sharing {
     /// The port takes every frame (AF_XDP): the kernel may keep the server's address.
     Exclusive,
     /// The kernel sees the frames too (AF_PACKET): it must not own the server's address, or
@@ -39,14 +39,15 @@ pub(crate) enum Sharing {
 /// The namespace of a run and how its clients reach the port: a veth pair this run made, or
 /// a kernel interface wired to the port (lab hardware) moved into the namespace. Dropped
 /// (removed) after the run.
-pub(crate) struct Wiring {
+pub struct Wiring {
+    /// The namespace the clients run in.
     pub ns: Netns,
     /// The pair, when this run made one (the port sits on `veth.outer`).
     pub veth: Option<Veth>,
 }
 
 /// Creates the namespace and veth pair for a port that shares its interface as `sharing`.
-pub(crate) fn wire(sharing: Sharing) -> Result<Wiring, RunError> {
+pub fn wire(sharing: Sharing) -> Result<Wiring, RunError> {
     let ns = Netns::new("tbrp").map_err(setup)?;
     let outer = match sharing {
         Sharing::Exclusive => SERVER,
@@ -78,7 +79,7 @@ pub(crate) fn wire(sharing: Sharing) -> Result<Wiring, RunError> {
 /// physical interface back to the root namespace (without its address); a virtual one is
 /// deleted with it.
 #[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
-pub(crate) fn wire_peer(peer: &str) -> Result<Wiring, RunError> {
+pub fn wire_peer(peer: &str) -> Result<Wiring, RunError> {
     let ip = testbed_xdp::netns::ip;
     if !std::path::Path::new(&format!("/sys/class/net/{peer}")).exists() {
         return Err(setup(format!(
@@ -107,7 +108,7 @@ type ClientOuts<T> = (Vec<T>, Vec<String>, Instant, Instant);
 
 /// Serves `load` from `stack` (already built over the port on `w.veth.outer`) while
 /// `clients` clients run on the kernel backend inside the namespace.
-pub(crate) fn run<L: Workload, P: PacketPort>(
+pub fn run<L: Workload, P: PacketPort>(
     w: &Wiring,
     stack: &mut Stack<P>,
     seed: u64,
@@ -197,7 +198,7 @@ where
 }
 
 /// A stack for the server with address `mac` over `port`.
-pub(crate) fn stack<P: PacketPort>(mac: [u8; 6], port: P, seed: u64) -> Result<Stack<P>, RunError> {
+pub fn stack<P: PacketPort>(mac: [u8; 6], port: P, seed: u64) -> Result<Stack<P>, RunError> {
     StackBuilder::new()
         .ip(Ipv4Cidr::new(SERVER, 24))
         .mac(mac)
@@ -207,11 +208,7 @@ pub(crate) fn stack<P: PacketPort>(mac: [u8; 6], port: P, seed: u64) -> Result<S
 }
 
 /// [`run`] with the server on smoltcp over AF_XDP (`--backend xdp`).
-pub(crate) fn run_xdp<L: Workload>(
-    seed: u64,
-    clients: u64,
-    load: L,
-) -> Result<RealRun<L::Out>, RunError> {
+pub fn run_xdp<L: Workload>(seed: u64, clients: u64, load: L) -> Result<RealRun<L::Out>, RunError> {
     testbed_xdp::available().map_err(setup)?;
     let w = wire(Sharing::Exclusive)?;
     let veth = w.veth.as_ref().expect("wire makes a veth pair");

@@ -1,8 +1,10 @@
-//! `testbed report`: the quantitative claims of the guide 网络编程进阶主题 against what was measured, as a
-//! self-contained HTML page (inline SVG plots, no scripts, no external resources), a markdown
+//! testbed-report — `testbed report`: the quantitative claims of the guide 网络编程进阶主题
+//! against what was measured, as a self-contained HTML page (inline SVG plots, no scripts, no external resources), a markdown
 //! summary and a JSON file. Experiments that run anywhere (simulator scenarios, the limiter and
 //! hashing cores) run in-process here; bench results that need root or time are read from the
 //! claims directory, and a claim without a record says how to measure it.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod breaker;
 pub mod claim;
@@ -16,11 +18,11 @@ mod render;
 pub mod runs;
 pub mod seed;
 
-use crate::scenario::Backend;
 use claim::{Claim, Verdict};
 use plot::{LineChart, PlotError};
 use plotters::prelude::SeriesLabelPosition;
 use std::path::{Path, PathBuf};
+use testbed_contract::Backend;
 use testbed_model::Duration;
 
 /// What to build.

@@ -5,13 +5,13 @@
 //! Without the `dpdk` cargo feature the backend is not in the build and [`run`] says so.
 
 use crate::real::{RealRun, Workload};
-use crate::scenario::{RunCtx, RunError};
-use crate::{Outcome, Params};
+use testbed_contract::{Outcome, Params};
+use testbed_contract::{RunCtx, RunError};
 use testbed_stack::bridge::{Latency, LinkConfig};
 
 /// Runs `clients` clients of `load` against its server on a DPDK port as `ctx.dpdk` says.
 #[cfg(not(feature = "dpdk"))]
-pub(crate) fn run<L: Workload>(
+pub fn run<L: Workload>(
     _ctx: &RunCtx<'_>,
     _clients: u64,
     _load: L,
@@ -24,7 +24,7 @@ pub(crate) fn run<L: Workload>(
 /// `latency`, `jitter`, `loss`, `bandwidth`; `bandwidth` 0 is unlimited), as the simulator
 /// reads them; `None` when it declares none of them.
 #[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
-pub(crate) fn link_from(params: &Params) -> Option<LinkConfig> {
+pub fn link_from(params: &Params) -> Option<LinkConfig> {
     let names = ["latency", "jitter", "loss", "bandwidth"];
     if !names.iter().any(|n| params.has(n)) {
         return None;
@@ -46,15 +46,15 @@ pub(crate) fn link_from(params: &Params) -> Option<LinkConfig> {
 }
 
 #[cfg(feature = "dpdk")]
-pub(crate) use with_dpdk::run;
+pub use with_dpdk::run;
 
 #[cfg(feature = "dpdk")]
 mod with_dpdk {
     use super::*;
     use crate::real_port::{self, Sharing};
-    use crate::scenario::DpdkOpts;
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use std::sync::{Mutex, OnceLock};
+    use testbed_contract::DpdkOpts;
     use testbed_dpdk::{
         DpdkPacketPort, Eal, Mempool, MempoolConfig, Port, PortConfig, PortId, Vdev,
         EAL_ARGS_VIRTUAL,
@@ -89,7 +89,7 @@ mod with_dpdk {
             .map_err(|e| setup(format!("DPDK EAL init ({args:?}): {e}")))
     }
 
-    pub(crate) fn run<L: Workload>(
+    pub fn run<L: Workload>(
         ctx: &RunCtx<'_>,
         clients: u64,
         load: L,
@@ -208,28 +208,5 @@ mod with_dpdk {
                 }),
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::params::ParamSpec;
-    use testbed_model::Duration;
-
-    #[test]
-    fn the_bridge_link_takes_the_scenarios_link_parameters() {
-        let echo = crate::find("echo").unwrap();
-        let sets = ["latency=5ms", "jitter=0s", "loss=0.02", "bandwidth=1000000"];
-        let p = Params::parse(echo.params(), &sets.map(String::from)).unwrap();
-        let link = link_from(&p).unwrap();
-        assert_eq!(link.latency, Latency::Fixed(Duration::from_millis(5)));
-        assert_eq!(link.jitter, Duration::ZERO);
-        assert_eq!(link.loss, 0.02);
-        assert_eq!(link.bandwidth, Some(1_000_000));
-        let p = Params::parse(echo.params(), &[]).unwrap();
-        assert_eq!(link_from(&p).unwrap().bandwidth, None, "0 is unlimited");
-        let none: &[ParamSpec] = &[];
-        assert_eq!(link_from(&Params::parse(none, &[]).unwrap()), None);
     }
 }

@@ -3,7 +3,7 @@
 //! the scenario lookup shared by run, sweep and shrink (test-only scenarios behind
 //! `TESTBED_TEST_SCENARIOS=1`) and schedule-file reading.
 
-use crate::usage;
+use super::usage;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +14,7 @@ use testbed_scenarios::{
 };
 use testbed_sim::Fidelity;
 
-use crate::parse_fidelity;
+use super::args::FidelityArg;
 
 /// The scenario named `name`: from the catalogue, or, when the environment has
 /// `TESTBED_TEST_SCENARIOS=1`, also from the test-only scenarios (such as `planted-bug`).
@@ -56,8 +56,8 @@ pub struct ShrinkArgs {
     #[arg(long, default_value_t = 2000)]
     max_runs: u64,
     /// stream or packet (see `run --fidelity`).
-    #[arg(long, default_value = "stream")]
-    fidelity: String,
+    #[arg(long, value_enum, default_value = "stream")]
+    fidelity: FidelityArg,
 }
 
 fn describe(s: &FaultSchedule) -> String {
@@ -70,10 +70,7 @@ fn describe(s: &FaultSchedule) -> String {
 
 /// Runs `testbed shrink`.
 pub fn shrink(a: ShrinkArgs) -> ExitCode {
-    let fidelity = match parse_fidelity(&a.fidelity) {
-        Ok(f) => f,
-        Err(e) => return usage(e),
-    };
+    let fidelity = Fidelity::from(a.fidelity);
     let s = match lookup(&a.scenario) {
         Ok(s) => s,
         Err(e) => return usage(e),
@@ -90,18 +87,10 @@ pub fn shrink(a: ShrinkArgs) -> ExitCode {
         replay.push_str(" --fidelity packet");
     }
     replay.push_str(&format!(" --schedule {}", out.display()));
-    let wall = crate::stopwatch();
-    let ctx = RunCtx {
-        backend: Backend::Sim,
-        seed: a.seed,
-        params,
-        record_trace: false,
-        wall: &wall,
-        replay: replay.clone(),
-        fidelity,
-        pcap: None,
-        dpdk: Default::default(),
-    };
+    let wall = super::stopwatch();
+    let ctx = RunCtx::new(Backend::Sim, a.seed, params, &wall)
+        .with_replay(replay.clone())
+        .with_fidelity(fidelity);
     let r = match shrink_seed(s, &ctx, a.max_runs) {
         Ok(r) => r,
         Err(ShrinkError::Run(e)) if !e.is_usage() => {

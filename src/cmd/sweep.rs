@@ -1,9 +1,9 @@
 //! `testbed sweep` (many seeds across threads, optionally one shard of the range) and
 //! `testbed merge` (shard results files into one summary).
 
-use crate::parse_fidelity;
-use crate::shrink_cmd::lookup;
-use crate::usage;
+use super::args::FidelityArg;
+use super::shrink::lookup;
+use super::usage;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -35,8 +35,8 @@ pub struct SweepArgs {
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// stream or packet (see `run --fidelity`).
-    #[arg(long, default_value = "stream")]
-    fidelity: String,
+    #[arg(long, value_enum, default_value = "stream")]
+    fidelity: FidelityArg,
     /// Failing seeds to list in the summary.
     #[arg(long, default_value_t = 20)]
     show_failures: usize,
@@ -93,10 +93,7 @@ fn progress_bar(len: u64) -> ProgressBar {
 
 /// Runs `testbed sweep`.
 pub fn sweep(a: SweepArgs) -> ExitCode {
-    let fidelity = match parse_fidelity(&a.fidelity) {
-        Ok(f) => f,
-        Err(e) => return usage(e),
-    };
+    let fidelity = testbed_sim::Fidelity::from(a.fidelity);
     let s = match lookup(&a.scenario) {
         Ok(s) => s,
         Err(e) => return usage(e),
@@ -119,8 +116,8 @@ pub fn sweep(a: SweepArgs) -> ExitCode {
         .max(1);
     let range = shard.range(&full);
     let n = range.end - range.start;
-    let clock = crate::stopwatch();
-    let wall = crate::stopwatch();
+    let clock = super::stopwatch();
+    let wall = super::stopwatch();
     let sw = Sweep {
         scenario: s,
         params: params.clone(),

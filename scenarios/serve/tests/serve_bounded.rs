@@ -12,7 +12,7 @@ use std::time::Duration;
 use testbed_protocols::bounded::ServerLimits;
 use testbed_protocols::rpc::frame::{decode_header, encode, CodecId, FrameHeader, Kind};
 use testbed_protocols::stop::Stop;
-use testbed_scenarios::serve::{serve, Protocol, ServeBackend, ServeOptions, TlsFiles};
+use testbed_serve::{serve, Protocol, ServeBackend, ServeOptions, TlsFiles};
 
 /// How long a test waits for the server to act before calling the connection "still open".
 const CAP: Duration = Duration::from_secs(5);

@@ -3,10 +3,8 @@
 //! time, tight bounds) and a real etcd (wall time, bounds with slack for etcd's 1 s TTL
 //! granularity and 500 ms lessor tick). Each check uses its own service name and cleans up.
 
+use super::{Change, Discovery, DiscoveryError, Instance, Watch, WatchEvent};
 use std::collections::BTreeMap;
-use testbed_distributed::discovery::{
-    Change, Discovery, DiscoveryError, Instance, Watch, WatchEvent,
-};
 use testbed_model::{timeout, Duration, Runtime};
 
 /// Timing of the implementation under test.

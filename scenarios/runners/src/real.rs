@@ -3,18 +3,18 @@
 //! workers wait for each other before tearing down (a worker's server may be serving another
 //! worker's clients). The same generic server and client code the simulator runs.
 
-use crate::outcome::Outcome;
-use crate::scenario::{Backend, RunCtx, RunError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use testbed_contract::Outcome;
+use testbed_contract::{Backend, RunCtx, RunError};
 use testbed_kernel::{Kernel, PortReservation};
 use testbed_model::{Duration, Instant, Net, Runtime};
 use testbed_uring::{RingStats, Uring};
 
 /// A scenario's server and client, generic over the backend's worker type.
-pub(crate) trait Workload: Clone + Send + Sync + 'static {
+pub trait Workload: Clone + Send + Sync + 'static {
     /// What one client reports.
     type Out: Send + 'static;
     /// Serves connections from `listener` until aborted.
@@ -33,7 +33,7 @@ pub(crate) trait Workload: Clone + Send + Sync + 'static {
 }
 
 /// What a real run produced.
-pub(crate) struct RealRun<T> {
+pub struct RealRun<T> {
     /// Each client's report, in no particular order.
     pub outs: Vec<T>,
     /// Workers or client tasks that failed outright (listen errors, panics).
@@ -93,7 +93,7 @@ async fn worker<W: Net + Runtime, L: Workload>(
 }
 
 /// Runs `clients` clients of `load` against its server on `workers` workers of `backend`.
-pub(crate) fn run<L: Workload>(
+pub fn run<L: Workload>(
     backend: Backend,
     seed: u64,
     workers: usize,
@@ -175,7 +175,7 @@ pub(crate) fn run<L: Workload>(
 /// [`crate::real_dpdk::run`]: the server on smoltcp over AF_XDP or a DPDK port): its `clients` and `workers` parameters on `ctx.backend`, timed by
 /// `ctx.wall`; records `wall_s`, `workers` and, on io_uring, `ring_enters`, `ring_ops` and the
 /// ring's overflow, ENOBUFS, re-arm and buffer counters.
-pub(crate) fn run_scenario<L: Workload>(
+pub fn run_scenario<L: Workload>(
     ctx: &RunCtx<'_>,
     out: &mut Outcome,
     load: L,

@@ -1,11 +1,12 @@
-//! The scenario contract and the catalogue.
+//! The scenario contract: where a run happens ([`Backend`]), what it is given ([`RunCtx`]),
+//! why it could not happen ([`RunError`]), and what a scenario is ([`Scenario`]).
 
-use crate::faults::{FaultSchedule, ScheduleError, SwarmSpec};
 use crate::outcome::Outcome;
 use crate::params::{ParamError, ParamSpec, Params};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use testbed_harness::faults::{FaultSchedule, ScheduleError, SwarmSpec};
 use testbed_model::Duration;
 use testbed_sim::{Fidelity, SimConfig};
 
@@ -73,7 +74,9 @@ impl FromStr for Backend {
     }
 }
 
-/// What a run is given.
+/// What a run is given. Built with [`RunCtx::new`] and the `with_*` setters (the struct is
+/// `#[non_exhaustive]`: no struct literals outside this crate, so a new field is one edit).
+#[non_exhaustive]
 pub struct RunCtx<'a> {
     /// Where to run.
     pub backend: Backend,
@@ -116,7 +119,58 @@ pub struct DpdkOpts {
     pub impair: bool,
 }
 
-impl RunCtx<'_> {
+impl<'a> RunCtx<'a> {
+    /// A run of `seed` on `backend` with `params`, timed by `wall`: no trace recording, no
+    /// replay hint, stream fidelity, no pcap, default DPDK options.
+    pub fn new(
+        backend: Backend,
+        seed: u64,
+        params: Params,
+        wall: &'a dyn Fn() -> Duration,
+    ) -> RunCtx<'a> {
+        RunCtx {
+            backend,
+            seed,
+            params,
+            record_trace: false,
+            wall,
+            replay: String::new(),
+            fidelity: Fidelity::default(),
+            pcap: None,
+            dpdk: DpdkOpts::default(),
+        }
+    }
+
+    /// Keeps trace events (`--trace`, determinism checks) when `on`.
+    pub fn with_trace(mut self, on: bool) -> Self {
+        self.record_trace = on;
+        self
+    }
+
+    /// The command that replays this run.
+    pub fn with_replay(mut self, replay: impl Into<String>) -> Self {
+        self.replay = replay.into();
+        self
+    }
+
+    /// Simulator stream fidelity.
+    pub fn with_fidelity(mut self, fidelity: Fidelity) -> Self {
+        self.fidelity = fidelity;
+        self
+    }
+
+    /// Simulator, packet fidelity: one pcap per host into this directory.
+    pub fn with_pcap(mut self, dir: Option<PathBuf>) -> Self {
+        self.pcap = dir;
+        self
+    }
+
+    /// `--backend dpdk` options.
+    pub fn with_dpdk(mut self, dpdk: DpdkOpts) -> Self {
+        self.dpdk = dpdk;
+        self
+    }
+
     /// The simulator settings every sim run starts from: seed, trace recording, replay hint,
     /// fidelity and pcap directory from the context; the rest default.
     pub fn sim_config(&self) -> SimConfig {
@@ -168,8 +222,14 @@ pub enum RunError {
     #[error("backend setup failed: {0}")]
     Setup(String),
     /// `--schedule` for a scenario whose faults are not a schedule.
-    #[error("scenario {name} does not take a fault schedule (--schedule); scenarios that do: {list}", name = .0, list = schedule_scenarios().join(", "))]
-    NoSchedule(String),
+    #[error("scenario {name} does not take a fault schedule (--schedule); scenarios that do: {}", takes.join(", "))]
+    NoSchedule {
+        /// The scenario (and, where it matters, the backend) asked for.
+        name: String,
+        /// The scenarios that do take one: filled in by the catalogue, which knows them all
+        /// ([`RunError::no_schedule`] leaves it empty).
+        takes: Vec<String>,
+    },
     /// A run that needs a cargo feature this build lacks.
     #[error("{what} needs the `{feature}` cargo feature: rebuild with `cargo build --release --features {feature}` ({needs})")]
     NeedsFeature {
@@ -185,18 +245,16 @@ pub enum RunError {
     Schedule(#[from] ScheduleError),
 }
 
-fn schedule_scenarios() -> Vec<String> {
-    catalogue()
-        .iter()
-        .filter(|s| {
-            s.swarm(&Params::parse(s.params(), &[]).expect("defaults parse"))
-                .is_some()
-        })
-        .map(|s| s.name().to_string())
-        .collect()
-}
-
 impl RunError {
+    /// [`RunError::NoSchedule`] for `name`, before the catalogue lists the scenarios that do
+    /// take a schedule.
+    pub fn no_schedule(name: impl Into<String>) -> RunError {
+        RunError::NoSchedule {
+            name: name.into(),
+            takes: Vec::new(),
+        }
+    }
+
     /// Usage errors (exit code 2) versus run failures.
     pub fn is_usage(&self) -> bool {
         !matches!(self, RunError::Setup(_))
@@ -231,74 +289,8 @@ pub trait Scenario: Sync {
         _ctx: &RunCtx<'_>,
         _schedule: &FaultSchedule,
     ) -> Result<Outcome, RunError> {
-        Err(RunError::NoSchedule(self.name().into()))
+        Err(RunError::no_schedule(self.name()))
     }
-}
-
-/// Every scenario, in listing order.
-pub fn catalogue() -> Vec<&'static dyn Scenario> {
-    vec![
-        &crate::echo::Echo,
-        &crate::partition_heal::PartitionHeal,
-        &crate::http1_load::Http1,
-        &crate::rpc::Rpc,
-        &crate::ws_echo::WsEcho,
-        &crate::chat_room::ChatRoom,
-        &crate::syn_flood::SynFlood,
-        &crate::udp_flood::UdpFlood,
-        &crate::http_flood::HttpFlood,
-        &crate::ddos_xdp::DdosXdp,
-        &crate::http_versions::HttpVersions,
-        &crate::avalanche::Avalanche,
-        &crate::retry_storm::RetryStorm,
-        &crate::rebalance::Rebalance,
-        &crate::degrade::Degrade,
-        &crate::failover::Failover,
-    ]
-}
-
-/// Scenarios for the testbed's own tests (a planted bug for the shrinker): not in
-/// [`catalogue`], `testbed list` or [`find`]; the CLI finds them by name only when the
-/// environment has `TESTBED_TEST_SCENARIOS=1`.
-pub fn test_catalogue() -> Vec<&'static dyn Scenario> {
-    vec![&crate::planted::PlantedBug]
-}
-
-/// The scenario named `name`.
-pub fn find(name: &str) -> Result<&'static dyn Scenario, RunError> {
-    catalogue()
-        .into_iter()
-        .find(|s| s.name() == name)
-        .ok_or_else(|| RunError::UnknownScenario {
-            name: name.into(),
-            valid: catalogue().iter().map(|s| s.name().to_string()).collect(),
-        })
-}
-
-/// Checks the backend is supported, then parses parameters.
-pub fn prepare(s: &dyn Scenario, backend: Backend, sets: &[String]) -> Result<Params, RunError> {
-    if !s.backends().contains(&backend) {
-        return Err(RunError::Unsupported {
-            scenario: s.name().into(),
-            backend: backend.name().into(),
-            supported: s.backends().iter().map(|b| b.name().to_string()).collect(),
-        });
-    }
-    Ok(Params::parse(s.params(), sets)?)
-}
-
-/// The `testbed run` command line that reproduces a run.
-pub fn replay_command(s: &dyn Scenario, backend: Backend, seed: u64, params: &Params) -> String {
-    let mut cmd = format!(
-        "cargo run --release -- run {} --backend {} --seed {}",
-        s.name(),
-        backend,
-        seed
-    );
-    for set in params.non_default_sets(s.params()) {
-        cmd += &format!(" --set {set}");
-    }
-    cmd
 }
 
 #[cfg(test)]

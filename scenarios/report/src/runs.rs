@@ -2,13 +2,11 @@
 //! claim records a scenario puts in its metrics (`metrics.claims`: an array of claim objects).
 
 use super::claim::{Claim, Verdict};
-use crate::outcome::Outcome;
-use crate::scenario::{
-    find, prepare, replay_command, Backend, DpdkOpts, RunCtx, RunError, Scenario,
-};
 use serde_json::Value as Json;
+use testbed_contract::Outcome;
+use testbed_contract::{Backend, RunCtx, RunError, Scenario};
 use testbed_model::Duration;
-use testbed_sim::Fidelity;
+use testbed_scenarios::{find, prepare, replay_command};
 
 /// Why a scenario produced no outcome.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -115,17 +113,7 @@ pub fn run_on(
     let command = replay
         .strip_prefix("cargo run --release -- ")
         .map_or(replay.clone(), |r| format!("testbed {r}"));
-    let ctx = RunCtx {
-        backend,
-        seed,
-        params,
-        record_trace: false,
-        wall,
-        replay,
-        fidelity: Fidelity::Stream,
-        pcap: None,
-        dpdk: DpdkOpts::default(),
-    };
+    let ctx = RunCtx::new(backend, seed, params, wall).with_replay(replay);
     ScenarioRun {
         name: name.into(),
         result: Some(run_caught(s, &ctx)),
@@ -326,7 +314,7 @@ mod tests {
         fn summary(&self) -> &'static str {
             "panics"
         }
-        fn params(&self) -> &'static [crate::params::ParamSpec] {
+        fn params(&self) -> &'static [testbed_contract::ParamSpec] {
             &[]
         }
         fn backends(&self) -> &'static [Backend] {
@@ -340,17 +328,12 @@ mod tests {
     #[test]
     fn a_panicking_scenario_becomes_a_failure_not_a_crash() {
         let wall = || Duration::ZERO;
-        let ctx = RunCtx {
-            backend: Backend::Sim,
-            seed: 0,
-            params: prepare(&Panics, Backend::Sim, &[]).expect("params"),
-            record_trace: false,
-            wall: &wall,
-            replay: String::new(),
-            fidelity: Fidelity::Stream,
-            pcap: None,
-            dpdk: DpdkOpts::default(),
-        };
+        let ctx = RunCtx::new(
+            Backend::Sim,
+            0,
+            prepare(&Panics, Backend::Sim, &[]).expect("params"),
+            &wall,
+        );
         let r = run_caught(&Panics, &ctx);
         assert_eq!(r.err(), Some(RunFailure::Panicked("planted bug".into())));
     }
