@@ -123,7 +123,8 @@ mod tests {
         assert!(takes.iter().any(|t| t == "partition-heal"), "{takes:?}");
         assert!(!takes.iter().any(|t| t == "echo"), "{takes:?}");
         assert!(
-            e.to_string().ends_with(&format!("scenarios that do: {}", takes.join(", "))),
+            e.to_string()
+                .ends_with(&format!("scenarios that do: {}", takes.join(", "))),
             "{e}"
         );
     }
