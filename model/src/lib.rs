@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ack_repair;
 pub mod cost;
 pub mod net;
 pub mod packet;
