@@ -81,6 +81,14 @@ impl testbed_model::Stream for SimStream {
     fn peer_addr(&self) -> SocketAddr {
         self.peer
     }
+    /// Packet fidelity: smoltcp's Nagle (streams start with TCP_NODELAY on, as on the kernel
+    /// backends). Stream fidelity has no Nagle: a no-op.
+    fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        if let Via::Packet(p) = self.via {
+            lock(&self.shared).pkt_set_nodelay(p, nodelay);
+        }
+        Ok(())
+    }
 }
 
 impl Drop for SimStream {
