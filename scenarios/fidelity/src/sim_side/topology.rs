@@ -42,10 +42,6 @@ pub(super) fn config(row: RowId, fidelity: Fidelity) -> SimConfig {
     if let Some(b) = s.backlog {
         cfg.accept_backlog = b as usize;
     }
-    if let Some(t) = s.knobs.user_timeout {
-        // Host-wide; the only user timeout the simulator has (packet fidelity only).
-        cfg.tcp_user_timeout = t;
-    }
     cfg
 }
 
@@ -53,16 +49,13 @@ pub(super) fn config(row: RowId, fidelity: Fidelity) -> SimConfig {
 pub(super) fn notes(row: RowId, fidelity: Fidelity) -> String {
     let s = setup(row);
     let mut n = Vec::new();
-    if s.knobs.user_timeout.is_some() {
-        n.push(match fidelity {
-            Fidelity::Packet => {
-                "TCP_USER_TIMEOUT applied host-wide via SimConfig::tcp_user_timeout"
-            }
-            _ => "stream fidelity has no user timeout",
-        });
-    }
-    if s.knobs.keepalive.is_some() {
-        n.push("the simulator has no keepalive");
+    if fidelity != Fidelity::Packet {
+        if s.knobs.user_timeout.is_some() {
+            n.push("stream fidelity has no user timeout");
+        }
+        if s.knobs.keepalive.is_some() {
+            n.push("stream fidelity has no keepalive");
+        }
     }
     n.join("; ")
 }
