@@ -146,12 +146,18 @@ mod tests {
     #[test]
     fn a_stale_pure_ack_leaves_with_the_highest_sequence_sent() {
         let mut r = AckRepair::default();
-        assert_eq!(r.on_transmit(&mut seg(1000, tcp_flags::ACK, &[7; 100])), Sent::New);
+        assert_eq!(
+            r.on_transmit(&mut seg(1000, tcp_flags::ACK, &[7; 100])),
+            Sent::New
+        );
         // after an RTO smoltcp rewinds to 1000 and sends a pure ACK with seq 1000
         let mut ack = seg(1000, tcp_flags::ACK, &[]);
         assert_eq!(r.on_transmit(&mut ack), Sent::RepairedAck);
         assert_eq!(seq_of(&ack), 1100);
-        assert!(wire::checksums_valid(&ack), "checksums fixed after the rewrite");
+        assert!(
+            wire::checksums_valid(&ack),
+            "checksums fixed after the rewrite"
+        );
         // a retransmission of the same data is recognised, not rewritten
         let mut again = seg(1000, tcp_flags::ACK, &[7; 100]);
         assert_eq!(r.on_transmit(&mut again), Sent::Retransmission);
@@ -167,11 +173,21 @@ mod tests {
         let mut r = AckRepair::default();
         r.on_transmit(&mut seg(3_000_000, tcp_flags::ACK, &[1; 500]));
         // The ports wrapped: a new connection on the same flow, with a lower ISN.
-        assert_eq!(r.on_transmit(&mut seg(1000, tcp_flags::SYN, &[])), Sent::New);
+        assert_eq!(
+            r.on_transmit(&mut seg(1000, tcp_flags::SYN, &[])),
+            Sent::New
+        );
         let mut ack = seg(1001, tcp_flags::ACK, &[]);
-        assert_eq!(r.on_transmit(&mut ack), Sent::Ack, "not raised to the old high");
+        assert_eq!(
+            r.on_transmit(&mut ack),
+            Sent::Ack,
+            "not raised to the old high"
+        );
         assert_eq!(seq_of(&ack), 1001);
-        assert_eq!(r.on_transmit(&mut seg(1001, tcp_flags::ACK, &[2; 10])), Sent::New);
+        assert_eq!(
+            r.on_transmit(&mut seg(1001, tcp_flags::ACK, &[2; 10])),
+            Sent::New
+        );
     }
 
     #[test]
@@ -190,6 +206,6 @@ mod tests {
             r.on_transmit(&mut f);
             assert!(r.flows() <= 2);
         }
-        assert_eq!(r.on_transmit(&mut vec![0u8; 60]), Sent::NotTcp);
+        assert_eq!(r.on_transmit(&mut [0u8; 60]), Sent::NotTcp);
     }
 }

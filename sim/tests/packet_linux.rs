@@ -146,7 +146,11 @@ fn a_peer_dropping_unread_data_resets_and_the_reset_reads_as_connection_reset_on
         assert_eq!(e.kind(), ErrorKind::ConnectionReset);
         assert_eq!(s.read(&mut b).await?, 0, "reported once, then EOF");
         let e = s.write_all(b"more").await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::BrokenPipe, "then writes fail with EPIPE");
+        assert_eq!(
+            e.kind(),
+            ErrorKind::BrokenPipe,
+            "then writes fail with EPIPE"
+        );
         Ok(())
     });
     sim.run().unwrap();

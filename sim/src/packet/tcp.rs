@@ -110,7 +110,11 @@ impl PacketStack {
 }
 
 impl World {
-    pub(super) fn live_stack(&mut self, host: HostId, incarnation: u64) -> Option<&mut PacketStack> {
+    pub(super) fn live_stack(
+        &mut self,
+        host: HostId,
+        incarnation: u64,
+    ) -> Option<&mut PacketStack> {
         let h = &mut self.hosts[host as usize];
         if !h.up || h.incarnation != incarnation {
             return None;
