@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ack_repair;
 pub mod cost;
 pub mod link;
 pub mod local_exec;

@@ -84,7 +84,10 @@ impl testbed_model::Stream for SimStream {
     fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         match self.via {
             Via::Stream { conn, end } => lock(&self.shared).stream_set_nodelay(conn, end, nodelay),
-            Via::Packet(p) => lock(&self.shared).pkt_set_nodelay(p, nodelay),
+            Via::Packet(p) => {
+                lock(&self.shared).pkt_set_nodelay(p, nodelay);
+                Ok(())
+            }
         }
     }
     fn set_keepalive(&self, keepalive: Option<testbed_model::Keepalive>) -> io::Result<()> {
@@ -92,7 +95,11 @@ impl testbed_model::Stream for SimStream {
             Via::Stream { conn, end } => {
                 lock(&self.shared).stream_set_keepalive(conn, end, keepalive)
             }
-            Via::Packet(p) => lock(&self.shared).pkt_set_keepalive(p, keepalive),
+            Via::Packet(p) => {
+                let k = keepalive.map(|k| (k.idle, k.interval, k.retries));
+                lock(&self.shared).pkt_set_keepalive(p, k);
+                Ok(())
+            }
         }
     }
     fn set_user_timeout(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
@@ -100,13 +107,19 @@ impl testbed_model::Stream for SimStream {
             Via::Stream { conn, end } => {
                 lock(&self.shared).stream_set_user_timeout(conn, end, timeout)
             }
-            Via::Packet(p) => lock(&self.shared).pkt_set_user_timeout(p, timeout),
+            Via::Packet(p) => {
+                lock(&self.shared).pkt_set_user_timeout(p, timeout);
+                Ok(())
+            }
         }
     }
     fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
         match self.via {
             Via::Stream { conn, end } => lock(&self.shared).stream_set_linger(conn, end, linger),
-            Via::Packet(p) => lock(&self.shared).pkt_set_linger(p, linger),
+            Via::Packet(p) => {
+                lock(&self.shared).pkt_set_linger(p, linger);
+                Ok(())
+            }
         }
     }
 }

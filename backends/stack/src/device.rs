@@ -5,11 +5,9 @@
 //!
 //! Two repairs happen here, on frames as they cross:
 //! - stale pure ACKs: after a retransmission timeout smoltcp rewinds SND.NXT (go-back-N) and
-//!   the pure ACKs it sends meanwhile carry that stale sequence number. A peer that already
-//!   received beyond it finds such an ACK outside its window (RFC 9293 §3.10.7.4) and drops
-//!   it, ACK field included; when both ends time out together the connection deadlocks. As
-//!   Linux does (its ACKs carry SND.NXT), a pure ACK leaves with the highest sequence number
-//!   sent on its flow.
+//!   the pure ACKs it sends meanwhile carry that stale sequence number, which a peer drops;
+//!   as Linux does, a pure ACK leaves with the highest sequence number sent on its flow
+//!   ([`testbed_model::ack_repair`], shared with the simulator's packet fidelity).
 //! - static neighbours: smoltcp has no API to insert a neighbour entry, so an ARP request it
 //!   sends for a static neighbour is answered here, on the spot, with the configured MAC.
 
@@ -19,15 +17,14 @@ use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::time::Instant as SmolInstant;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
-use testbed_model::wire::{self, tcp_flags};
+use testbed_model::ack_repair::{AckRepair, Sent};
+use testbed_model::wire;
 
 /// A TCP flow as this host sees it: (local port, remote address, remote port).
-pub(crate) type Flow = (u16, Ipv4Addr, u16);
+pub(crate) use testbed_model::ack_repair::Flow;
 
 /// Frames each queue holds at most.
 pub(crate) const QUEUE_FRAMES: usize = 1024;
-/// Flows whose highest sent sequence number is remembered (then the table starts over).
-const FLOWS_MAX: usize = 1 << 16;
 const ETHERTYPE_ARP: [u8; 2] = [0x08, 0x06];
 
 pub(crate) struct PortDevice {
@@ -36,7 +33,7 @@ pub(crate) struct PortDevice {
     /// Frame size limit (Ethernet header included).
     frame_max: usize,
     /// Highest sequence number sent per flow, for the stale-ACK repair.
-    sent_high: BTreeMap<Flow, u32>,
+    sent: AckRepair,
     /// Counters the stack reports.
     pub(crate) acks_repaired: u64,
     pub(crate) retransmits: u64,
@@ -48,7 +45,7 @@ impl PortDevice {
             rx: VecDeque::with_capacity(BURST * 4),
             tx: VecDeque::with_capacity(BURST * 4),
             frame_max: (port_mtu + wire::ETH_LEN).min(FRAME_MAX),
-            sent_high: BTreeMap::new(),
+            sent: AckRepair::default(),
             acks_repaired: 0,
             retransmits: 0,
         }
@@ -61,42 +58,10 @@ impl PortDevice {
 
     /// Notes an outgoing TCP segment; repairs a stale pure ACK in place.
     fn note_sent(&mut self, frame: &mut [u8]) {
-        let Some(ip) = wire::ipv4(frame) else {
-            return;
-        };
-        let Some(t) = wire::tcp(frame, &ip) else {
-            return;
-        };
-        let flow = (t.src_port, ip.dst, t.dst_port);
-        if t.flags & tcp_flags::RST != 0 {
-            self.sent_high.remove(&flow);
-            return;
-        }
-        let len = t.seq_len();
-        if len == 0 {
-            if let Some(&high) = self.sent_high.get(&flow) {
-                if (t.seq.wrapping_sub(high) as i32) < 0 {
-                    frame[ip.l4 + 4..ip.l4 + 8].copy_from_slice(&high.to_be_bytes());
-                    wire::fix_checksums(frame);
-                    self.acks_repaired += 1;
-                }
-            }
-            return;
-        }
-        let end = t.seq.wrapping_add(len);
-        if t.flags & tcp_flags::SYN != 0 {
-            // A new connection (or a SYN again): start the flow over.
-            self.sent_high.remove(&flow);
-        }
-        if self.sent_high.len() >= FLOWS_MAX && !self.sent_high.contains_key(&flow) {
-            self.sent_high.clear(); // bounded memory; forgets old flows
-        }
-        match self.sent_high.get_mut(&flow) {
-            Some(high) if (end.wrapping_sub(*high) as i32) <= 0 => self.retransmits += 1,
-            Some(high) => *high = end,
-            None => {
-                self.sent_high.insert(flow, end);
-            }
+        match self.sent.on_transmit(frame) {
+            Sent::RepairedAck => self.acks_repaired += 1,
+            Sent::Retransmission => self.retransmits += 1,
+            Sent::NotTcp | Sent::New | Sent::Ack | Sent::Reset(_) => {}
         }
     }
 
@@ -199,6 +164,7 @@ impl phy::Device for PortDevice {
 mod tests {
     use super::*;
     use std::net::SocketAddrV4;
+    use testbed_model::wire::tcp_flags;
 
     fn seg(seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
         let src = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 5000);

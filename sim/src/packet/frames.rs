@@ -205,8 +205,9 @@ impl World {
             return self.record(Kind::Drop, DropReason::HostDown, NO_HOST, host, len, 0);
         };
         st.stats.frames_received += 1;
-        if t.flags & tcp_flags::RST != 0 {
-            st.reset_by_peer.insert((t.dst_port, ip.src, t.src_port));
+        if t.flags & (tcp_flags::RST | tcp_flags::FIN) != 0 {
+            st.conns
+                .control_in((t.dst_port, ip.src, t.src_port), t.flags);
         }
         if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
             && !st.admit_syn(ip.dst, t.dst_port, (t.dst_port, ip.src, t.src_port))

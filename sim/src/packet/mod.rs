@@ -8,9 +8,11 @@
 //! Determinism: smoltcp gets its random seed from the run's seed and its clock from the
 //! host's simulated clock; nothing else feeds it.
 
+mod conn;
 mod device;
 mod filter;
 mod frames;
+mod options;
 mod pcap;
 mod stack;
 mod tcp;

@@ -4,16 +4,17 @@
 //! delayed ACK, TIME-WAIT); what it transmits goes through the host's egress filter onto
 //! the links.
 
+use super::conn::Conns;
 use super::device::SimDevice;
 use crate::world::{Ev, HostId, World};
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant as SmolInstant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv4Address};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::task::Waker;
-use testbed_model::wire::{self, tcp_flags};
+use testbed_model::ack_repair::{AckRepair, Sent};
 use testbed_model::{Duration, Instant};
 
 /// A listening port: smoltcp has no accept queue, so a listener is a set of sockets, each in
@@ -28,7 +29,13 @@ pub(crate) struct PListener {
 }
 
 /// A flow as the host sees it: (local port, remote address, remote port).
-pub(crate) type Flow = (u16, Ipv4Addr, u16);
+pub(crate) use testbed_model::ack_repair::Flow;
+
+/// Linux's delayed-ACK timeout (TCP_DELACK_MIN, 40 ms); smoltcp's default is 10 ms.
+pub(crate) const DELAYED_ACK: Duration = Duration::from_millis(40);
+/// How long a socket the application dropped waits for its peer (Linux's tcp_fin_timeout
+/// for orphaned FIN-WAIT-2 sockets, 60 s).
+pub(crate) const ORPHAN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Counters of one host's packet stack.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -52,11 +59,10 @@ pub(crate) struct PacketStack {
     pub(crate) listeners: BTreeMap<u16, PListener>,
     /// Sockets the application closed, removed once smoltcp reaches CLOSED.
     pub(crate) zombies: Vec<(SocketHandle, u16)>,
-    /// Highest sequence number sent per flow (to recognise retransmissions).
-    sent_high: BTreeMap<Flow, u32>,
-    /// Flows the peer reset (a read then fails with `ConnectionReset`, a connect with
-    /// `Refused`).
-    pub(crate) reset_by_peer: BTreeSet<Flow>,
+    /// Highest sequence number sent per flow (retransmissions, the stale-ACK repair).
+    sent: AckRepair,
+    /// The application's connections: options and how they ended.
+    pub(crate) conns: Conns,
     poll_gen: u64,
     poll_scheduled: Option<Instant>,
     pub(crate) stats: PacketStats,
@@ -67,8 +73,6 @@ pub(crate) struct PacketStack {
     pub(crate) backlog: usize,
     /// How long a half-open (SYN-RECEIVED) connection waits for the handshake's last ACK.
     pub(crate) half_open_timeout: Duration,
-    /// How long an established connection with unacknowledged data waits for its peer.
-    pub(crate) user_timeout: Duration,
 }
 
 /// The TCP parameters of a host's stack.
@@ -106,8 +110,8 @@ impl PacketStack {
             dev,
             listeners: BTreeMap::new(),
             zombies: Vec::new(),
-            sent_high: BTreeMap::new(),
-            reset_by_peer: BTreeSet::new(),
+            sent: AckRepair::default(),
+            conns: Conns::new(p.user_timeout),
             poll_gen: 0,
             poll_scheduled: None,
             stats: PacketStats::default(),
@@ -115,7 +119,6 @@ impl PacketStack {
             freed_ports: Vec::new(),
             backlog: p.backlog,
             half_open_timeout: p.half_open_timeout,
-            user_timeout: p.user_timeout,
         }
     }
 
@@ -125,6 +128,11 @@ impl PacketStack {
             tcp::SocketBuffer::new(vec![0; self.buffer_bytes]),
         );
         s.set_congestion_control(tcp::CongestionControl::Reno);
+        s.set_ack_delay(Some(smoltcp::time::Duration::from_micros(
+            DELAYED_ACK.as_micros() as u64,
+        )));
+        // Streams start with TCP_NODELAY, as the kernel backends set it on every stream.
+        s.set_nagle_enabled(false);
         s
     }
 
@@ -133,19 +141,24 @@ impl PacketStack {
     }
 
     /// Housekeeping after smoltcp changed some socket's state: removes closed sockets the
-    /// application let go of, drops timed-out or reset half-open sockets from listeners and
-    /// wakes listeners with a connection to accept.
+    /// application let go of and resets those that received data after it did (Linux
+    /// answers data for a closed socket with RST), drops timed-out or reset half-open
+    /// sockets from listeners and wakes listeners with a connection to accept.
     fn after_state_change(&mut self) {
         let sockets = &mut self.sockets;
         let freed = &mut self.freed_ports;
         self.zombies.retain(|&(h, port)| {
-            if sockets.get::<tcp::Socket>(h).state() == tcp::State::Closed {
+            let s = sockets.get_mut::<tcp::Socket>(h);
+            if s.state() == tcp::State::Closed {
                 sockets.remove(h);
                 if port != 0 {
                     freed.push(port);
                 }
                 false
             } else {
+                if s.recv_queue() > 0 {
+                    s.abort(); // the RST leaves in the next poll (smoltcp polls it at once)
+                }
                 true
             }
         });
@@ -167,54 +180,6 @@ impl PacketStack {
                 if let Some(w) = l.waker.take() {
                     w.wake();
                 }
-            }
-        }
-    }
-
-    /// Notes a transmitted TCP segment; returns whether it re-sends sequence space.
-    ///
-    /// Also repairs one smoltcp behaviour: after a retransmission timeout smoltcp rewinds
-    /// its send sequence (go-back-N), and the pure ACKs it sends meanwhile carry that stale
-    /// sequence number. A peer that already received beyond it finds such an ACK outside its
-    /// window (RFC 9293 §3.10.7.4) and discards it, ACK field included; when both ends of a
-    /// bidirectional transfer time out together, each discards the other's ACKs and the
-    /// connection deadlocks. Like Linux (whose ACKs carry SND.NXT), a pure ACK here carries
-    /// the highest sequence number sent on the flow.
-    fn note_sent(&mut self, frame: &mut [u8]) -> bool {
-        let Some(ip) = wire::ipv4(frame) else {
-            return false;
-        };
-        let Some(t) = wire::tcp(frame, &ip) else {
-            return false;
-        };
-        let flow = (t.src_port, ip.dst, t.dst_port);
-        if t.flags & tcp_flags::RST != 0 {
-            self.sent_high.remove(&flow);
-            return false;
-        }
-        let len = t.seq_len();
-        if len == 0 {
-            if let Some(&high) = self.sent_high.get(&flow) {
-                if (t.seq.wrapping_sub(high) as i32) < 0 {
-                    frame[ip.l4 + 4..ip.l4 + 8].copy_from_slice(&high.to_be_bytes());
-                    wire::fix_checksums(frame);
-                }
-            }
-            return false;
-        }
-        let end = t.seq.wrapping_add(len);
-        if self.sent_high.len() >= 1 << 16 && !self.sent_high.contains_key(&flow) {
-            self.sent_high.clear(); // bounded memory; forgets old flows
-        }
-        match self.sent_high.get_mut(&flow) {
-            Some(high) if (end.wrapping_sub(*high) as i32) <= 0 => true,
-            Some(high) => {
-                *high = end;
-                false
-            }
-            None => {
-                self.sent_high.insert(flow, end);
-                false
             }
         }
     }
@@ -266,18 +231,21 @@ impl World {
         }
         let mut frames = std::mem::take(&mut st.dev.tx);
         let mut notes = Vec::new();
+        let mut rst_out = Vec::new();
         for f in &mut frames {
             st.stats.frames_sent += 1;
-            if st.note_sent(f) {
-                st.stats.retransmits += 1;
-                notes.push(f.len());
+            match st.sent.on_transmit(f) {
+                Sent::Retransmission => {
+                    st.stats.retransmits += 1;
+                    notes.push(f.len());
+                }
+                Sent::Reset(flow) => rst_out.push(flow),
+                Sent::NotTcp | Sent::New | Sent::Ack | Sent::RepairedAck => {}
             }
         }
+        st.conns.after_poll(&mut st.sockets, &rst_out);
         let next = st.iface.poll_at(ts, &st.sockets);
         let freed = std::mem::take(&mut st.freed_ports);
-        if st.reset_by_peer.len() > 1 << 16 {
-            st.reset_by_peer.clear(); // bounded memory; forgets old resets
-        }
         for port in freed {
             self.hosts[host as usize].ports_in_use.remove(&port);
         }

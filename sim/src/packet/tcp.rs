@@ -3,7 +3,8 @@
 //! ask for a stack poll; segments, ACKs, retransmissions and window updates come out of the
 //! poll.
 
-use super::stack::{Flow, PListener, PacketStack};
+use super::conn::{Conn, End};
+use super::stack::{Flow, PListener, PacketStack, ORPHAN_TIMEOUT};
 use crate::world::{HostId, World};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
@@ -109,7 +110,11 @@ impl PacketStack {
 }
 
 impl World {
-    fn live_stack(&mut self, host: HostId, incarnation: u64) -> Option<&mut PacketStack> {
+    pub(super) fn live_stack(
+        &mut self,
+        host: HostId,
+        incarnation: u64,
+    ) -> Option<&mut PacketStack> {
         let h = &mut self.hosts[host as usize];
         if !h.up || h.incarnation != incarnation {
             return None;
@@ -184,7 +189,6 @@ impl World {
         let Some(st) = self.live_stack(host, incarnation) else {
             return Poll::Ready(Err(AcceptError::Closed));
         };
-        let user_timeout = st.user_timeout;
         let Some(l) = st.listeners.get_mut(&port) else {
             return Poll::Ready(Err(AcceptError::Closed));
         };
@@ -199,13 +203,13 @@ impl World {
         };
         let h = l.sockets.remove(pos);
         let s = sockets.get_mut::<tcp::Socket>(h);
-        s.set_timeout(Some(smoltcp::time::Duration::from_micros(
-            user_timeout.as_micros() as u64,
-        )));
         let (local, peer) = (
             to_sockaddr(s.local_endpoint().expect("connected")),
             to_sockaddr(s.remote_endpoint().expect("connected")),
         );
+        let flow = flow_of(s).expect("connected");
+        st.conns.insert(h, Conn::new(flow));
+        st.conns.apply(h, s);
         st.stats.accepted += 1;
         let sock = PSock {
             host,
@@ -238,6 +242,7 @@ impl World {
         s.connect(st.iface.context(), remote, port)
             .map_err(|_| ConnectError::Unreachable)?;
         let handle = st.sockets.add(s);
+        st.conns.insert(handle, Conn::new((port, ip, addr.port())));
         h.ports_in_use.insert(port);
         self.request_poll(host);
         Ok(PSock {
@@ -256,15 +261,17 @@ impl World {
         let Some(st) = self.live_stack(p.host, p.incarnation) else {
             return Poll::Ready(Err(ConnectError::Reset));
         };
-        let user_timeout = st.user_timeout;
-        let s = st.tcp(p.handle);
+        let s = st.sockets.get_mut::<tcp::Socket>(p.handle);
         match s.state() {
             tcp::State::SynSent | tcp::State::SynReceived => {
                 s.register_send_waker(cx.waker());
                 Poll::Pending
             }
             tcp::State::Closed => {
-                let refused = st.reset_by_peer.iter().any(|f| f.0 == p.port);
+                let refused = matches!(
+                    st.conns.get(p.handle).and_then(|c| c.end),
+                    Some(End::Reset { .. })
+                );
                 Poll::Ready(Err(if refused {
                     ConnectError::Refused
                 } else {
@@ -272,9 +279,7 @@ impl World {
                 }))
             }
             _ => {
-                s.set_timeout(Some(smoltcp::time::Duration::from_micros(
-                    user_timeout.as_micros() as u64,
-                )));
+                st.conns.apply(p.handle, s);
                 let local = s.local_endpoint().map(to_sockaddr);
                 let peer = s.remote_endpoint().map(to_sockaddr);
                 match (local, peer) {
@@ -308,11 +313,20 @@ impl World {
             s.register_recv_waker(cx.waker());
             return Poll::Pending;
         }
-        let flow = flow_of(s);
-        if s.state() == tcp::State::Closed && flow.is_some_and(|f| st.reset_by_peer.contains(&f)) {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        if s.state() != tcp::State::Closed {
+            return Poll::Ready(Ok(())); // EOF: the peer's FIN
         }
-        Poll::Ready(Ok(())) // EOF
+        // Linux reports a reset or timeout once; a reset after the peer's FIN reads as EOF.
+        let kind = match st.conns.get_mut(p.handle) {
+            Some(c) if !c.reported => match c.end {
+                Some(End::Reset { after_fin: false }) => Some(io::ErrorKind::ConnectionReset),
+                Some(End::TimedOut) => Some(io::ErrorKind::TimedOut),
+                _ => None,
+            }
+            .inspect(|_| c.reported = true),
+            _ => None,
+        };
+        Poll::Ready(kind.map_or(Ok(()), |k| Err(k.into())))
     }
 
     pub(crate) fn pkt_write(
@@ -324,12 +338,28 @@ impl World {
         let Some(st) = self.live_stack(p.host, p.incarnation) else {
             return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
         };
-        let s = st.tcp(p.handle);
+        if st.conns.written.contains(&p.handle) {
+            // Nagle is on and an earlier write of this instant is still queued: Linux would
+            // have sent it in that write call, so send it now, before this one joins it.
+            self.stack_poll(p.host);
+        }
+        let Some(st) = self.live_stack(p.host, p.incarnation) else {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        };
+        let s = st.sockets.get_mut::<tcp::Socket>(p.handle);
         if !s.may_send() {
-            let kind = if s.state() == tcp::State::Closed {
-                io::ErrorKind::ConnectionReset
-            } else {
-                io::ErrorKind::BrokenPipe
+            // Linux reports a reset or timeout once, a reset after the peer's FIN as EPIPE;
+            // writes after that, or after a shutdown, fail with EPIPE.
+            let kind = match st.conns.get_mut(p.handle) {
+                Some(c) if !c.reported && s.state() == tcp::State::Closed => {
+                    c.reported = c.end.is_some();
+                    match c.end {
+                        Some(End::Reset { after_fin: false }) => io::ErrorKind::ConnectionReset,
+                        Some(End::TimedOut) => io::ErrorKind::TimedOut,
+                        _ => io::ErrorKind::BrokenPipe,
+                    }
+                }
+                _ => io::ErrorKind::BrokenPipe,
             };
             return Poll::Ready(Err(kind.into()));
         }
@@ -338,6 +368,12 @@ impl World {
             return Poll::Pending;
         }
         let n = s.send_slice(buf).unwrap_or(0);
+        if n > 0 {
+            st.conns.arm(p.handle, s);
+            if st.conns.get(p.handle).is_some_and(|c| c.nagle) {
+                st.conns.written.push(p.handle);
+            }
+        }
         let costs = &mut self.hosts[p.host as usize].costs;
         costs.syscall(1);
         costs.cpu_copy(n as u64);
@@ -349,99 +385,41 @@ impl World {
         let Some(st) = self.live_stack(p.host, p.incarnation) else {
             return Err(io::ErrorKind::ConnectionReset.into());
         };
-        st.tcp(p.handle).close();
+        let s = st.sockets.get_mut::<tcp::Socket>(p.handle);
+        s.close();
+        if let Some(c) = st.conns.get_mut(p.handle) {
+            c.shut = true;
+        }
+        st.conns.arm(p.handle, s); // the FIN is unacknowledged
         self.request_poll(p.host);
         Ok(())
     }
 
-    /// The application dropped its handle: close (FIN) or, with unread data, abort (RST, as
-    /// Linux does); the socket is removed once smoltcp reaches CLOSED.
+    /// The application dropped its handle: close (FIN) or, with unread data or SO_LINGER 0,
+    /// abort (RST, as Linux does); the socket is removed once smoltcp reaches CLOSED, or
+    /// after its peer stays silent for Linux's orphan timeout.
     pub(crate) fn pkt_close(&mut self, p: PSock) {
         let Some(st) = self.live_stack(p.host, p.incarnation) else {
             return;
         };
+        let linger_zero = st.conns.remove(p.handle).is_some_and(|c| c.linger_zero);
         let s = st.tcp(p.handle);
         if s.state() == tcp::State::Closed {
             st.sockets.remove(p.handle);
             if p.port != 0 {
-                st.reset_by_peer.retain(|f| f.0 != p.port);
                 self.hosts[p.host as usize].ports_in_use.remove(&p.port);
             }
             return;
         }
-        if s.recv_queue() > 0 {
+        if s.recv_queue() > 0 || linger_zero {
             s.abort();
         } else {
             s.close();
         }
+        s.set_timeout(Some(smoltcp::time::Duration::from_micros(
+            ORPHAN_TIMEOUT.as_micros() as u64,
+        )));
         st.zombies.push((p.handle, p.port));
         self.request_poll(p.host);
     }
-}
-
-/// The model's stream options on a smoltcp socket, at the API boundary: Nagle, keepalive
-/// (smoltcp probes every `interval` of silence and aborts after `idle + interval × retries`
-/// of it, its one timeout shared with the user timeout; `None` restores the host-wide
-/// `SimConfig::tcp_user_timeout`) and the user timeout; smoltcp has no linger.
-impl World {
-    fn pkt_socket(&mut self, p: PSock) -> io::Result<&mut tcp::Socket<'static>> {
-        match self.live_stack(p.host, p.incarnation) {
-            Some(st) => Ok(st.tcp(p.handle)),
-            None => Err(io::ErrorKind::ConnectionReset.into()),
-        }
-    }
-
-    pub(crate) fn pkt_set_nodelay(&mut self, p: PSock, nodelay: bool) -> io::Result<()> {
-        self.pkt_socket(p)?.set_nagle_enabled(!nodelay);
-        self.request_poll(p.host);
-        Ok(())
-    }
-
-    pub(crate) fn pkt_set_keepalive(
-        &mut self,
-        p: PSock,
-        ka: Option<testbed_model::Keepalive>,
-    ) -> io::Result<()> {
-        let default = smol_duration(self.cfg.tcp_user_timeout);
-        let s = self.pkt_socket(p)?;
-        match ka {
-            None => {
-                s.set_keep_alive(None);
-                s.set_timeout(Some(default));
-            }
-            Some(k) => {
-                let total = k.idle.saturating_add(k.interval.saturating_mul(k.retries));
-                s.set_keep_alive(Some(smol_duration(k.interval)));
-                s.set_timeout(Some(smol_duration(total)));
-            }
-        }
-        self.request_poll(p.host);
-        Ok(())
-    }
-
-    pub(crate) fn pkt_set_user_timeout(
-        &mut self,
-        p: PSock,
-        t: Option<std::time::Duration>,
-    ) -> io::Result<()> {
-        let t = t.unwrap_or(self.cfg.tcp_user_timeout);
-        self.pkt_socket(p)?.set_timeout(Some(smol_duration(t)));
-        self.request_poll(p.host);
-        Ok(())
-    }
-
-    pub(crate) fn pkt_set_linger(
-        &mut self,
-        p: PSock,
-        linger: Option<std::time::Duration>,
-    ) -> io::Result<()> {
-        let _ = (p, linger);
-        Err(testbed_model::net::unsupported(
-            "SO_LINGER in packet fidelity (smoltcp)",
-        ))
-    }
-}
-
-fn smol_duration(d: std::time::Duration) -> smoltcp::time::Duration {
-    smoltcp::time::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
