@@ -100,10 +100,12 @@ enum Version {
 }
 
 /// Reads one HTTP/1.1 response (Content-Length framed) from `s`, keeping leftovers in `buf`.
+/// Returns its body and whether the server closes the connection after it (`Connection:
+/// close`): the next request then needs a new connection.
 async fn h1_response<S: testbed_model::Stream>(
     s: &mut S,
     buf: &mut Vec<u8>,
-) -> Result<Vec<u8>, String> {
+) -> Result<(Vec<u8>, bool), String> {
     loop {
         let mut hs = [Header::default(); 32];
         if let Ok(Status::Complete(r)) = parse_response(buf, &mut hs, &Limits::default()) {
@@ -113,13 +115,14 @@ async fn h1_response<S: testbed_model::Stream>(
                 other => return Err(format!("unexpected framing {other:?}")),
             };
             let (status, head) = (r.status, r.head_len);
+            let close = r.headers.has_token("connection", "close");
             while buf.len() < head + len {
                 read_more(s, buf).await?;
             }
             let body = buf[head..head + len].to_vec();
             buf.drain(..head + len);
             return if status == 200 {
-                Ok(body)
+                Ok((body, close))
             } else {
                 Err(format!("status {status}"))
             };
@@ -297,8 +300,13 @@ async fn load_page(
                             t.write_all(req.as_bytes())
                                 .await
                                 .map_err(|e| e.to_string())?;
-                            let body = h1_response(&mut t, &mut buf).await?;
+                            let (body, close) = h1_response(&mut t, &mut buf).await?;
                             sizes.borrow_mut()[i as usize] = body.len();
+                            if close {
+                                // The server closed this connection: open another.
+                                t = tls_to(&h, ALPN_HTTP11, &ca).await?;
+                                buf.clear();
+                            }
                         }
                     })
                 })
