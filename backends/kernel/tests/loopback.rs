@@ -127,3 +127,39 @@ fn rng_streams_follow_the_seed() {
     let (a, b) = draw(5);
     assert_ne!(a, b, "successive rng() calls give independent streams");
 }
+
+#[test]
+fn stream_options_reach_the_socket() {
+    use testbed_model::{Keepalive, Stream};
+    block_on(4, |w| async move {
+        let l = w.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let s = w.connect(l.local_addr()).await.unwrap();
+        let (_peer, _) = l.accept().await.unwrap();
+        let ka = Keepalive {
+            idle: Duration::from_secs(7),
+            interval: Duration::from_secs(3),
+            retries: 4,
+        };
+        s.set_keepalive(Some(ka)).unwrap();
+        s.set_user_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.set_linger(Some(Duration::ZERO)).unwrap();
+        s.set_nodelay(false).unwrap();
+        let sock = socket2::SockRef::from(s.tcp());
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), ka.idle);
+        assert_eq!(sock.tcp_keepalive_interval().unwrap(), ka.interval);
+        assert_eq!(sock.tcp_keepalive_retries().unwrap(), ka.retries);
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(sock.linger().unwrap(), Some(Duration::ZERO));
+        assert!(!sock.tcp_nodelay().unwrap());
+        s.set_keepalive(None).unwrap();
+        s.set_user_timeout(None).unwrap();
+        s.set_linger(None).unwrap();
+        assert!(!sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_user_timeout().unwrap(), None);
+        assert_eq!(sock.linger().unwrap(), None);
+    });
+}
