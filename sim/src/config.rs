@@ -15,9 +15,14 @@ pub struct SimConfig {
     /// past it gets `Pending` (backpressure).
     pub stream_window_bytes: usize,
     /// A listener's backlog: its accept queue holds this many + 1 established connections
-    /// and (stream fidelity, no syncookies) its SYN queue this many half-open ones; SYNs past
-    /// either are dropped and the client retries.
+    /// and (stream fidelity, without `syncookies`) its SYN queue this many half-open ones;
+    /// SYNs past either are dropped and the client retries.
     pub accept_backlog: usize,
+    /// Stream fidelity: Linux's tcp_syncookies (default 1): a SYN that finds the SYN queue
+    /// full is still answered (only a full accept queue drops it), so a connect storm larger
+    /// than the backlog completes through the accept queue rather than SYN retries. Off:
+    /// the SYN queue drops SYNs past `accept_backlog`.
+    pub syncookies: bool,
     /// Datagrams a socket queues before it drops more (receive buffer).
     pub datagram_queue: usize,
     /// First SYN retransmission timeout; doubles per retry.
@@ -77,6 +82,7 @@ impl Default for SimConfig {
             default_link: LinkConfig::default(),
             stream_window_bytes: 256 * 1024,
             accept_backlog: 128,
+            syncookies: true,
             datagram_queue: 1024,
             syn_rto: Duration::from_secs(1),
             syn_retries: 6,

@@ -116,12 +116,13 @@ impl World {
         };
         // Linux drops a SYN when the accept queue is full (it holds backlog + 1) or, without
         // syncookies, when the SYN queue holds `backlog` half-open connections; the client's
-        // SYN timer retries (1 s, 3 s, 7 s…).
-        if self
-            .listeners
-            .get(lkey)
-            .is_none_or(|l| l.backlog.len() > cap || l.half_open.len() >= cap.max(1))
-        {
+        // SYN timer retries (1 s, 3 s, 7 s…). With syncookies the SYN is answered statelessly;
+        // the simulator keeps the half-open entry (its SYN-ACK retries stand in for the
+        // client's data re-presenting the cookie).
+        let syn_queue_limited = !self.cfg.syncookies;
+        if self.listeners.get(lkey).is_none_or(|l| {
+            l.backlog.len() > cap || (syn_queue_limited && l.half_open.len() >= cap.max(1))
+        }) {
             let cport = self.conns.get(key).map_or(0, |c| c.ends[0].addr.port());
             self.record(
                 Kind::Drop,
