@@ -89,6 +89,8 @@ mod with_dpdk {
             .map_err(|e| setup(format!("DPDK EAL init ({args:?}): {e}")))
     }
 
+    /// Runs `load` with `clients` clients on DPDK ports (with the impairment bridge when
+    /// the run asks for one) and records the run's metrics in `out`.
     pub fn run<L: Workload>(
         ctx: &RunCtx<'_>,
         clients: u64,
