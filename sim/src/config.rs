@@ -54,7 +54,9 @@ pub struct SimConfig {
     /// ACK of the handshake (Linux: 5 SYN-ACK retries, about 63 s).
     pub half_open_timeout: Duration,
     /// Packet fidelity: how long a connection with unacknowledged data waits for its peer
-    /// before it is reset (a stand-in for Linux's tcp_retries2).
+    /// before it fails with `TimedOut`, for sockets without a user timeout of their own
+    /// (`Stream::set_user_timeout`). smoltcp has no retransmission count, so this stands in
+    /// for Linux's tcp_retries2 (about 924 s); 120 s is harsher.
     pub tcp_user_timeout: Duration,
     /// Packet fidelity: write one pcap per host into this directory.
     pub pcap_dir: Option<std::path::PathBuf>,
