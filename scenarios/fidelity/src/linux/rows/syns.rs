@@ -30,8 +30,7 @@ impl Sampler {
         let (stop2, times2) = (stop.clone(), times.clone());
         let thread = std::thread::spawn(move || {
             let mut seen = 0u64;
-            // allow-nondeterminism: wall-clock sampling of a real Linux run (Linux side only).
-            let start = std::time::Instant::now();
+            let start = std::time::Instant::now(); // allow-nondeterminism: sampling a real Linux run (Linux side only)
             while !stop2.load(Ordering::Relaxed) {
                 if let Ok(n) = probe() {
                     let elapsed = start.elapsed().as_secs_f64();
