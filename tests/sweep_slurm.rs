@@ -226,9 +226,17 @@ fn sweep_on_slurm_matches_local_sweep() {
     assert_eq!(merged["summary"]["missing"], 0, "every seed has a result");
     let (mr, lr) = (results(&merged), results(&local));
     assert_eq!(lr.len() as u64, b - a, "the local sweep ran every seed");
-    assert_eq!(mr.len(), lr.len(), "merged and local sweeps cover the same seeds");
+    assert_eq!(
+        mr.len(),
+        lr.len(),
+        "merged and local sweeps cover the same seeds"
+    );
     for (m, l) in mr.iter().zip(lr) {
-        assert_eq!(m, l, "seed {}: Slurm shard and local sweep differ", l["seed"]);
+        assert_eq!(
+            m, l,
+            "seed {}: Slurm shard and local sweep differ",
+            l["seed"]
+        );
     }
     // Not a vacuous match: every seed ran to a trace hash, and the seeds differ from each other.
     let hashes: std::collections::BTreeSet<&str> =
@@ -238,7 +246,10 @@ fn sweep_on_slurm_matches_local_sweep() {
         "too few distinct trace hashes: {}",
         hashes.len()
     );
-    assert!(lr.iter().all(|r| r["trace_hash"].is_string()), "a seed without a trace hash");
+    assert!(
+        lr.iter().all(|r| r["trace_hash"].is_string()),
+        "a seed without a trace hash"
+    );
     println!(
         "{} seeds of {SCENARIO} in {SHARDS} Slurm array tasks, merged: identical to the local sweep",
         b - a
