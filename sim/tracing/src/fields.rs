@@ -103,7 +103,10 @@ impl Visit for Rendered {
             push_json_str(&mut json, &text);
             return self.push(field, &text, &json);
         }
-        self.record_debug(field, &value)
+        let text = cap(format!("{value:?}"));
+        let mut json = String::new();
+        push_json_str(&mut json, &cap(value.to_owned()));
+        self.push(field, &text, &json);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
