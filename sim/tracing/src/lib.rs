@@ -29,6 +29,7 @@ pub use layer::{Format, SimLayer};
 pub use merge::write_jsonl_merged;
 pub use tracing_subscriber::filter::Targets;
 
+pub use tracing_core::dispatcher::DefaultGuard;
 use tracing_core::Subscriber;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
@@ -76,4 +77,11 @@ pub fn filter_from_env() -> Result<Option<Targets>, FilterError> {
 /// `with_default`.
 pub fn subscriber(layer: SimLayer, filter: Targets) -> impl Subscriber + Send + Sync {
     tracing_subscriber::registry().with(layer.with_filter(filter))
+}
+
+/// Installs [`subscriber`]`(layer, filter)` as this thread's default until the guard drops
+/// (simulations run on the thread that calls `Sim::run`).
+#[must_use = "the subscriber is uninstalled when the guard drops"]
+pub fn set_default(layer: SimLayer, filter: Targets) -> DefaultGuard {
+    tracing_core::dispatcher::set_default(&tracing_core::Dispatch::new(subscriber(layer, filter)))
 }
