@@ -16,8 +16,8 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use testbed_model::runtime::timeout_at;
 use testbed_model::{ConnectError, Duration, Instant, JoinHandle, Net, Runtime, Stream};
-use tracing::Instrument;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tracing::Instrument;
 
 /// Largest payload either side accepts.
 pub const MAX_PAYLOAD: u32 = 4 << 20;
@@ -305,8 +305,11 @@ impl RpcServer {
         stream: S,
         lim: RpcLimits,
     ) {
-        let span = tracing::info_span!(target: TRACE_TARGET, "rpc_conn", peer = %stream.peer_addr());
-        self.serve_conn_inner(rt, stream, lim).instrument(span).await
+        let span =
+            tracing::info_span!(target: TRACE_TARGET, "rpc_conn", peer = %stream.peer_addr());
+        self.serve_conn_inner(rt, stream, lim)
+            .instrument(span)
+            .await
     }
 
     async fn serve_conn_inner<R: Runtime, S: Stream>(
@@ -607,7 +610,11 @@ impl RpcClient {
         let deadline = rt.now() + timeout;
         let (id, slot) = self.send(Kind::Request, M::ID, timeout, &encode(self.codec, req));
         let span = tracing::info_span!(target: TRACE_TARGET, "rpc_call", method = M::NAME, id);
-        let r = match self.wait(rt, id, slot, deadline).instrument(span.clone()).await {
+        let r = match self
+            .wait(rt, id, slot, deadline)
+            .instrument(span.clone())
+            .await
+        {
             Ok((Kind::Response, p)) => decode(self.codec, &p).map_err(|e| CallError::Decode(e.0)),
             Ok((Kind::Error, p)) => {
                 let (code, message) = parse_error_payload(&p);

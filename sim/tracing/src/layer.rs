@@ -215,7 +215,9 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         match ext.get_mut::<SpanFields>() {
-            Some(f) if f.0.json.len() + f.0.text.len() < FIELDS_BYTES_MAX => values.record(&mut f.0),
+            Some(f) if f.0.json.len() + f.0.text.len() < FIELDS_BYTES_MAX => {
+                values.record(&mut f.0)
+            }
             Some(f) => f.0.truncated = true,
             None => {
                 let mut fields = Rendered::default();

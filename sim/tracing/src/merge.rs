@@ -81,6 +81,9 @@ mod tests {
                 }
             })
             .collect();
-        assert_eq!(order, ["L0", "E1", "E2", "L2", "Lnone", "Lback", "E3", "Lpast"]);
+        assert_eq!(
+            order,
+            ["L0", "E1", "E2", "L2", "Lnone", "Lback", "E3", "Lpast"]
+        );
     }
 }

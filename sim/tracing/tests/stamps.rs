@@ -44,8 +44,12 @@ fn world(seed: u64) -> Sim {
             work(&h).await
         });
     }
-    sim.at(Instant::from_nanos(10 * MS), |c| c.partition("server", "client-2"));
-    sim.at(Instant::from_nanos(20 * MS), |c| c.repair("server", "client-2"));
+    sim.at(Instant::from_nanos(10 * MS), |c| {
+        c.partition("server", "client-2")
+    });
+    sim.at(Instant::from_nanos(20 * MS), |c| {
+        c.repair("server", "client-2")
+    });
     sim.at(Instant::from_nanos(12 * MS), |c| c.crash("spare"));
     sim.at(Instant::from_nanos(14 * MS), |c| c.restart("spare"));
     sim.at(Instant::from_nanos(16 * MS), |c| {
@@ -100,8 +104,14 @@ fn lines_carry_simulated_time_and_host() {
     assert!(has("[  0.000000s spare]  INFO stamps: spare up"), "{text}");
     assert!(has("[  0.014000s spare]  INFO stamps: spare up"), "{text}");
     // Client events from inside the client's RPC call spans; client-2 started at 25 ms.
-    assert!(has("[  0.002000s client-1]  INFO stamps: sent n=0"), "{text}");
-    assert!(has("[  0.027000s client-2]  INFO stamps: sent n=0"), "{text}");
+    assert!(
+        has("[  0.002000s client-1]  INFO stamps: sent n=0"),
+        "{text}"
+    );
+    assert!(
+        has("[  0.027000s client-2]  INFO stamps: sent n=0"),
+        "{text}"
+    );
     assert!(has("client-1]  INFO stamps: answered sum=41"), "{text}");
     // Server side: the handler's event inside the HTTP connection and request spans, the
     // RPC reply inside rpc_conn and rpc_request.
@@ -111,16 +121,23 @@ fn lines_carry_simulated_time_and_host() {
         .expect("handler line");
     assert!(
         handler.contains(" server]  INFO http1_conn{peer=10.0.0.")
-            && handler.contains("}:request{n=1 method=GET path=/hello}: stamps: hello handled who=\"router\""),
+            && handler.contains(
+                "}:request{n=1 method=GET path=/hello}: stamps: hello handled who=\"router\""
+            ),
         "{handler}"
     );
     assert!(
         has("server] DEBUG rpc_conn{peer=10.0.0.3:")
-            && has("}:rpc_request{id=1 method=\"add\"}: testbed_protocols::rpc: reply kind=Response"),
+            && has(
+                "}:rpc_request{id=1 method=\"add\"}: testbed_protocols::rpc: reply kind=Response"
+            ),
         "{text}"
     );
     assert!(has("server] DEBUG http1_conn{peer="), "{text}");
-    assert!(text.lines().any(|l| l.contains("connection ended end=")), "{text}");
+    assert!(
+        text.lines().any(|l| l.contains("connection ended end=")),
+        "{text}"
+    );
     // Simulated time never goes backwards from line to line.
     let times: Vec<&str> = text.lines().map(|l| &l[1..11]).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
@@ -134,7 +151,13 @@ fn filters_select_targets_and_levels() {
         .iter()
         .map(|l| {
             let rest = l.text.split("testbed_sim::fault: ").nth(1).expect(&l.text);
-            rest.split(" a=").next().unwrap().split(" host=").next().unwrap().to_owned()
+            rest.split(" a=")
+                .next()
+                .unwrap()
+                .split(" host=")
+                .next()
+                .unwrap()
+                .to_owned()
         })
         .collect();
     assert_eq!(
@@ -156,7 +179,9 @@ fn filters_select_targets_and_levels() {
     // show.
     let (_, info) = traced(7, Format::Human, "info");
     assert!(!info.text().contains("testbed_protocols::rpc: reply"));
-    assert!(info.text().contains("request{n=1 method=GET path=/hello}: stamps: hello handled"));
+    assert!(info
+        .text()
+        .contains("request{n=1 method=GET path=/hello}: stamps: hello handled"));
 }
 
 #[test]
@@ -166,7 +191,11 @@ fn same_seed_same_bytes() {
         let (r2, b) = traced(11, format, "trace");
         assert_eq!(r1.trace_hash, r2.trace_hash);
         assert!(a.lines().len() > 20, "{}", a.text());
-        assert_eq!(a.text(), b.text(), "{format:?} output differs between two runs");
+        assert_eq!(
+            a.text(),
+            b.text(),
+            "{format:?} output differs between two runs"
+        );
         assert_eq!(a.lines(), b.lines());
     }
 }
@@ -198,8 +227,14 @@ fn jsonl_records_merge_into_the_simulator_trace() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     assert_eq!(records.len(), events.len() + lines.lines().len());
-    let t: Vec<u64> = records.iter().map(|r| r["t_ns"].as_u64().unwrap()).collect();
-    assert!(t.windows(2).all(|w| w[0] <= w[1]), "merged trace out of time order");
+    let t: Vec<u64> = records
+        .iter()
+        .map(|r| r["t_ns"].as_u64().unwrap())
+        .collect();
+    assert!(
+        t.windows(2).all(|w| w[0] <= w[1]),
+        "merged trace out of time order"
+    );
     let span = records
         .iter()
         .find(|r| r["kind"] == "TracingSpan" && r["name"] == "rpc_request")
