@@ -9,6 +9,10 @@ use crate::world::{HostId, LinkState, World, NO_HOST};
 use std::sync::Arc;
 use testbed_model::Instant;
 
+/// The `tracing` target of fault events (one INFO event per verb, after it took effect,
+/// naming the hosts concerned; `set_link` at DEBUG).
+pub const FAULT: &str = "testbed_sim::fault";
+
 /// Codes of fault verbs in trace events (`a` field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]
@@ -152,7 +156,8 @@ impl Control {
             let (a, b) = (id(w, a), id(w, b));
             w.set_link_state(a, b, LinkState::Partitioned);
             w.set_link_state(b, a, LinkState::Partitioned);
-        })
+        });
+        tracing::info!(target: FAULT, a, b, "partition");
     }
 
     /// Cuts only the direction `from` → `to`.
@@ -160,7 +165,8 @@ impl Control {
         self.with(|w| {
             let (a, b) = (id(w, from), id(w, to));
             w.set_link_state(a, b, LinkState::Partitioned);
-        })
+        });
+        tracing::info!(target: FAULT, from, to, "partition one way");
     }
 
     /// Cuts `host` off from every other host, both ways.
@@ -173,11 +179,17 @@ impl Control {
                     w.set_link_state(o, h, LinkState::Partitioned);
                 }
             }
-        })
+        });
+        tracing::info!(target: FAULT, host, "isolate");
     }
 
     /// Restores both directions between `a` and `b` (ends a partition or a hold).
     pub fn repair(&self, a: &str, b: &str) {
+        self.set_up(a, b);
+        tracing::info!(target: FAULT, a, b, "repair");
+    }
+
+    fn set_up(&self, a: &str, b: &str) {
         self.with(|w| {
             let (a, b) = (id(w, a), id(w, b));
             w.set_link_state(a, b, LinkState::Up);
@@ -196,7 +208,8 @@ impl Control {
                     w.set_link_state(a, b, LinkState::Up);
                 }
             }
-        })
+        });
+        tracing::info!(target: FAULT, "repair all");
     }
 
     /// Queues traffic between `a` and `b` (both ways) until [`Control::release`]: datagrams and
@@ -207,12 +220,14 @@ impl Control {
             let (a, b) = (id(w, a), id(w, b));
             w.set_link_state(a, b, LinkState::Held);
             w.set_link_state(b, a, LinkState::Held);
-        })
+        });
+        tracing::info!(target: FAULT, a, b, "hold");
     }
 
     /// Delivers what [`Control::hold`] queued, and lets traffic flow again.
     pub fn release(&self, a: &str, b: &str) {
-        self.repair(a, b)
+        self.set_up(a, b);
+        tracing::info!(target: FAULT, a, b, "release");
     }
 
     /// Crashes `host`: its tasks are dropped and its sockets vanish. Peers see a reset when
@@ -221,7 +236,8 @@ impl Control {
         self.with(|w| {
             let h = id(w, host);
             w.crash_host(h)
-        })
+        });
+        tracing::info!(target: FAULT, host, "crash");
     }
 
     /// Restarts `host` (crashing it first if it is up): its init runs again with fresh state.
@@ -229,7 +245,8 @@ impl Control {
         self.with(|w| {
             let h = id(w, host);
             w.restart_host(h)
-        })
+        });
+        tracing::info!(target: FAULT, host, "restart");
     }
 
     /// Whether `host` is up.
@@ -261,7 +278,8 @@ impl Control {
                 offset_ns as u64,
             );
             w.set_clock(h, offset_ns, drift_ppm);
-        })
+        });
+        tracing::info!(target: FAULT, host, offset_ns, drift_ppm, "clock skew");
     }
 
     /// Replaces the configuration of the directed link `from` → `to`.
@@ -270,6 +288,7 @@ impl Control {
             let (a, b) = (id(w, from), id(w, to));
             w.record(Kind::Fault, DropReason::None, a, b, Verb::SetLink as u64, 0);
             w.set_link_config(a, b, cfg);
-        })
+        });
+        tracing::debug!(target: FAULT, from, to, "set link");
     }
 }

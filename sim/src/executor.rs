@@ -193,6 +193,7 @@ impl Exec {
                 .filter(|k| tasks.get(*k).is_some_and(|t| t.host == host))
                 .collect()
         };
+        let _restore = RestoreHost(crate::context::set_host(host));
         for k in keys {
             let t = self.tasks.borrow_mut().remove(k);
             drop(t);
@@ -224,7 +225,11 @@ impl Exec {
             let w = Waker::from(waker);
             let mut cx = Context::from_waker(&w);
             self.polls.set(self.polls.get() + 1);
-            match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+            let outer = crate::context::set_host(host);
+            let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+            // Restored after the match: a finished task's destructors run as its host.
+            let _restore = RestoreHost(outer);
+            match polled {
                 Ok(Poll::Ready(())) => {
                     self.tasks.borrow_mut().remove(key);
                     drop(fut);
@@ -252,6 +257,15 @@ impl Exec {
             let t = self.tasks.borrow_mut().remove(k);
             drop(t);
         }
+    }
+}
+
+/// Restores the current host (see [`crate::context`]) when dropped.
+struct RestoreHost(HostId);
+
+impl Drop for RestoreHost {
+    fn drop(&mut self) {
+        crate::context::set_host(self.0);
     }
 }
 

@@ -13,6 +13,7 @@
 mod buggify;
 mod clock;
 mod config;
+pub mod context;
 mod control;
 mod datagram;
 mod executor;
@@ -34,7 +35,7 @@ mod world;
 pub use buggify::BuggifyPoint;
 pub use clock::{MAX_DRIFT_PPM, MAX_OFFSET_NS};
 pub use config::{Latency, LinkConfig, SimConfig};
-pub use control::{Control, Verb};
+pub use control::{Control, Verb, FAULT};
 pub use datagram::SimDatagram;
 pub use host::{Host, Sleep};
 pub use packet::{BoxFilter, Fidelity, Hook, PacketStats, VerdictCounts};

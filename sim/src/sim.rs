@@ -350,6 +350,7 @@ impl Sim {
             });
         }
         let _enter = self.exec.enter();
+        let _running = crate::context::enter(&self.shared);
         lock(&self.shared).start();
         self.start_clients();
         let limit = Instant::ZERO + lock(&self.shared).cfg.time_limit;

@@ -7,6 +7,7 @@ pub mod cert;
 pub mod check_determinism;
 pub mod fidelity;
 pub mod list;
+pub mod log;
 pub mod report;
 pub mod run;
 pub mod serve;

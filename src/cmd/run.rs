@@ -51,6 +51,12 @@ pub struct RunArgs {
     /// model; this kernel has no netem).
     #[arg(long)]
     pub impair: bool,
+    /// Simulator: log the components' tracing spans and events, stamped with simulated time
+    /// and host (RUST_LOG-style directives: "info", "warn,testbed_protocols=debug"; default
+    /// from TESTBED_LOG, then RUST_LOG). With --trace they go into that file among the
+    /// simulator's events; without, as lines on stderr.
+    #[arg(long, value_name = "FILTER")]
+    pub log: Option<String>,
     /// Replay this fault schedule (JSON: a schedule, or a `run --json` result) instead of
     /// the faults drawn from the seed.
     #[arg(long, value_name = "FILE")]
@@ -88,6 +94,7 @@ struct RunOpts {
     pcap: Option<std::path::PathBuf>,
     dpdk: DpdkOpts,
     schedule: Option<std::path::PathBuf>,
+    log: Option<String>,
 }
 
 /// Runs `testbed run`.
@@ -109,6 +116,7 @@ pub fn run(a: RunArgs) -> ExitCode {
                 impair: a.impair,
             },
             schedule: a.schedule,
+            log: a.log,
         },
     )
 }
@@ -127,6 +135,7 @@ fn run_once(
         pcap,
         dpdk,
         schedule,
+        log,
     } = opts;
     let fidelity = match (Fidelity::from(fidelity), &pcap) {
         (Fidelity::Stream, Some(_)) if fidelity_given_explicitly() => {
@@ -173,6 +182,17 @@ fn run_once(
         },
         None => None,
     };
+    if log.is_some() && backend != Backend::Sim {
+        return usage("--log needs --backend sim (its lines are stamped with simulated time)");
+    }
+    let run_log = if backend == Backend::Sim {
+        match super::log::install(log.as_deref(), trace.is_some()) {
+            Ok(l) => l,
+            Err(e) => return usage(e),
+        }
+    } else {
+        None
+    };
     let ctx = RunCtx::new(backend, seed, params, &wall)
         .with_trace(trace.is_some())
         .with_replay(replay)
@@ -193,7 +213,7 @@ fn run_once(
     if let (Some(path), Some((events, hosts))) = (&trace, &outcome.trace) {
         let written = std::fs::File::create(path)
             .map(std::io::BufWriter::new)
-            .and_then(|f| testbed_sim::trace::write_jsonl(events, hosts, f));
+            .and_then(|f| super::log::write_trace(events, hosts, run_log.as_ref(), f));
         if let Err(e) = written {
             eprintln!("testbed: writing trace to {}: {e}", path.display());
             return ExitCode::from(1);

@@ -154,6 +154,10 @@ pub struct Breaker {
 
 const MAX_EVENTS: usize = 64;
 
+/// The `tracing` target of breaker transitions (one INFO event each, `from` and `to`, inside
+/// whatever span the caller is in).
+pub const TRACE_TARGET: &str = "testbed_distributed::breaker";
+
 impl Breaker {
     /// A closed breaker.
     pub fn new(cfg: BreakerConfig) -> Breaker {
@@ -189,6 +193,7 @@ impl Breaker {
             to,
             at: now,
         });
+        tracing::info!(target: TRACE_TARGET, from = ?self.state, ?to, "breaker transition");
         self.state = to;
         self.since = now;
         self.generation += 1;

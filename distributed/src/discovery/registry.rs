@@ -21,6 +21,9 @@ use super::types::{
 use std::collections::{BTreeMap, BTreeSet};
 use testbed_model::{Duration, Instant};
 
+/// The `tracing` target of registrations, deregistrations and lease expiries (INFO events).
+pub const TRACE_TARGET: &str = "testbed_distributed::discovery";
+
 /// Registry settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RegistryConfig {
@@ -199,6 +202,14 @@ impl Registry {
             .expect("checked")
             .keys
             .insert(key.clone());
+        tracing::info!(
+            target: TRACE_TARGET,
+            service = %instance.service,
+            id = %instance.id,
+            addr = %instance.addr,
+            lease = lease.0,
+            "register"
+        );
         self.instances.insert(key, (instance.clone(), lease));
         Ok(self.record(Change::Put(instance)))
     }
@@ -218,6 +229,7 @@ impl Registry {
         if let Some(l) = self.leases.get_mut(&lease) {
             l.keys.remove(&key);
         }
+        tracing::info!(target: TRACE_TARGET, service = %key.0, id = %key.1, "deregister");
         Ok(self.record(Change::Delete {
             service: key.0,
             id: key.1,
@@ -305,6 +317,7 @@ impl Registry {
             return;
         }
         for id in expired {
+            tracing::info!(target: TRACE_TARGET, lease = id.0, "lease expired");
             self.drop_lease(id);
             self.stats.expired += 1;
         }

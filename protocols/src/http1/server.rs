@@ -15,6 +15,7 @@ use std::rc::Rc;
 use testbed_model::runtime::timeout_at;
 use testbed_model::{Duration, Net, Runtime, Stream};
 use tokio::io::AsyncWriteExt;
+use tracing::Instrument;
 
 /// Answers requests.
 pub trait Handler: 'static {
@@ -283,14 +284,34 @@ async fn send_error<S: Stream>(s: &mut S, status: u16) {
     let _ = s.shutdown().await;
 }
 
-/// Serves one connection until it ends.
+/// The `tracing` target of the server's spans (`http1_conn{peer}`, `request{n,method,path}`)
+/// and events (`response` and `connection ended` at DEBUG).
+pub const TRACE_TARGET: &str = "testbed_protocols::http1";
+
+/// Serves one connection until it ends, inside an `http1_conn` span.
 pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
+    rt: &R,
+    s: S,
+    handler: &Hd,
+    cfg: &ServerConfig,
+    files: &F,
+) -> ConnEnd {
+    let span = tracing::info_span!(target: TRACE_TARGET, "http1_conn", peer = %s.peer_addr());
+    let end = serve_connection(rt, s, handler, cfg, files)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| tracing::debug!(target: TRACE_TARGET, ?end, "connection ended"));
+    end
+}
+
+async fn serve_connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
     rt: &R,
     mut s: S,
     handler: &Hd,
     cfg: &ServerConfig,
     files: &F,
 ) -> ConnEnd {
+    let mut requests = 0u64;
     let mut buf = ReadBuf::default();
     let mut out = Vec::new();
     let mut idle = LazyTimer::default();
@@ -374,13 +395,22 @@ pub async fn connection<R: Runtime, S: Stream, Hd: Handler, F: FileSender>(
         buf.release_if_over(RETAINED_BUFFER);
         let is_head = req.method == "HEAD";
         let version = req.version;
+        requests += 1;
+        let span = tracing::info_span!(
+            target: TRACE_TARGET,
+            "request",
+            n = requests,
+            method = %req.method,
+            path = %req.target
+        );
         let resp = match sink {
-            Some(sink) => sink.finish(req),
+            Some(sink) => span.in_scope(|| sink.finish(req)),
             None => {
                 req.body = body;
-                handler.handle(req).await
+                handler.handle(req).instrument(span.clone()).await
             }
         };
+        span.in_scope(|| tracing::debug!(target: TRACE_TARGET, status = resp.status, "response"));
         // An early close: the server ends a kept-alive connection after this response (it
         // says so with `Connection: close`, as RFC 9112 §9.6 allows at any time).
         let keep_alive = keep_alive && !rt.buggify("http1.close_after_response");

@@ -17,6 +17,7 @@ use std::task::{Poll, Waker};
 use testbed_model::runtime::timeout_at;
 use testbed_model::{ConnectError, Duration, Instant, JoinHandle, Net, Runtime, Stream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tracing::Instrument;
 
 /// Largest payload either side accepts.
 pub const MAX_PAYLOAD: u32 = 4 << 20;
@@ -244,10 +245,15 @@ impl RpcLimits {
 type Handler =
     Rc<dyn Fn(CodecId, Vec<u8>) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, ServerError>>>>>;
 
-/// Methods registered by id.
+/// The `tracing` target of the endpoint's spans (`rpc_conn{peer}` and `rpc_request{id,
+/// method}` on the server, `rpc_call{method,id}` on the client) and events (`reply` and
+/// `call failed` at DEBUG, `unknown method` at WARN).
+pub const TRACE_TARGET: &str = "testbed_protocols::rpc";
+
+/// Methods registered by id (with their names, for spans).
 #[derive(Default)]
 pub struct RpcServer {
-    methods: BTreeMap<u32, Handler>,
+    methods: BTreeMap<u32, (&'static str, Handler)>,
 }
 
 impl RpcServer {
@@ -278,7 +284,7 @@ impl RpcServer {
             })
         });
         assert!(
-            self.methods.insert(M::ID, h).is_none(),
+            self.methods.insert(M::ID, (M::NAME, h)).is_none(),
             "method id {} registered twice",
             M::ID
         );
@@ -294,6 +300,19 @@ impl RpcServer {
     /// `lim`. Requests are not read while replies past the outbox bound wait to be written
     /// or too many calls run (backpressure through the client's send window).
     pub async fn serve_conn_with<R: Runtime, S: Stream>(
+        self: Rc<Self>,
+        rt: R,
+        stream: S,
+        lim: RpcLimits,
+    ) {
+        let span =
+            tracing::info_span!(target: TRACE_TARGET, "rpc_conn", peer = %stream.peer_addr());
+        self.serve_conn_inner(rt, stream, lim)
+            .instrument(span)
+            .await
+    }
+
+    async fn serve_conn_inner<R: Runtime, S: Stream>(
         self: Rc<Self>,
         rt: R,
         stream: S,
@@ -345,7 +364,8 @@ impl RpcServer {
                             payload.to_vec(),
                         )
                     };
-                    let Some(handler) = self.methods.get(&h.method_id).cloned() else {
+                    let Some((name, handler)) = self.methods.get(&h.method_id).cloned() else {
+                        tracing::warn!(target: TRACE_TARGET, id = h.message_id, method = h.method_id, "unknown method");
                         let (rh, p) = reply(
                             Kind::Error,
                             &error_payload(ErrorCode::UnknownMethod, "unknown method"),
@@ -357,6 +377,12 @@ impl RpcServer {
                         .then(|| rt.now() + Duration::from_millis(h.deadline_ms as u64));
                     let (out2, calls2, rt2) = (out.clone(), calls.clone(), rt.clone());
                     let running = InFlight::new(in_flight.clone());
+                    let span = tracing::info_span!(
+                        target: TRACE_TARGET,
+                        "rpc_request",
+                        id = h.message_id,
+                        method = name
+                    );
                     let task = rt.spawn(async move {
                         let _running = running;
                         let fut = handler(h.codec, payload);
@@ -369,12 +395,16 @@ impl RpcServer {
                         };
                         let (kind, p) = match result {
                             Ok(p) => (Kind::Response, p),
-                            Err(e) => (Kind::Error, error_payload(e.code, &e.message)),
+                            Err(e) => {
+                                tracing::debug!(target: TRACE_TARGET, code = ?e.code, "handler failed");
+                                (Kind::Error, error_payload(e.code, &e.message))
+                            }
                         };
+                        tracing::debug!(target: TRACE_TARGET, ?kind, bytes = p.len(), "reply");
                         let (rh, p) = reply(kind, &p);
                         out2.push(&rh, &p);
                         calls2.borrow_mut().remove(&h.message_id);
-                    });
+                    }.instrument(span));
                     calls.borrow_mut().insert(h.message_id, task);
                     // Let a call that is ready at once queue its reply before the next read,
                     // so the outbox bound sees it (pipelined calls otherwise all run first).
@@ -579,14 +609,24 @@ impl RpcClient {
     ) -> Result<M::Resp, CallError> {
         let deadline = rt.now() + timeout;
         let (id, slot) = self.send(Kind::Request, M::ID, timeout, &encode(self.codec, req));
-        match self.wait(rt, id, slot, deadline).await? {
-            (Kind::Response, p) => decode(self.codec, &p).map_err(|e| CallError::Decode(e.0)),
-            (Kind::Error, p) => {
+        let span = tracing::info_span!(target: TRACE_TARGET, "rpc_call", method = M::NAME, id);
+        let r = match self
+            .wait(rt, id, slot, deadline)
+            .instrument(span.clone())
+            .await
+        {
+            Ok((Kind::Response, p)) => decode(self.codec, &p).map_err(|e| CallError::Decode(e.0)),
+            Ok((Kind::Error, p)) => {
                 let (code, message) = parse_error_payload(&p);
                 Err(CallError::Remote { code, message })
             }
-            _ => Err(CallError::Decode("unexpected frame kind".into())),
+            Ok(_) => Err(CallError::Decode("unexpected frame kind".into())),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &r {
+            span.in_scope(|| tracing::debug!(target: TRACE_TARGET, error = %e, "call failed"));
         }
+        r
     }
 
     /// Sends a heartbeat and returns the round-trip time.
