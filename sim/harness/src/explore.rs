@@ -44,7 +44,8 @@ pub struct Failure {
     pub shrink_runs: u64,
     /// The shrinker ran out of runs: `minimal` may not be 1-minimal.
     pub shrink_exhausted: bool,
-    /// This failure is a replay (not shrunk further).
+    /// The schedule was given to replay (`TESTBED_SCHEDULE`, [`Explorer::replay`]) and ran as
+    /// is, without shrinking. (`TESTBED_SEED` alone runs the drawn schedule and shrinks it.)
     pub replayed: bool,
     /// The command that replays `minimal` with `seed`.
     pub replay: String,
