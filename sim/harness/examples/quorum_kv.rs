@@ -11,20 +11,20 @@
 mod quorum_kv;
 
 use quorum_kv::Quorums;
-use testbed_harness::Explorer;
+use testbed_harness::SwarmCheck;
 
 fn main() {
     let swarm = quorum_kv::swarm();
-    let explored = Explorer::new(swarm.clone())
+    let checked = SwarmCheck::new(swarm.clone())
         .seeds(0..64)
         .try_run(|seed, s| {
             quorum_kv::run(seed, s, Quorums::MAJORITY)
                 .result
                 .map(|_| ())
         });
-    match explored {
+    match checked {
         Ok(e) => println!(
-            "explored seeds {:?} on {} threads: every acknowledged write was read back",
+            "checked seeds {:?} on {} threads: every acknowledged write was read back",
             e.seeds, e.jobs
         ),
         Err(e) => {

@@ -13,17 +13,17 @@
 mod quorum_kv;
 
 use quorum_kv::Quorums;
-use testbed_harness::{ExploreError, Explorer};
+use testbed_harness::{CheckError, SwarmCheck};
 
 fn main() {
     let swarm = quorum_kv::swarm();
-    let found = Explorer::new(swarm).seeds(0..64).try_run(|seed, s| {
+    let found = SwarmCheck::new(swarm).seeds(0..64).try_run(|seed, s| {
         quorum_kv::run(seed, s, Quorums::PLANTED_BUG)
             .result
             .map(|_| ())
     });
     let f = match found {
-        Err(ExploreError::Failed(f)) => f,
+        Err(CheckError::Failed(f)) => f,
         Ok(e) => {
             eprintln!("the planted bug was not found in seeds {:?}", e.seeds);
             std::process::exit(1);

@@ -4,11 +4,11 @@
 //!
 //! # Swarm testing your own service from `cargo test`
 //!
-//! Name your hosts in a [`Swarm`], then hand [`explore_seeds`] a check that builds the `Sim`
+//! Name your hosts in a [`Swarm`], then hand [`check_swarm`] a check that builds the `Sim`
 //! for one seed, applies the schedule that seed drew and checks the invariants:
 //!
 //! ```
-//! use testbed_harness::{explore_seeds, FaultKind, Swarm};
+//! use testbed_harness::{check_swarm, FaultKind, Swarm};
 //! use testbed_model::{Duration, Runtime};
 //! use testbed_sim::{LinkConfig, Sim, SimConfig};
 //!
@@ -16,7 +16,7 @@
 //!     .crashable(["server"])
 //!     .kinds([FaultKind::Partition, FaultKind::Crash, FaultKind::Loss])
 //!     .run_for(Duration::from_secs(2));
-//! explore_seeds(0..20, &swarm, |seed, schedule| {
+//! check_swarm(0..20, &swarm, |seed, schedule| {
 //!     let mut sim = Sim::new(SimConfig { seed, ..Default::default() });
 //!     sim.host("server", |_h| async {});
 //!     let until = schedule.end() + Duration::from_millis(500);
@@ -41,8 +41,8 @@
 //! replay: TESTBED_SEED=3 TESTBED_SCHEDULE='{"events":[...]}' cargo test -p my-kv --test swarm -- --exact kv_survives_the_swarm
 //! ```
 //!
-//! [`Explorer`] is the builder behind [`explore_seeds`] (threads, shrink budget, a
-//! non-panicking [`Explorer::try_run`]). Environment variables:
+//! [`SwarmCheck`] is the builder behind [`check_swarm`] (threads, shrink budget, a
+//! non-panicking [`SwarmCheck::try_run`]). Environment variables:
 //!
 //! | variable | effect |
 //! |---|---|
@@ -53,8 +53,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod determinism;
-pub mod explore;
 pub mod faults;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -64,7 +64,7 @@ pub mod shrink;
 pub mod swarm;
 pub mod sweep;
 
-pub use explore::{explore_seeds, ExploreError, Explored, Explorer, Failure};
+pub use check::{check_swarm, CheckError, Checked, Failure, SwarmCheck};
 pub use faults::{Fault, FaultEvent, FaultKind, FaultSchedule};
 pub use replay::Replay;
 pub use swarm::{Swarm, SwarmError};

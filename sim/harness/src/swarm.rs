@@ -318,7 +318,7 @@ impl Swarm {
         })
     }
 
-    /// One seed's schedule (what [`crate::explore_seeds`] hands the check for `seed`).
+    /// One seed's schedule (what [`crate::check_swarm`] hands the check for `seed`).
     pub fn draw(&self, seed: u64) -> Result<FaultSchedule, SwarmError> {
         Ok(self.spec()?.draw(seed))
     }

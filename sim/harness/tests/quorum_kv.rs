@@ -9,7 +9,7 @@ mod quorum_kv;
 
 use quorum_kv::Quorums;
 use std::process::Command;
-use testbed_harness::{explore_seeds, ExploreError, Explorer, Failure, FaultSchedule, Replay};
+use testbed_harness::{check_swarm, CheckError, Failure, FaultSchedule, Replay, SwarmCheck};
 
 /// Set in the replay process this test starts.
 const CHILD: &str = "QUORUM_KV_REPLAY_CHILD";
@@ -20,17 +20,17 @@ fn check(q: Quorums) -> impl Fn(u64, &FaultSchedule) -> Result<(), testbed_sim::
 
 #[test]
 fn majority_quorums_survive_the_swarm() {
-    explore_seeds(0..100, &quorum_kv::swarm(), check(Quorums::MAJORITY));
+    check_swarm(0..100, &quorum_kv::swarm(), check(Quorums::MAJORITY));
 }
 
 fn find_bug(jobs: usize) -> Failure {
-    match Explorer::new(quorum_kv::swarm())
+    match SwarmCheck::new(quorum_kv::swarm())
         .seeds(0..200)
         .jobs(jobs)
         .replay(None)
         .try_run(check(Quorums::PLANTED_BUG))
     {
-        Err(ExploreError::Failed(f)) => *f,
+        Err(CheckError::Failed(f)) => *f,
         other => panic!("the planted bug was not found: {other:?}"),
     }
 }
@@ -53,8 +53,8 @@ fn parse_replay(cmd: &str) -> (String, String, String) {
 fn the_planted_bug_is_found_shrunk_and_replayed() {
     if let Some(replay) = Replay::from_env().expect("well-formed TESTBED_SEED/TESTBED_SCHEDULE") {
         // The child process below (or a user pasting the replay command): exactly one run.
-        let r = Explorer::new(quorum_kv::swarm()).try_run(check(Quorums::PLANTED_BUG));
-        let Err(ExploreError::Failed(f)) = r else {
+        let r = SwarmCheck::new(quorum_kv::swarm()).try_run(check(Quorums::PLANTED_BUG));
+        let Err(CheckError::Failed(f)) = r else {
             panic!("replaying seed {} did not fail: {r:?}", replay.seed)
         };
         assert!(f.replayed && f.shrink_runs == 0, "{f}");
@@ -129,7 +129,7 @@ fn a_failing_exploration_panics_once_with_seed_schedule_error_and_replay() {
         return; // a replay of another test of this binary
     }
     let caught = std::panic::catch_unwind(|| {
-        explore_seeds(0..200, &quorum_kv::swarm(), check(Quorums::PLANTED_BUG))
+        check_swarm(0..200, &quorum_kv::swarm(), check(Quorums::PLANTED_BUG))
     });
     let payload = caught.expect_err("the planted bug is found");
     let msg = payload

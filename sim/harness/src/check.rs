@@ -16,14 +16,14 @@ use std::fmt::{self, Display};
 use std::ops::Range;
 use testbed_sim::testing::catch_quietly;
 
-/// What [`Explorer::try_run`] explored when every seed passed.
+/// What [`SwarmCheck::try_run`] explored when every seed passed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Explored {
+pub struct Checked {
     /// The seeds run (one seed for a replay).
     pub seeds: Range<u64>,
     /// Worker threads used.
     pub jobs: usize,
-    /// Whether this was a replay (`TESTBED_SEED` or [`Explorer::replay`]).
+    /// Whether this was a replay (`TESTBED_SEED` or [`SwarmCheck::replay`]).
     pub replayed: bool,
 }
 
@@ -44,7 +44,7 @@ pub struct Failure {
     pub shrink_runs: u64,
     /// The shrinker ran out of runs: `minimal` may not be 1-minimal.
     pub shrink_exhausted: bool,
-    /// The schedule was given to replay (`TESTBED_SCHEDULE`, [`Explorer::replay`]) and ran as
+    /// The schedule was given to replay (`TESTBED_SCHEDULE`, [`SwarmCheck::replay`]) and ran as
     /// is, without shrinking. (`TESTBED_SEED` alone runs the drawn schedule and shrinks it.)
     pub replayed: bool,
     /// The command that replays `minimal` with `seed`.
@@ -80,7 +80,7 @@ impl Display for Failure {
 /// Why an exploration did not pass.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ExploreError {
+pub enum CheckError {
     /// A seed failed.
     #[error("{0}")]
     Failed(Box<Failure>),
@@ -95,14 +95,14 @@ pub enum ExploreError {
     Schedule(ScheduleError),
 }
 
-/// Seeds, threads, shrink budget and replay for exploring a [`Swarm`]; [`explore_seeds`] is
+/// Seeds, threads, shrink budget and replay for exploring a [`Swarm`]; [`check_swarm`] is
 /// the one-line form.
 ///
 /// ```
-/// use testbed_harness::{Explorer, ExploreError, FaultKind, Swarm};
+/// use testbed_harness::{SwarmCheck, CheckError, FaultKind, Swarm};
 /// let swarm = Swarm::new(["a", "b"]).crashable(["b"]).kinds([FaultKind::Crash]);
 /// // A "bug" that needs a crash of b starting in the first second.
-/// let err = Explorer::new(swarm)
+/// let err = SwarmCheck::new(swarm)
 ///     .seeds(0..50)
 ///     .jobs(2)
 ///     .replay(None) // ignore TESTBED_SEED for this example
@@ -111,12 +111,12 @@ pub enum ExploreError {
 ///         false => Ok(()),
 ///     })
 ///     .unwrap_err();
-/// let ExploreError::Failed(f) = err else { panic!("{err}") };
+/// let CheckError::Failed(f) = err else { panic!("{err}") };
 /// assert_eq!(f.minimal.events.len(), 1);
 /// assert_eq!(f.minimal.events[0].at_ms, 0);
 /// ```
 #[derive(Clone, Debug)]
-pub struct Explorer {
+pub struct SwarmCheck {
     swarm: Swarm,
     seeds: Range<u64>,
     jobs: Option<usize>,
@@ -124,11 +124,11 @@ pub struct Explorer {
     replay: Option<Option<Replay>>,
 }
 
-impl Explorer {
+impl SwarmCheck {
     /// Seeds `0..100`, `TESTBED_JOBS` threads (default: the machine's parallelism), 500
     /// shrink runs, the replay from the environment.
-    pub fn new(swarm: Swarm) -> Explorer {
-        Explorer {
+    pub fn new(swarm: Swarm) -> SwarmCheck {
+        SwarmCheck {
             swarm,
             seeds: 0..100,
             jobs: None,
@@ -138,27 +138,27 @@ impl Explorer {
     }
 
     /// The seeds (`TESTBED_SEEDS` and `TESTBED_SEED_START` still resize them).
-    pub fn seeds(mut self, seeds: Range<u64>) -> Explorer {
+    pub fn seeds(mut self, seeds: Range<u64>) -> SwarmCheck {
         self.seeds = seeds;
         self
     }
 
     /// Worker threads, instead of `TESTBED_JOBS`. The check then runs on several threads at
     /// once (it is `Fn + Sync`: build the `Sim` inside it, per seed).
-    pub fn jobs(mut self, n: usize) -> Explorer {
+    pub fn jobs(mut self, n: usize) -> SwarmCheck {
         self.jobs = Some(n.max(1));
         self
     }
 
     /// At most this many runs for shrinking a failure (0: report the drawn schedule).
-    pub fn shrink_runs(mut self, n: u64) -> Explorer {
+    pub fn shrink_runs(mut self, n: u64) -> SwarmCheck {
         self.shrink_runs = n;
         self
     }
 
     /// Replay this instead of what `TESTBED_SEED`/`TESTBED_SCHEDULE` say (`None`: explore
     /// the seeds even when they are set).
-    pub fn replay(mut self, replay: Option<Replay>) -> Explorer {
+    pub fn replay(mut self, replay: Option<Replay>) -> SwarmCheck {
         self.replay = Some(replay);
         self
     }
@@ -169,7 +169,7 @@ impl Explorer {
     pub fn try_run<E: Display>(
         &self,
         check: impl Fn(u64, &FaultSchedule) -> Result<(), E> + Sync,
-    ) -> Result<Explored, ExploreError> {
+    ) -> Result<Checked, CheckError> {
         let spec = self.swarm.spec()?;
         let replay = match &self.replay {
             Some(r) => r.clone(),
@@ -193,7 +193,7 @@ impl Explorer {
                 seed,
                 schedule: Some(s),
             }) => {
-                s.validate(&spec).map_err(ExploreError::Schedule)?;
+                s.validate(&spec).map_err(CheckError::Schedule)?;
                 let found = run(seed, &s).err().map(|e| (seed, s, e));
                 (seed..seed + 1, 1, true, found)
             }
@@ -230,7 +230,7 @@ impl Explorer {
             }
         };
         let Some((seed, original, original_error)) = found else {
-            return Ok(Explored {
+            return Ok(Checked {
                 seeds,
                 jobs,
                 replayed,
@@ -252,7 +252,7 @@ impl Explorer {
                 "the minimal schedule passed when run again: the check is not deterministic".into()
             })
         };
-        Err(ExploreError::Failed(Box::new(Failure {
+        Err(CheckError::Failed(Box::new(Failure {
             seed,
             replay: replay_command(seed, &minimal),
             original,
@@ -265,7 +265,7 @@ impl Explorer {
         })))
     }
 
-    /// [`Explorer::try_run`], panicking once (at the caller's line) with the failure: seed,
+    /// [`SwarmCheck::try_run`], panicking once (at the caller's line) with the failure: seed,
     /// minimal schedule, error and replay command.
     #[track_caller]
     pub fn run<E: Display>(&self, check: impl Fn(u64, &FaultSchedule) -> Result<(), E> + Sync) {
@@ -277,15 +277,15 @@ impl Explorer {
 
 /// Runs `check(seed, schedule)` for each seed of `seeds`, with the schedule `swarm` draws for
 /// the seed; on a failure, shrinks the schedule and panics once with the seed, the minimal
-/// schedule, the error and the command that replays it. [`Explorer`] has the knobs (threads,
+/// schedule, the error and the command that replays it. [`SwarmCheck`] has the knobs (threads,
 /// shrink budget); the environment variables are in the crate docs.
 #[track_caller]
-pub fn explore_seeds<E: Display>(
+pub fn check_swarm<E: Display>(
     seeds: Range<u64>,
     swarm: &Swarm,
     check: impl Fn(u64, &FaultSchedule) -> Result<(), E> + Sync,
 ) {
-    Explorer::new(swarm.clone()).seeds(seeds).run(check)
+    SwarmCheck::new(swarm.clone()).seeds(seeds).run(check)
 }
 
 #[cfg(test)]

@@ -24,9 +24,9 @@ fn buggy(_seed: u64, s: &FaultSchedule) -> Result<(), String> {
     }
 }
 
-fn failure(r: Result<Explored, ExploreError>) -> Failure {
+fn failure(r: Result<Checked, CheckError>) -> Failure {
     match r {
-        Err(ExploreError::Failed(f)) => *f,
+        Err(CheckError::Failed(f)) => *f,
         other => panic!("expected a failure, got {other:?}"),
     }
 }
@@ -38,7 +38,7 @@ fn the_smallest_failing_seed_is_found_and_shrunk_whatever_the_thread_count() {
         runs.fetch_add(1, Ordering::Relaxed);
         buggy(seed, s)
     };
-    let ex = Explorer::new(swarm()).seeds(0..1000).replay(None);
+    let ex = SwarmCheck::new(swarm()).seeds(0..1000).replay(None);
     let one = failure(ex.clone().jobs(1).try_run(check));
     let first = (0..1000)
         .find(|&seed| buggy(seed, &swarm().draw(seed).unwrap()).is_err())
@@ -91,14 +91,14 @@ fn the_smallest_failing_seed_is_found_and_shrunk_whatever_the_thread_count() {
 
 #[test]
 fn passing_seeds_report_what_ran() {
-    let ok = Explorer::new(swarm())
+    let ok = SwarmCheck::new(swarm())
         .seeds(5..25)
         .jobs(3)
         .replay(None)
         .try_run(|_, _| Ok::<(), String>(()));
     assert_eq!(
         ok,
-        Ok(Explored {
+        Ok(Checked {
             seeds: 5..25,
             jobs: 3,
             replayed: false
@@ -109,7 +109,7 @@ fn passing_seeds_report_what_ran() {
 #[test]
 fn a_panic_is_a_failure_with_its_message_and_location() {
     let f = failure(
-        Explorer::new(swarm())
+        SwarmCheck::new(swarm())
             .seeds(0..10)
             .jobs(2)
             .shrink_runs(0)
@@ -126,7 +126,7 @@ fn a_panic_is_a_failure_with_its_message_and_location() {
         "{}",
         f.error
     );
-    assert!(f.error.contains("src/explore/tests.rs"), "{}", f.error);
+    assert!(f.error.contains("src/check/tests.rs"), "{}", f.error);
     assert_eq!((f.minimal.clone(), f.shrink_runs), (f.original.clone(), 0));
 }
 
@@ -150,7 +150,7 @@ fn a_replay_runs_exactly_the_given_seed_and_schedule() {
         ],
     };
     let seen = std::sync::Mutex::new(Vec::new());
-    let ex = Explorer::new(swarm()).seeds(0..1000).replay(Some(Replay {
+    let ex = SwarmCheck::new(swarm()).seeds(0..1000).replay(Some(Replay {
         seed: 77,
         schedule: Some(given.clone()),
     }));
@@ -166,16 +166,16 @@ fn a_replay_runs_exactly_the_given_seed_and_schedule() {
     // A schedule naming a host the swarm does not have is refused before anything runs.
     let mut bad = given;
     bad.events[0].fault = Fault::Crash { host: "z".into() };
-    let r = Explorer::new(swarm())
+    let r = SwarmCheck::new(swarm())
         .replay(Some(Replay {
             seed: 1,
             schedule: Some(bad),
         }))
         .try_run(|_, _| -> Result<(), String> { panic!("must not run") });
-    assert!(matches!(r, Err(ExploreError::Schedule(_))), "{r:?}");
+    assert!(matches!(r, Err(CheckError::Schedule(_))), "{r:?}");
 
     // A seed alone replays its drawn schedule, and passes here.
-    let r = Explorer::new(swarm())
+    let r = SwarmCheck::new(swarm())
         .replay(Some(Replay {
             seed: 9,
             schedule: None,
@@ -186,7 +186,7 @@ fn a_replay_runs_exactly_the_given_seed_and_schedule() {
         });
     assert_eq!(
         r,
-        Ok(Explored {
+        Ok(Checked {
             seeds: 9..10,
             jobs: 1,
             replayed: true
@@ -196,18 +196,18 @@ fn a_replay_runs_exactly_the_given_seed_and_schedule() {
 
 #[test]
 fn a_bad_swarm_is_an_error_not_a_run() {
-    let r = Explorer::new(Swarm::new(["a"]).crashable(["b"]))
+    let r = SwarmCheck::new(Swarm::new(["a"]).crashable(["b"]))
         .replay(None)
         .try_run(|_, _| -> Result<(), String> { panic!("must not run") });
     assert!(matches!(
         r,
-        Err(ExploreError::Swarm(SwarmError::UnknownHost { .. }))
+        Err(CheckError::Swarm(SwarmError::UnknownHost { .. }))
     ));
 }
 
 #[test]
 #[should_panic(expected = "seed 0 failed: always\nminimal schedule (0 of ")]
-fn explore_seeds_panics_once_with_the_failure() {
+fn check_swarm_panics_once_with_the_failure() {
     // Fails with no faults at all: the minimal schedule is empty.
-    explore_seeds(0..3, &swarm(), |_, _| Err::<(), _>("always"));
+    check_swarm(0..3, &swarm(), |_, _| Err::<(), _>("always"));
 }
