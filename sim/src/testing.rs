@@ -36,27 +36,33 @@ pub fn seeds(default_count: u64) -> std::ops::Range<u64> {
 #[track_caller]
 pub fn check_seeds<E: Display>(mut check: impl FnMut(u64) -> Result<(), E>) {
     for seed in seeds(32) {
-        let outcome = quietly(|| std::panic::catch_unwind(AssertUnwindSafe(|| check(seed))));
-        let failure = match outcome {
+        let failure = match catch_quietly(|| check(seed)) {
             Ok(Ok(())) => continue,
             Ok(Err(e)) => e.to_string(),
-            Err(p) => {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "panic".into());
-                match LAST_PANIC.with(|l| l.take()) {
-                    Some(at) => format!("{msg}\n  (panicked at {at})"),
-                    None => msg,
-                }
-            }
+            Err(panic) => panic,
         };
         let hint = replay_command(seed);
         // A `SimError` already names the seed and this replay command: say it once.
         let failure = failure.replace(&format!(" (seed {seed}; replay: {hint})"), "");
         panic!("seed {seed} failed: {failure}\nreplay: {hint}");
     }
+}
+
+/// Runs `f` on this thread with the panic hook and the simulator's run-failure line silenced,
+/// as [`check_seeds`] runs each seed: a panic comes back as `Err` with its message and where it
+/// happened. For harnesses that run many seeds and report one failure themselves.
+pub fn catch_quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    quietly(|| std::panic::catch_unwind(AssertUnwindSafe(f))).map_err(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".into());
+        match LAST_PANIC.with(|l| l.take()) {
+            Some(at) => format!("{msg}\n  (panicked at {at})"),
+            None => msg,
+        }
+    })
 }
 
 thread_local! {

@@ -1,9 +1,10 @@
 //! Shrinking a failing run's fault schedule to a minimal one that still fails: ddmin
 //! (Zeller's delta debugging) over the fault events, then each remaining event made as early,
 //! as short and as mild as it can be (binary searches over start, duration and parameters),
-//! repeated until nothing changes. "Still fails" means an invariant that failed in the original
-//! run fails again, with the same seed. [`shrink`] is generic over "does this schedule still
-//! fail" (a closure), so it shrinks any simulator test's schedule, not only a scenario's.
+//! then ddmin again, repeated until nothing changes. "Still fails" means an invariant that
+//! failed in the original run fails again, with the same seed. [`shrink`] is generic over
+//! "does this schedule still fail" (a closure), so it shrinks any simulator test's schedule,
+//! not only a scenario's.
 
 use crate::faults::{Fault, FaultEvent, FaultSchedule};
 
@@ -28,6 +29,9 @@ pub fn shrink(
         if cur == before || budget.out() {
             break;
         }
+        // An event made earlier, shorter or milder can make another one unnecessary: ddmin
+        // again, so the result stays 1-minimal.
+        cur.events = ddmin(cur.events, &mut budget);
     }
     (cur, budget.runs, budget.out())
 }

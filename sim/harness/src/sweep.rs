@@ -141,28 +141,78 @@ pub fn run_seeds(
     run_seed: &(dyn Fn(u64) -> SeedResult + Sync),
     progress: &(dyn Fn(&SeedResult) + Sync),
 ) -> Vec<SeedResult> {
-    let next = AtomicU64::new(seeds.start);
-    let out = Mutex::new(Vec::new());
-    std::thread::scope(|sc| {
-        for _ in 0..jobs.max(1) {
-            sc.spawn(|| {
-                let mut mine = Vec::new();
-                loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= seeds.end {
-                        break;
-                    }
-                    let r = run_seed(seed);
-                    progress(&r);
-                    mine.push(r);
+    let run = |seed| {
+        let r = run_seed(seed);
+        progress(&r);
+        r
+    };
+    let pool = SeedPool {
+        jobs,
+        thread_name: None,
+    };
+    pool.run_until(seeds, &run, &|_| false)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
+
+/// Worker threads that run one seed at a time, claiming seeds in increasing order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeedPool {
+    /// Threads (at least one runs).
+    pub jobs: usize,
+    /// The workers' thread name. A test harness passes the test's own (libtest names a test's
+    /// thread after the test), so replay commands built inside a run name the test.
+    pub thread_name: Option<String>,
+}
+
+impl SeedPool {
+    /// Runs `run` for the seeds of `seeds` until one's result satisfies `stop`: seeds above
+    /// the smallest stopping seed are not started, seeds below it all finish, and results
+    /// above it are dropped, so the results (in seed order, up to and including the smallest
+    /// stopping seed) do not depend on `jobs` when each run depends on its seed alone.
+    pub fn run_until<T: Send>(
+        &self,
+        seeds: Range<u64>,
+        run: &(dyn Fn(u64) -> T + Sync),
+        stop: &(dyn Fn(&T) -> bool + Sync),
+    ) -> Vec<(u64, T)> {
+        let next = AtomicU64::new(seeds.start);
+        let stop_at = AtomicU64::new(u64::MAX);
+        let out = Mutex::new(Vec::new());
+        let work = || {
+            let mut mine = Vec::new();
+            // Claims never step past `seeds.end`, so a range ending at u64::MAX cannot wrap.
+            while let Ok(seed) = next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                (s < seeds.end).then(|| s + 1)
+            }) {
+                if seed > stop_at.load(Ordering::Relaxed) {
+                    break;
                 }
-                out.lock().unwrap_or_else(|p| p.into_inner()).extend(mine);
-            });
-        }
-    });
-    let mut v = out.into_inner().unwrap_or_else(|p| p.into_inner());
-    v.sort_by_key(|r| r.seed);
-    v
+                let r = run(seed);
+                if stop(&r) {
+                    stop_at.fetch_min(seed, Ordering::Relaxed);
+                }
+                mine.push((seed, r));
+            }
+            out.lock().unwrap_or_else(|p| p.into_inner()).extend(mine);
+        };
+        std::thread::scope(|sc| {
+            for _ in 0..self.jobs.max(1) {
+                let mut b = std::thread::Builder::new();
+                if let Some(n) = &self.thread_name {
+                    b = b.name(n.clone());
+                }
+                b.spawn_scoped(sc, work)
+                    .expect("the OS spawns a worker thread");
+            }
+        });
+        let last = stop_at.into_inner();
+        let mut v = out.into_inner().unwrap_or_else(|p| p.into_inner());
+        v.retain(|(seed, _)| *seed <= last);
+        v.sort_by_key(|(seed, _)| *seed);
+        v
+    }
 }
 
 /// The text of a caught panic's payload (`std::panic::catch_unwind`'s error).

@@ -74,3 +74,34 @@ fn panic_messages_are_read_from_either_payload() {
     let p = std::panic::catch_unwind(|| std::panic::panic_any(7u8)).unwrap_err();
     assert_eq!(panic_message(&*p), "non-text panic");
 }
+
+/// The pool stops at the smallest stopping seed whatever the thread count, names its threads
+/// and does not wrap past the end of a range that ends at u64::MAX.
+#[test]
+fn the_pool_stops_at_the_smallest_stopping_seed() {
+    for jobs in [1, 2, 5] {
+        let pool = SeedPool {
+            jobs,
+            thread_name: Some("pool-test".into()),
+        };
+        let got = pool.run_until(
+            10..1000,
+            &|seed| {
+                assert_eq!(std::thread::current().name(), Some("pool-test"));
+                seed % 97 == 0
+            },
+            &|stop| *stop,
+        );
+        let seeds: Vec<u64> = got.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seeds, (10..=97).collect::<Vec<_>>(), "jobs {jobs}");
+    }
+    let pool = SeedPool {
+        jobs: 4,
+        thread_name: None,
+    };
+    let got = pool.run_until(u64::MAX - 3..u64::MAX, &|seed| seed, &|_| false);
+    assert_eq!(
+        got.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![u64::MAX - 3, u64::MAX - 2, u64::MAX - 1]
+    );
+}
