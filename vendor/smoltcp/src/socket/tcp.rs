@@ -158,6 +158,26 @@ const RTTE_MIN_RTO: u32 = 1000;
 // seconds
 const RTTE_MAX_RTO: u32 = 60_000;
 
+/// The bounds of the RTO, in milliseconds: per socket, the constants above by default
+/// (see [`Socket::set_rto_bounds`] and [`Socket::set_rto_min_margin`]).
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct RtoBounds {
+    min: u32,
+    max: u32,
+    min_margin: u32,
+}
+
+impl Default for RtoBounds {
+    fn default() -> Self {
+        Self {
+            min: RTTE_MIN_RTO,
+            max: RTTE_MAX_RTO,
+            min_margin: RTTE_MIN_MARGIN,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct RttEstimator {
@@ -173,23 +193,29 @@ struct RttEstimator {
     timestamp: Option<(Instant, TcpSeqNumber)>,
     max_seq_sent: Option<TcpSeqNumber>,
     rto_count: u8,
+    bounds: RtoBounds,
 }
 
 impl Default for RttEstimator {
     fn default() -> Self {
-        Self {
-            have_measurement: false,
-            srtt: 0,   // ignored, will be overwritten on first measurement.
-            rttvar: 0, // ignored, will be overwritten on first measurement.
-            rto: RTTE_INITIAL_RTO,
-            timestamp: None,
-            max_seq_sent: None,
-            rto_count: 0,
-        }
+        Self::new(RtoBounds::default())
     }
 }
 
 impl RttEstimator {
+    fn new(bounds: RtoBounds) -> Self {
+        Self {
+            have_measurement: false,
+            srtt: 0,   // ignored, will be overwritten on first measurement.
+            rttvar: 0, // ignored, will be overwritten on first measurement.
+            rto: RTTE_INITIAL_RTO.clamp(bounds.min, bounds.max),
+            timestamp: None,
+            max_seq_sent: None,
+            rto_count: 0,
+            bounds,
+        }
+    }
+
     fn retransmission_timeout(&self) -> Duration {
         Duration::from_millis(self.rto as _)
     }
@@ -213,8 +239,8 @@ impl RttEstimator {
         }
 
         // RFC 6298 (2.2), (2.3)
-        let margin = RTTE_MIN_MARGIN.max(self.rttvar * RTTE_K);
-        self.rto = (self.srtt + margin).clamp(RTTE_MIN_RTO, RTTE_MAX_RTO);
+        let margin = self.bounds.min_margin.max(self.rttvar * RTTE_K);
+        self.rto = self.srtt.saturating_add(margin).clamp(self.bounds.min, self.bounds.max);
 
         self.rto_count = 0;
 
@@ -254,7 +280,7 @@ impl RttEstimator {
         // RFC 6298 (5.5) The host MUST set RTO <- RTO * 2 ("back off the timer").  The
         // maximum value discussed in (2.5) above may be used to provide
         // an upper bound to this doubling operation.
-        self.rto = (self.rto * 2).min(RTTE_MAX_RTO);
+        self.rto = self.rto.saturating_mul(2).min(self.bounds.max);
         tcp_trace!("rtte: doubling rto to {:?}", self.rto);
 
         // RFC 6298: a TCP implementation MAY clear SRTT and RTTVAR after
@@ -404,9 +430,9 @@ impl Timer {
         }
     }
 
-    fn rewind_zero_window_probe(&mut self, timestamp: Instant) {
+    fn rewind_zero_window_probe(&mut self, timestamp: Instant, max: Duration) {
         if let Timer::ZeroWindowProbe { mut delay, .. } = *self {
-            delay = (delay * 2).min(Duration::from_millis(RTTE_MAX_RTO as _));
+            delay = (delay * 2).min(max);
             *self = Timer::ZeroWindowProbe {
                 expires_at: timestamp + delay,
                 delay,
@@ -799,6 +825,47 @@ impl<'a> Socket<'a> {
         self.timeout = duration
     }
 
+    /// Set the bounds of the retransmission timeout (RTO).
+    ///
+    /// The RTO computed from the round-trip time estimate is clamped to `min..=max`, and
+    /// its exponential backoff stops at `max` (as does the zero-window probe's); the
+    /// initial RTO (1 s) is clamped to them too. By default they are RFC 6298's 1 s and
+    /// 60 s. They apply to the current RTO at once and stay when the socket is reused.
+    ///
+    /// # Panics
+    /// This function panics if `min` is greater than `max`.
+    pub fn set_rto_bounds(&mut self, min: Duration, max: Duration) {
+        assert!(min <= max, "RTO bounds: min {min} > max {max}");
+        let ms = |d: Duration| u32::try_from(d.total_millis()).unwrap_or(u32::MAX);
+        let b = &mut self.rtte.bounds;
+        (b.min, b.max) = (ms(min), ms(max));
+        self.rtte.rto = self.rtte.rto.clamp(b.min, b.max);
+    }
+
+    /// Return the bounds of the retransmission timeout, `(min, max)`.
+    ///
+    /// See also the [set_rto_bounds](#method.set_rto_bounds) method.
+    pub fn rto_bounds(&self) -> (Duration, Duration) {
+        let b = self.rtte.bounds;
+        (Duration::from_millis(b.min as _), Duration::from_millis(b.max as _))
+    }
+
+    /// Set the floor of the RTO's variance term: RTO = SRTT + max(`margin`, K·RTTVAR)
+    /// (RFC 6298 (2.2), (2.3)), before [the bounds](#method.set_rto_bounds) apply.
+    ///
+    /// By default it is 5 ms. Linux applies its minimum RTO (`TCP_RTO_MIN`, 200 ms) here
+    /// rather than to the whole RTO, so its RTO is SRTT + 200 ms on a quiet path.
+    pub fn set_rto_min_margin(&mut self, margin: Duration) {
+        self.rtte.bounds.min_margin = u32::try_from(margin.total_millis()).unwrap_or(u32::MAX);
+    }
+
+    /// Return the floor of the RTO's variance term.
+    ///
+    /// See also the [set_rto_min_margin](#method.set_rto_min_margin) method.
+    pub fn rto_min_margin(&self) -> Duration {
+        Duration::from_millis(self.rtte.bounds.min_margin as _)
+    }
+
     /// Set the ACK delay duration.
     ///
     /// By default, the ACK delay is set to 10ms.
@@ -907,7 +974,7 @@ impl<'a> Socket<'a> {
 
         self.state = State::Closed;
         self.timer = Timer::new();
-        self.rtte = RttEstimator::default();
+        self.rtte = RttEstimator::new(self.rtte.bounds);
         self.assembler = Assembler::new();
         self.tx_buffer.clear();
         self.rx_buffer.clear();
@@ -2808,7 +2875,8 @@ impl<'a> Socket<'a> {
 
         // Leave the rest of the state intact if sending a zero-window probe.
         if is_zero_window_probe {
-            self.timer.rewind_zero_window_probe(cx.now());
+            let max = Duration::from_millis(self.rtte.bounds.max as _);
+            self.timer.rewind_zero_window_probe(cx.now(), max);
             return Ok(());
         }
 
@@ -7357,6 +7425,79 @@ mod test {
             payload:    &b"abcdef"[..],
             ..RECV_TEMPL
         }));
+    }
+
+    // PATCH(testbed): per-socket RTO bounds, here Linux's (TCP_RTO_MIN 200 ms on the
+    // variance term, TCP_RTO_MAX 120 s).
+    #[test]
+    fn test_retransmit_backoff_rto_bounds() {
+        let mut s = socket_established();
+        s.set_rto_bounds(Duration::from_millis(200), Duration::from_secs(120));
+        s.set_rto_min_margin(Duration::from_millis(200));
+        s.send_slice(b"abc").unwrap();
+        recv!(s, time 0, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"abc"[..],
+            ..RECV_TEMPL
+        }));
+        // The ACK 10 ms later is the first RTT sample: RTO = 10 + max(200, 4 * 5) ms.
+        send!(s, time 10, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 3),
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(210));
+        s.send_slice(b"def").unwrap();
+        let def = TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"def"[..],
+            ..RECV_TEMPL
+        };
+        recv!(s, time 10, Ok(def));
+        // Retransmissions 210, 420, 840, ... ms apart, at most 120 s apart.
+        let (mut at, mut rto) = (10, 210);
+        let mut gaps = vec![];
+        for _ in 0..12 {
+            recv_nothing!(s, time at + rto - 1);
+            recv!(s, time at + rto, Ok(def));
+            gaps.push(rto);
+            at += rto;
+            rto = (rto * 2).min(120_000);
+        }
+        assert_eq!(gaps[..3], [210, 420, 840]);
+        assert_eq!(gaps[9..], [107_520, 120_000, 120_000]);
+    }
+
+    #[test]
+    fn test_rto_bounds_default_and_clamp() {
+        // Defaults: RFC 6298's 1 s and 60 s, 5 ms margin (upstream's constants).
+        let mut s = socket_established();
+        assert_eq!(
+            s.rto_bounds(),
+            (Duration::from_millis(1000), Duration::from_millis(60_000))
+        );
+        assert_eq!(s.rto_min_margin(), Duration::from_millis(5));
+        let mut r = RttEstimator::default();
+        r.sample(10);
+        assert_eq!(r.retransmission_timeout(), Duration::from_millis(1000));
+        // Without a margin of its own, a 200 ms minimum clamps the whole RTO.
+        s.set_rto_bounds(Duration::from_millis(200), Duration::from_millis(1500));
+        s.rtte.sample(10);
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(200));
+        for _ in 0..5 {
+            s.rtte.on_rto();
+        }
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(1500));
+        // The bounds survive a reset; the initial RTO (1 s) is clamped to them.
+        s.set_rto_bounds(Duration::from_millis(2000), Duration::from_millis(3000));
+        s.reset();
+        assert_eq!(
+            s.rto_bounds(),
+            (Duration::from_millis(2000), Duration::from_millis(3000))
+        );
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(2000));
     }
 
     #[test]
