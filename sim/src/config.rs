@@ -30,11 +30,14 @@ pub struct SimConfig {
     /// SYN retransmissions before a connect fails with `TimedOut` (Linux's tcp_syn_retries
     /// default, 6: with a 1 s first timeout a connect gives up after 127 s).
     pub syn_retries: u32,
-    /// Stream fidelity: the floor of the RTO's variance term (Linux's TCP_RTO_MIN, 200 ms):
-    /// RTO = srtt + max(4·rttvar, `min_rto`), srtt being the link's round trip. Later
-    /// retransmissions double it.
+    /// Both fidelities: the floor of the RTO's variance term (default Linux's TCP_RTO_MIN,
+    /// 200 ms): RTO = srtt + max(4·rttvar, `min_rto`); later retransmissions double it. Stream
+    /// fidelity takes srtt from the link's round trip; packet fidelity gives each smoltcp
+    /// socket these bounds (smoltcp's own, 1 s to 60 s, would retransmit into a healed
+    /// partition sooner than Linux: 1, 3, 7, 15, 31 s after the cut).
     pub min_rto: Duration,
-    /// Stream fidelity: the largest retransmission timeout (Linux's TCP_RTO_MAX, 120 s).
+    /// Both fidelities: the largest retransmission timeout, where the doubling stops (default
+    /// Linux's TCP_RTO_MAX, 120 s). Must not be below `min_rto`.
     pub max_rto: Duration,
     /// Stream fidelity: retransmissions of a stalled segment before the connection gives up
     /// with `TimedOut` (Linux's tcp_retries2, 15: 924.6 s with a 200 ms RTO; a socket's user

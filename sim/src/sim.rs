@@ -162,6 +162,12 @@ pub struct Sim {
 impl Sim {
     /// A new simulation with no hosts.
     pub fn new(cfg: SimConfig) -> Sim {
+        assert!(
+            cfg.min_rto <= cfg.max_rto,
+            "SimConfig: min_rto {:?} is above max_rto {:?}",
+            cfg.min_rto,
+            cfg.max_rto
+        );
         let seed = cfg.seed;
         let sched = cfg
             .perturb_schedule

@@ -541,6 +541,8 @@ impl World {
             backlog: self.cfg.accept_backlog,
             half_open_timeout: self.cfg.half_open_timeout,
             user_timeout: self.cfg.tcp_user_timeout,
+            rto_min: self.cfg.min_rto,
+            rto_max: self.cfg.max_rto,
         };
         let local = self.local_time(host);
         self.hosts[host as usize].stack = Some(Box::new(PacketStack::new(ip, seed, params, local)));

@@ -300,3 +300,132 @@ fn nagle_waits_for_the_peers_delayed_ack_and_nodelay_does_not() {
     );
     assert!(nodelay < 22.0, "TCP_NODELAY: {nodelay} ms");
 }
+
+/// A request written into a partition of `partition`: the client's retransmissions of it
+/// (times since the write) and when the answer came (since the heal).
+fn retransmissions_into_a_partition(
+    cfg: SimConfig,
+    partition: Duration,
+) -> (Vec<Duration>, Duration) {
+    let mut sim = Sim::new(SimConfig {
+        record_trace: true,
+        // longer than the partition: the connection must survive it
+        tcp_user_timeout: partition * 2,
+        time_limit: partition * 3,
+        ..cfg
+    });
+    echo_server(&mut sim, "server");
+    let times = std::sync::Arc::new(std::sync::Mutex::new((Duration::ZERO, Duration::ZERO)));
+    let out = times.clone();
+    let client = sim.client("client", move |h| async move {
+        let mut s = h.connect(addr(&h, "server", 7)).await?;
+        let mut b = [0u8; 4];
+        s.write_all(b"warm").await?; // an RTT sample
+        s.read_exact(&mut b).await?;
+        h.control().partition("client", "server");
+        let written = h.global_now();
+        s.write_all(b"ping").await?;
+        h.sleep(partition).await;
+        h.control().repair("client", "server");
+        let healed = h.now();
+        s.read_exact(&mut b).await?;
+        assert_eq!(&b, b"ping");
+        *out.lock().unwrap() = (written - testbed_model::Instant::ZERO, h.now() - healed);
+        Ok(())
+    });
+    let report = sim.run().unwrap();
+    let (written, answer) = *times.lock().unwrap();
+    let at: Vec<Duration> = report
+        .events
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e.kind == testbed_sim::trace::Kind::SegmentRetransmit && e.src == client.index()
+        })
+        .map(|e| e.time - testbed_model::Instant::ZERO - written)
+        .collect();
+    (at, answer)
+}
+
+/// Gaps between consecutive times, starting from 0, in whole milliseconds.
+fn gaps_ms(at: &[Duration]) -> Vec<u64> {
+    let mut prev = Duration::ZERO;
+    at.iter()
+        .map(|&t| {
+            let g = t - prev;
+            prev = t;
+            g.as_millis() as u64
+        })
+        .collect()
+}
+
+#[test]
+fn retransmissions_back_off_from_linux_min_rto_to_its_120_s_cap() {
+    // 10 ms RTT: RTO = srtt + max(4·rttvar, 200 ms) = 210 ms, doubling, capped at 120 s
+    // (smoltcp's own bounds would give 1 s, 2 s, 4 s, ... capped at 60 s).
+    let cfg = SimConfig {
+        seed: 3,
+        default_link: LinkConfig {
+            latency: testbed_sim::Latency::ms(5),
+            ..LinkConfig::default()
+        },
+        fidelity: Fidelity::Packet,
+        ..SimConfig::default()
+    };
+    let (at, answer) = retransmissions_into_a_partition(cfg, Duration::from_secs(400));
+    let gaps = gaps_ms(&at);
+    // 0.21 s · (2^10 − 1) = 214.8 s, then 120 s apart: 334.8 s; 454.8 s is after the heal.
+    assert_eq!(gaps.len(), 12, "{gaps:?}");
+    let want = [
+        210u64, 420, 840, 1680, 3360, 6720, 13440, 26880, 53760, 107_520,
+    ];
+    for (i, (&g, &w)) in gaps.iter().zip(&want).enumerate() {
+        assert!(
+            g.abs_diff(w) <= 2,
+            "gap {i}: {g} ms, want {w} ms ({gaps:?})"
+        );
+    }
+    assert!(
+        gaps[10..].iter().all(|&g| g.abs_diff(120_000) <= 2),
+        "{gaps:?}"
+    );
+    // The answer rides the first retransmission after the heal at 400 s (plus one RTT).
+    let next = at[11].as_millis() as i64 - 400_000;
+    let answer_ms = answer.as_millis() as i64;
+    assert!(
+        (answer_ms - next - 10).abs() <= 50,
+        "{answer_ms} ms vs {next} ms"
+    );
+}
+
+#[test]
+fn the_rto_bounds_come_from_the_sim_config() {
+    // Other bounds through SimConfig: a 1 s floor on the variance term (RTO = 10 ms + 1 s)
+    // and a 10 s cap.
+    let cfg = SimConfig {
+        seed: 4,
+        default_link: LinkConfig {
+            latency: testbed_sim::Latency::ms(5),
+            ..LinkConfig::default()
+        },
+        fidelity: Fidelity::Packet,
+        min_rto: Duration::from_secs(1),
+        max_rto: Duration::from_secs(10),
+        ..SimConfig::default()
+    };
+    let (at, answer) = retransmissions_into_a_partition(cfg, Duration::from_secs(60));
+    let gaps = gaps_ms(&at);
+    let want = [
+        1010u64, 2020, 4040, 8080, 10_000, 10_000, 10_000, 10_000, 10_000,
+    ];
+    assert_eq!(gaps.len(), want.len(), "{gaps:?}");
+    for (i, (&g, &w)) in gaps.iter().zip(&want).enumerate() {
+        assert!(
+            g.abs_diff(w) <= 2,
+            "gap {i}: {g} ms, want {w} ms ({gaps:?})"
+        );
+    }
+    // 15.15 s, then every 10 s: the first retransmission after the heal at 60 s is at 65.15 s.
+    let answer_ms = answer.as_millis() as i64;
+    assert!((answer_ms - 5_160).abs() <= 50, "{answer_ms} ms");
+}

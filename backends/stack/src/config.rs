@@ -19,6 +19,8 @@ const BUFFER_MAX: usize = 16 << 20;
 const BACKLOG_MAX: usize = 1024;
 /// Most static neighbour entries.
 pub(crate) const NEIGHBORS_MAX: usize = 1024;
+/// Largest RTO bound the builder accepts, milliseconds (one hour).
+const RTO_MAX_MS: usize = 3_600_000;
 
 /// Everything a [`Stack`] is built from. Build it with [`Stack::builder`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +54,12 @@ pub struct StackConfig {
     pub neighbors: BTreeMap<Ipv4Addr, [u8; 6]>,
     /// Longest the run loop sleeps when idle (it wakes sooner for timers and smoltcp).
     pub idle_max: Duration,
+    /// Floor of each TCP socket's retransmission timeout and of its variance term: RTO =
+    /// srtt + max(4·rttvar, `rto_min`) (default Linux's TCP_RTO_MIN, 200 ms; smoltcp's own
+    /// floor, 1 s on the whole RTO, recovers five times slower from a lost segment).
+    pub rto_min: Duration,
+    /// Cap of the RTO's exponential backoff (default Linux's TCP_RTO_MAX, 120 s).
+    pub rto_max: Duration,
 }
 
 impl StackConfig {
@@ -71,6 +79,8 @@ impl StackConfig {
             user_timeout: Some(Duration::from_secs(60)),
             neighbors: BTreeMap::new(),
             idle_max: Duration::from_millis(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(120),
         }
     }
 
@@ -111,6 +121,9 @@ impl StackConfig {
         range("udp_datagrams_max", self.udp_datagrams_max, 1, 1 << 16)?;
         range("backlog", self.backlog, 1, BACKLOG_MAX)?;
         range("neighbors", self.neighbors.len(), 0, NEIGHBORS_MAX)?;
+        let ms = |d: Duration| usize::try_from(d.as_millis()).unwrap_or(usize::MAX);
+        range("rto_max_ms", ms(self.rto_max), 1, RTO_MAX_MS)?;
+        range("rto_min_ms", ms(self.rto_min), 1, ms(self.rto_max))?;
         Ok(())
     }
 }
@@ -144,7 +157,8 @@ impl Default for StackBuilder {
 
 impl StackBuilder {
     /// A builder with the defaults (64 KiB buffers, backlog 16, ports 49152..=65535,
-    /// connect timeout 10 s, user timeout 60 s, idle sleep at most 1 ms).
+    /// connect timeout 10 s, user timeout 60 s, idle sleep at most 1 ms, RTO 200 ms to
+    /// 120 s).
     pub fn new() -> Self {
         Self::default()
     }
@@ -211,6 +225,14 @@ impl StackBuilder {
         self.cfg.idle_max = d;
         self
     }
+    /// Bounds of each TCP socket's retransmission timeout (default Linux's 200 ms and
+    /// 120 s; `min` also floors the variance term, as Linux's TCP_RTO_MIN does). Both are
+    /// whole milliseconds, `1 ms <= min <= max <= 1 h`.
+    pub fn rto_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.cfg.rto_min = min;
+        self.cfg.rto_max = max;
+        self
+    }
     /// The configuration so far.
     pub fn config(&self) -> &StackConfig {
         &self.cfg
@@ -264,5 +286,37 @@ mod tests {
                 max: BACKLOG_MAX
             })
         );
+        let ms = Duration::from_millis;
+        assert_eq!(
+            base().rto_bounds(ms(300), ms(200)).config().validate(),
+            Err(BuildError::OutOfRange {
+                field: "rto_min_ms",
+                value: 300,
+                min: 1,
+                max: 200
+            })
+        );
+        assert_eq!(
+            base().rto_bounds(ms(0), ms(200)).config().validate(),
+            Err(BuildError::OutOfRange {
+                field: "rto_min_ms",
+                value: 0,
+                min: 1,
+                max: 200
+            })
+        );
+        assert_eq!(
+            base()
+                .rto_bounds(ms(200), Duration::from_secs(7200))
+                .config()
+                .validate(),
+            Err(BuildError::OutOfRange {
+                field: "rto_max_ms",
+                value: 7_200_000,
+                min: 1,
+                max: RTO_MAX_MS
+            })
+        );
+        assert_eq!(base().rto_bounds(ms(1), ms(1)).config().validate(), Ok(()));
     }
 }

@@ -8,7 +8,7 @@ use crate::device::{Flow, PortDevice};
 use crate::error::RunError;
 use crate::exec::Exec;
 use crate::handle::Handle;
-use crate::tcp::ListenerState;
+use crate::tcp::{smol_duration, ListenerState};
 use bytes::Bytes;
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
@@ -123,6 +123,14 @@ impl Core {
             tcp::SocketBuffer::new(vec![0; self.cfg.tcp_tx_buffer_bytes]),
         );
         s.set_congestion_control(tcp::CongestionControl::Reno);
+        // Linux's RTO: srtt + max(4·rttvar, rto_min), doubling up to rto_max (the vendored
+        // smoltcp's setters; the builder checked rto_min <= rto_max).
+        let (min, max) = (
+            smol_duration(self.cfg.rto_min),
+            smol_duration(self.cfg.rto_max),
+        );
+        s.set_rto_bounds(min, max);
+        s.set_rto_min_margin(min);
         s
     }
 

@@ -28,7 +28,7 @@ pub(crate) fn to_sockaddr(e: IpEndpoint) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(a), e.port)
 }
 
-fn smol_duration(d: Duration) -> smoltcp::time::Duration {
+pub(crate) fn smol_duration(d: Duration) -> smoltcp::time::Duration {
     smoltcp::time::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 

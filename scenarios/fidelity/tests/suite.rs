@@ -135,3 +135,25 @@ fn json_shape() {
     assert!(rows[0]["stream"].is_number());
     assert!(rows[1]["packet"].is_number());
 }
+
+#[test]
+fn packet_fidelity_recovers_from_a_partition_on_linux_rto_backoff() {
+    // Both fidelities use Linux's RTO (srtt + max(4·rttvar, 200 ms), doubling to 120 s): at
+    // 10 ms RTT retransmissions 0.21, 0.63, … 13.23, 26.67, 53.55 s after the cut, so the
+    // answer comes 3.2 s after a 10 s partition and 23.6 s after a 30 s one. smoltcp's own
+    // bounds (1 s to 60 s) answered 5.0 s and 1.0 s after them.
+    for (row, lo, hi) in [
+        (RowId::PartitionHeal10s, 3.0, 3.5),
+        (RowId::PartitionHeal30s, 23.0, 24.0),
+    ] {
+        let packet = sim_side::measure(row, Fidelity::Packet);
+        let stream = sim_side::measure(row, Fidelity::Stream);
+        let (p, s) = (packet.value.unwrap(), stream.value.unwrap());
+        assert!((lo..=hi).contains(&p), "{}: packet {p} s", row.name());
+        assert!(
+            (p - s).abs() < 0.05,
+            "{}: packet {p} s, stream {s} s",
+            row.name()
+        );
+    }
+}

@@ -118,7 +118,7 @@ pub fn claims(r: &ScenarioRun) -> Vec<Claim> {
             claim: "At 1% loss HTTP/3 loads the page about 2x faster than HTTP/2 (no TCP head-of-line blocking); '30-50% faster, especially on weak networks'",
             cells: ["http2_loss1", "http3_loss1"],
             when: "1% loss",
-            note: "; smoltcp's minimum RTO is 1 s (Linux: 200 ms), which makes TCP tail losses dearer here",
+            note: "; smoltcp's TCP recovers from loss more slowly than Linux's (testbed fidelity's bulk-1-loss row: about a quarter of Linux's goodput at 1% loss), which makes TCP losses dearer here",
             seed: [&["loss_1pct", "http2_s"], &["loss_1pct", "http3_s"]],
         },
     ];

@@ -84,7 +84,7 @@ pub(crate) struct Conns {
     pub(crate) default_user_timeout: Duration,
 }
 
-fn smol(d: Duration) -> smoltcp::time::Duration {
+pub(crate) fn smol(d: Duration) -> smoltcp::time::Duration {
     smoltcp::time::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 

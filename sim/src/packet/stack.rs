@@ -4,7 +4,7 @@
 //! delayed ACK, TIME-WAIT); what it transmits goes through the host's egress filter onto
 //! the links.
 
-use super::conn::Conns;
+use super::conn::{smol, Conns};
 use super::device::SimDevice;
 use crate::world::{Ev, HostId, World};
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
@@ -73,6 +73,8 @@ pub(crate) struct PacketStack {
     pub(crate) backlog: usize,
     /// How long a half-open (SYN-RECEIVED) connection waits for the handshake's last ACK.
     pub(crate) half_open_timeout: Duration,
+    /// Every socket's RTO bounds: (floor of the variance term and of the RTO, cap).
+    rto: (Duration, Duration),
 }
 
 /// The TCP parameters of a host's stack.
@@ -83,6 +85,10 @@ pub(crate) struct StackParams {
     pub(crate) backlog: usize,
     pub(crate) half_open_timeout: Duration,
     pub(crate) user_timeout: Duration,
+    /// Floor of the RTO's variance term and of the RTO (`SimConfig::min_rto`).
+    pub(crate) rto_min: Duration,
+    /// Cap of the RTO's backoff (`SimConfig::max_rto`).
+    pub(crate) rto_max: Duration,
 }
 
 /// smoltcp's clock reading for a host-local time (microseconds).
@@ -119,6 +125,7 @@ impl PacketStack {
             freed_ports: Vec::new(),
             backlog: p.backlog,
             half_open_timeout: p.half_open_timeout,
+            rto: (p.rto_min, p.rto_max),
         }
     }
 
@@ -133,6 +140,11 @@ impl PacketStack {
         )));
         // Streams start with TCP_NODELAY, as the kernel backends set it on every stream.
         s.set_nagle_enabled(false);
+        // Linux's RTO: srtt + max(4·rttvar, rto_min), doubling up to rto_max (the vendored
+        // smoltcp's setters; upstream clamps to [1 s, 60 s]).
+        let (min, max) = self.rto;
+        s.set_rto_bounds(smol(min), smol(max));
+        s.set_rto_min_margin(smol(min));
         s
     }
 
