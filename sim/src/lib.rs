@@ -15,6 +15,7 @@ mod clock;
 mod config;
 mod control;
 mod datagram;
+mod events;
 mod executor;
 mod guard;
 mod handshake;
