@@ -15,7 +15,8 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 use testbed_model::Instant;
 
-/// What the event queue holds.
+/// What the event queue holds. `StackPoll`: poll a host's stack (packet fidelity);
+/// `Superseded`: a stack poll that was superseded before it was due (nothing happens).
 pub(crate) enum Ev {
     Timer(Key),
     Segment { conn: Key, dir: usize, epoch: u32 },
@@ -30,9 +31,7 @@ pub(crate) enum Ev {
     NagleFlush { conn: Key, dir: usize },
     Datagram(Key),
     Frame(Key),
-    /// Packet fidelity: poll `host`'s stack.
     StackPoll { host: HostId },
-    /// A stack poll that was superseded before it was due: nothing happens.
     Superseded,
     Fault(FaultFn),
 }
@@ -352,7 +351,11 @@ mod tests {
                 keys.push((Instant::from_nanos(1000 * lane + 7 * i), i * 12 + lane));
             }
         }
-        keys.extend((0..20u64).rev().map(|i| (Instant::from_nanos(i), 10_000 + i)));
+        keys.extend(
+            (0..20u64)
+                .rev()
+                .map(|i| (Instant::from_nanos(i), 10_000 + i)),
+        );
         for k in &keys {
             s.push(*k);
         }

@@ -76,7 +76,13 @@ impl phy::Device for SimDevice {
     fn receive(&mut self, _now: SmolInstant) -> Option<(Rx<'_>, Tx<'_>)> {
         let frame = self.rx.pop_front()?;
         let pool = &self.pool;
-        Some((Rx { frame, pool }, Tx { tx: &mut self.tx, pool }))
+        Some((
+            Rx { frame, pool },
+            Tx {
+                tx: &mut self.tx,
+                pool,
+            },
+        ))
     }
 
     fn transmit(&mut self, _now: SmolInstant) -> Option<Tx<'_>> {

@@ -192,7 +192,11 @@ impl World {
         if self.stack(host).is_none() {
             return;
         }
-        if self.events.pending_poll(host).is_some_and(|(t, _)| t <= now) {
+        if self
+            .events
+            .pending_poll(host)
+            .is_some_and(|(t, _)| t <= now)
+        {
             return;
         }
         self.events.schedule_poll(host, now);
