@@ -369,6 +369,42 @@ mod tests {
     }
 
     #[test]
+    fn poll_heap_matches_a_sorted_map_under_moves_and_removals() {
+        let mut heap = PollHeap::default();
+        let mut model = std::collections::BTreeMap::new(); // host -> key
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for seq in 0..5_000u64 {
+            let host = (next() % 64) as HostId;
+            match next() % 4 {
+                0 => {
+                    assert_eq!(heap.remove(host), model.remove(&host));
+                }
+                1 => {
+                    let first = model.iter().min_by_key(|(_, k)| **k).map(|(h, k)| (*k, *h));
+                    assert_eq!(heap.pop(), first);
+                    if let Some((_, h)) = first {
+                        model.remove(&h);
+                    }
+                }
+                _ => {
+                    heap.remove(host);
+                    let key = (Instant::from_nanos(next() % 1_000), seq);
+                    heap.insert(host, key);
+                    model.insert(host, key);
+                }
+            }
+            assert_eq!(heap.first(), model.values().min().copied());
+            assert_eq!(heap.get(host), model.get(&host).copied());
+        }
+    }
+
+    #[test]
     fn ties_break_in_scheduling_order_across_polls_and_events() {
         let mut ev = Events::default();
         let t = Instant::from_nanos(10);

@@ -63,13 +63,15 @@ impl Wake for TaskWaker {
             return;
         }
         // On the thread running this simulation: its executor's own queue, without a lock.
-        let local = CURRENT.with(|c| match c.try_borrow().as_deref() {
-            Ok(Some(exec)) if Arc::ptr_eq(&exec.ready, &self.ready) => {
-                exec.local.borrow_mut().push_back(self.key);
-                true
-            }
-            _ => false,
-        });
+        let local = CURRENT
+            .try_with(|c| match c.try_borrow().as_deref() {
+                Ok(Some(exec)) if Arc::ptr_eq(&exec.ready, &self.ready) => {
+                    exec.local.borrow_mut().push_back(self.key);
+                    true
+                }
+                _ => false,
+            })
+            .unwrap_or(false);
         if !local {
             self.ready.push(self.key);
         }
