@@ -106,6 +106,7 @@ impl World {
             return;
         }
         self.drop_host_sends(h);
+        self.cancel_stack_poll(h);
         let host = &mut self.hosts[h as usize];
         host.up = false;
         host.incarnation += 1;

@@ -1,6 +1,7 @@
 //! The single-threaded task executor. Tasks are `!Send` futures owned by the thread running
-//! the simulation; wakers are `Send + Sync` (they push a task key onto a mutex-guarded ready
-//! queue). By default the next task to poll is drawn from the ready queue with the run's
+//! the simulation; wakers are `Send + Sync`: a wake on the thread running the simulation
+//! pushes the task key onto the executor's own ready queue (no lock), any other wake onto a
+//! mutex-guarded queue that joins it, in arrival order, before the next task is taken. By default the next task to poll is drawn from the ready queue with the run's
 //! scheduling stream (`derive_seed(seed, "sched")`), so races that depend on poll order are
 //! explored across seeds; with `SimConfig::perturb_schedule` off the queue is FIFO in wake
 //! order. Both are deterministic: every wake comes from the same thread in an order fixed by
@@ -30,27 +31,17 @@ pub(crate) struct ReadyQueue {
 }
 
 impl ReadyQueue {
+    /// A wake from outside the running simulation (another thread, or between runs).
     fn push(&self, k: Key) {
         let mut q = self.q.lock().unwrap_or_else(|p| p.into_inner());
         q.push_back(k);
         self.len.store(q.len(), Ordering::Release);
     }
-    /// The next task: the oldest wake, or with `pick` a uniformly drawn one (one draw, and
-    /// only when more than one task is ready).
-    fn pop(&self, pick: Option<&mut SeededRng>) -> Option<Key> {
-        if self.is_empty() {
-            return None;
-        }
+    /// Moves every queued key to the back of `to`, in arrival order.
+    fn drain_into(&self, to: &mut VecDeque<Key>) {
         let mut q = self.q.lock().unwrap_or_else(|p| p.into_inner());
-        let k = match pick {
-            Some(rng) if q.len() > 1 => {
-                let i = rng.below(q.len() as u64) as usize;
-                q.swap_remove_back(i)
-            }
-            _ => q.pop_front(),
-        };
-        self.len.store(q.len(), Ordering::Release);
-        k
+        to.extend(q.drain(..));
+        self.len.store(0, Ordering::Release);
     }
     pub(crate) fn is_empty(&self) -> bool {
         self.len.load(Ordering::Acquire) == 0
@@ -68,7 +59,20 @@ impl Wake for TaskWaker {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // On the thread running this simulation: its executor's own queue, without a lock.
+        let local = CURRENT
+            .try_with(|c| match c.try_borrow().as_deref() {
+                Ok(Some(exec)) if Arc::ptr_eq(&exec.ready, &self.ready) => {
+                    exec.local.borrow_mut().push_back(self.key);
+                    true
+                }
+                _ => false,
+            })
+            .unwrap_or(false);
+        if !local {
             self.ready.push(self.key);
         }
     }
@@ -77,7 +81,10 @@ impl Wake for TaskWaker {
 struct Task {
     fut: Option<BoxFuture>,
     host: HostId,
+    /// The task's waker (its queued flag is reset before every poll).
     waker: Arc<TaskWaker>,
+    /// The same waker as a `Waker`, made once: a poll clones the `Rc`, not the `Arc`.
+    std_waker: Rc<Waker>,
 }
 
 /// A task panicked; the payload is re-raised by the run loop after printing the seed.
@@ -88,7 +95,11 @@ pub(crate) struct TaskPanic {
 
 pub(crate) struct Exec {
     tasks: RefCell<Slab<Task>>,
-    pub(crate) ready: Arc<ReadyQueue>,
+    /// Keys of ready tasks, in wake order (wakes on this thread while the executor is
+    /// current, and spawns).
+    local: RefCell<VecDeque<Key>>,
+    /// Wakes from elsewhere; they join `local` before the next task is taken.
+    ready: Arc<ReadyQueue>,
     aborted: RefCell<Vec<Key>>,
     polls: std::cell::Cell<u64>,
     /// The scheduling stream when poll order is perturbed; `None` is FIFO.
@@ -114,6 +125,7 @@ impl Exec {
     pub(crate) fn new(sched: Option<SeededRng>) -> Rc<Exec> {
         Rc::new(Exec {
             tasks: RefCell::new(Slab::default()),
+            local: RefCell::new(VecDeque::new()),
             ready: Arc::new(ReadyQueue::default()),
             aborted: RefCell::new(Vec::new()),
             polls: std::cell::Cell::new(0),
@@ -145,6 +157,7 @@ impl Exec {
         let key = tasks.insert(Task {
             fut: None,
             host,
+            std_waker: Rc::new(Waker::from(placeholder.clone())),
             waker: placeholder,
         });
         let waker = Arc::new(TaskWaker {
@@ -152,20 +165,22 @@ impl Exec {
             queued: AtomicBool::new(true),
             ready: self.ready.clone(),
         });
-        tasks.get_mut(key).expect("just inserted").waker = waker;
+        let t = tasks.get_mut(key).expect("just inserted");
+        t.std_waker = Rc::new(Waker::from(waker.clone()));
+        t.waker = waker;
         key
     }
 
     pub(crate) fn set_future(&self, key: Key, fut: BoxFuture) {
         if let Some(t) = self.tasks.borrow_mut().get_mut(key) {
             t.fut = Some(fut);
-            self.ready.push(key);
+            self.local.borrow_mut().push_back(key);
         }
     }
 
     pub(crate) fn abort(&self, key: Key) {
         self.aborted.borrow_mut().push(key);
-        self.ready.push(key); // make sure the run loop looks at the abort list soon
+        self.local.borrow_mut().push_back(key); // make sure the run loop looks at the abort list soon
     }
 
     /// Drops aborted tasks. Returns whether any were dropped.
@@ -208,10 +223,31 @@ impl Exec {
         self.polls.get()
     }
 
+    /// Whether no task is ready.
+    pub(crate) fn nothing_ready(&self) -> bool {
+        self.local.borrow().is_empty() && self.ready.is_empty()
+    }
+
+    /// The next task: the oldest wake, or with `pick` a uniformly drawn one (one draw, and
+    /// only when more than one task is ready).
+    fn pop_ready(&self, pick: Option<&mut SeededRng>) -> Option<Key> {
+        let mut q = self.local.borrow_mut();
+        if !self.ready.is_empty() {
+            self.ready.drain_into(&mut q);
+        }
+        match pick {
+            Some(rng) if q.len() > 1 => {
+                let i = rng.below(q.len() as u64) as usize;
+                q.swap_remove_back(i)
+            }
+            _ => q.pop_front(),
+        }
+    }
+
     /// Polls ready tasks until none is ready. A panic stops it and is returned.
     pub(crate) fn run_ready(&self) -> Result<(), TaskPanic> {
         loop {
-            let next = self.ready.pop(self.sched.borrow_mut().as_mut());
+            let next = self.pop_ready(self.sched.borrow_mut().as_mut());
             let Some(key) = next else { break };
             let (mut fut, waker, host) = {
                 let mut tasks = self.tasks.borrow_mut();
@@ -219,11 +255,10 @@ impl Exec {
                     continue;
                 };
                 let Some(fut) = t.fut.take() else { continue };
-                (fut, t.waker.clone(), t.host)
+                t.waker.queued.store(false, Ordering::Release);
+                (fut, t.std_waker.clone(), t.host)
             };
-            waker.queued.store(false, Ordering::Release);
-            let w = Waker::from(waker);
-            let mut cx = Context::from_waker(&w);
+            let mut cx = Context::from_waker(&waker);
             self.polls.set(self.polls.get() + 1);
             let outer = crate::context::set_host(host);
             let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));

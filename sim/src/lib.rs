@@ -16,6 +16,7 @@ mod config;
 pub mod context;
 mod control;
 mod datagram;
+mod events;
 mod executor;
 mod guard;
 mod handshake;

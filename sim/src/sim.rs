@@ -155,6 +155,9 @@ pub struct Sim {
     /// Clients whose result is in; `check_clients` scans only when this changed.
     settled: Rc<Cell<usize>>,
     checked: usize,
+    /// Global time as of the latest event, for client tasks to note when they were polled
+    /// without locking the world (time stands still while tasks run).
+    now_seen: Rc<Cell<Instant>>,
     seed: u64,
     replay: String,
 }
@@ -186,6 +189,7 @@ impl Sim {
             inits: BTreeMap::new(),
             settled: Rc::new(Cell::new(0)),
             checked: 0,
+            now_seen: Rc::new(Cell::new(Instant::ZERO)),
             seed,
             replay,
         }
@@ -332,11 +336,11 @@ impl Sim {
                 let slot = c.result.clone();
                 let mut fut = f(host.clone());
                 let guard = ResultGuard(slot, self.settled.clone());
-                let (last_poll, clock) = (c.last_poll.clone(), host.clone());
+                let (last_poll, now) = (c.last_poll.clone(), self.now_seen.clone());
                 // Dropped unfinished (host crashed) counts as a failure.
                 let task = async move {
                     let polled = std::future::poll_fn(|cx| {
-                        last_poll.set(clock.global_now());
+                        last_poll.set(now.get());
                         fut.as_mut().poll(cx)
                     });
                     let r = polled.await.map_err(|e| e.to_string());
@@ -357,7 +361,11 @@ impl Sim {
         }
         let _enter = self.exec.enter();
         let _running = crate::context::enter(&self.shared);
-        lock(&self.shared).start();
+        {
+            let mut w = lock(&self.shared);
+            w.start();
+            self.now_seen.set(w.now);
+        }
         self.start_clients();
         let limit = Instant::ZERO + lock(&self.shared).cfg.time_limit;
         let control = Control {
@@ -435,10 +443,11 @@ impl Sim {
                         break;
                     }
                     let more_timers = batch_timers && timer && w.next_is_timer_at(w.now);
-                    if !self.exec.ready.is_empty() && !more_timers {
+                    if !self.exec.nothing_ready() && !more_timers {
                         break;
                     }
                 }
+                self.now_seen.set(w.now);
                 fault
             };
             if let Some(f) = fault {

@@ -280,8 +280,8 @@ impl World {
         key: Key,
         fast: bool,
     ) -> Option<Instant> {
-        let rto = self.rto(src, dst);
         let max = self.cfg.max_rto;
+        let mut rto = None; // computed on the first loss only: most segments arrive
         let mut t = self.now;
         for n in 0..MAX_RETRANSMITS {
             let now = self.now;
@@ -325,6 +325,7 @@ impl World {
                     t += if fast && n == 0 {
                         self.rtt(src, dst) + self.link(src, dst).cfg.latency.floor()
                     } else {
+                        let rto = *rto.get_or_insert_with(|| self.rto(src, dst));
                         crate::retransmit::backoff(rto, max, n)
                     };
                 }

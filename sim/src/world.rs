@@ -5,12 +5,13 @@
 use crate::clock::HostClock;
 use crate::config::{LinkConfig, SimConfig};
 use crate::datagram::{DatagramSock, InFlightDatagram};
+pub(crate) use crate::events::Ev;
+use crate::events::Events;
 use crate::packet::{Filters, InFlightFrame, PacketStack, PcapWriter, StackParams};
 use crate::slab::{Key, Slab};
 use crate::stream::{Conn, ListenerState};
 use crate::trace::{DropReason, Event, Kind, Trace};
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::task::Waker;
 use testbed_model::link::{Fate, LinkDrop, LinkQueue};
@@ -194,48 +195,6 @@ impl Link {
     }
 }
 
-/// What the event heap holds.
-pub(crate) enum Ev {
-    Timer(Key),
-    Segment { conn: Key, dir: usize, epoch: u32 },
-    Syn { conn: Key, attempt: u32 },
-    SynAck { conn: Key },
-    SynTimeout { conn: Key, attempt: u32 },
-    SynAckRetry { conn: Key, attempt: u32 },
-    Rst { conn: Key, to_end: usize },
-    Retransmit { conn: Key, dir: usize, gen: u32 },
-    GiveUp { conn: Key, dir: usize, gen: u32 },
-    Keepalive { conn: Key, end: usize, gen: u32 },
-    NagleFlush { conn: Key, dir: usize },
-    Datagram(Key),
-    Frame(Key),
-    StackPoll { host: HostId, gen: u64 },
-    Fault(FaultFn),
-}
-
-struct Entry {
-    time: Instant,
-    seq: u64,
-    ev: Ev,
-}
-impl PartialEq for Entry {
-    fn eq(&self, o: &Self) -> bool {
-        (self.time, self.seq) == (o.time, o.seq)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Entry {
-    /// Reversed: BinaryHeap is a max-heap and we want the earliest (time, seq) first.
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.time, o.seq).cmp(&(self.time, self.seq))
-    }
-}
-
 pub(crate) struct TimerSlot {
     pub(crate) waker: Option<Waker>,
     /// The host whose monotonic clock the deadline is on.
@@ -249,8 +208,7 @@ pub(crate) struct TimerSlot {
 pub(crate) struct World {
     pub(crate) cfg: SimConfig,
     pub(crate) now: Instant,
-    seq: u64,
-    heap: BinaryHeap<Entry>,
+    pub(crate) events: Events,
     pub(crate) hosts: Vec<HostState>,
     pub(crate) by_ip: BTreeMap<IpAddr, HostId>,
     links: crate::link_table::LinkTable,
@@ -289,8 +247,7 @@ impl World {
         World {
             cfg,
             now: Instant::ZERO,
-            seq: 0,
-            heap: BinaryHeap::new(),
+            events: Events::default(),
             hosts: Vec::new(),
             by_ip: BTreeMap::new(),
             links: Default::default(),
@@ -313,31 +270,23 @@ impl World {
     }
 
     pub(crate) fn schedule(&mut self, time: Instant, ev: Ev) {
-        let seq = self.seq;
-        self.seq += 1;
-        self.heap.push(Entry {
-            time: time.max(self.now),
-            seq,
-            ev,
-        });
+        self.events.schedule(time.max(self.now), ev);
     }
 
     pub(crate) fn next_event_time(&self) -> Option<Instant> {
-        self.heap.peek().map(|e| e.time)
+        self.events.next_time()
     }
 
     /// Whether the next event is a timer firing at `t`.
     pub(crate) fn next_is_timer_at(&self, t: Instant) -> bool {
-        self.heap
-            .peek()
-            .is_some_and(|e| e.time == t && matches!(e.ev, Ev::Timer(_)))
+        self.events.next_is_timer_at(t)
     }
 
     pub(crate) fn pop_event(&mut self) -> Option<Ev> {
-        let e = self.heap.pop()?;
-        debug_assert!(e.time >= self.now, "time went backwards");
-        self.now = e.time;
-        Some(e.ev)
+        let (time, ev) = self.events.pop()?;
+        debug_assert!(time >= self.now, "time went backwards");
+        self.now = time;
+        Some(ev)
     }
 
     #[inline]
@@ -545,6 +494,7 @@ impl World {
             rto_max: self.cfg.max_rto,
         };
         let local = self.local_time(host);
+        self.cancel_stack_poll(host);
         self.hosts[host as usize].stack = Some(Box::new(PacketStack::new(ip, seed, params, local)));
     }
 
@@ -596,7 +546,8 @@ impl World {
             Ev::NagleFlush { conn, dir } => self.on_nagle_flush(conn, dir),
             Ev::Datagram(key) => self.on_datagram(key),
             Ev::Frame(key) => self.on_frame(key),
-            Ev::StackPoll { host, gen } => self.on_stack_poll(host, gen),
+            Ev::StackPoll { host } => self.on_stack_poll(host),
+            Ev::Superseded => {}
             Ev::Fault(f) => return Some(f),
         }
         None

@@ -17,7 +17,7 @@
 use super::stack::Flow;
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use testbed_model::Duration;
 
 /// How a connection ended abnormally.
@@ -74,8 +74,9 @@ const CTL_IN_MAX: usize = 1 << 16;
 pub(crate) struct Conns {
     by_handle: BTreeMap<SocketHandle, Conn>,
     by_flow: BTreeMap<Flow, SocketHandle>,
-    /// Connections whose smoltcp timeout is armed because something is unacknowledged.
-    armed: BTreeSet<SocketHandle>,
+    /// Connections whose smoltcp timeout is armed because something is unacknowledged
+    /// (sorted; a vector because it is scanned after every stack poll and holds few).
+    armed: Vec<SocketHandle>,
     /// RST and FIN segments handed to the stack since its last poll: (flow, TCP flags).
     ctl_in: Vec<(Flow, u8)>,
     /// Sockets with Nagle on written since the last poll.
@@ -93,7 +94,7 @@ impl Conns {
         Conns {
             by_handle: BTreeMap::new(),
             by_flow: BTreeMap::new(),
-            armed: BTreeSet::new(),
+            armed: Vec::new(),
             ctl_in: Vec::new(),
             written: Vec::new(),
             default_user_timeout,
@@ -111,7 +112,9 @@ impl Conns {
         if self.by_flow.get(&c.flow) == Some(&h) {
             self.by_flow.remove(&c.flow);
         }
-        self.armed.remove(&h);
+        if let Ok(i) = self.armed.binary_search(&h) {
+            self.armed.remove(i);
+        }
         Some(c)
     }
 
@@ -152,7 +155,9 @@ impl Conns {
         };
         let t = self.busy_timeout(c);
         s.set_timeout(Some(smol(t)));
-        self.armed.insert(h);
+        if let Err(i) = self.armed.binary_search(&h) {
+            self.armed.insert(i, h);
+        }
     }
 
     /// Applies `h`'s options to its socket (after a setter changed them).
@@ -162,7 +167,7 @@ impl Conns {
         };
         s.set_nagle_enabled(c.nagle);
         s.set_keep_alive(c.keepalive.map(|k| smol(k.0)));
-        if self.armed.contains(&h) {
+        if self.armed.binary_search(&h).is_ok() {
             s.set_timeout(Some(smol(self.busy_timeout(c))));
         } else if matches!(s.state(), tcp::State::SynSent) {
             // The connect keeps its SYN budget.

@@ -16,13 +16,10 @@ pub(crate) struct InFlightFrame {
     pub(crate) data: Vec<u8>,
 }
 
-/// Trace summary of a frame: IP protocol << 8 | TCP flags.
-fn summary(frame: &[u8]) -> u64 {
-    match wire::ipv4(frame) {
-        Some(ip) => {
-            let flags = wire::tcp(frame, &ip).map_or(0, |t| t.flags);
-            (ip.proto as u64) << 8 | flags as u64
-        }
+/// Trace summary of a frame: IP protocol << 8 | TCP flags (0 if not IPv4).
+fn summary(ip: Option<&wire::Ipv4View>, tcp: Option<&wire::TcpView>) -> u64 {
+    match ip {
+        Some(ip) => (ip.proto as u64) << 8 | tcp.map_or(0, |t| t.flags) as u64,
         None => 0,
     }
 }
@@ -41,8 +38,10 @@ impl World {
         }
         self.pcap_record(host, &frame);
         self.trace.mix(crate::trace::content_hash(&frame));
-        let (len, sum) = (frame.len() as u64, summary(&frame));
-        let to = wire::ipv4(&frame).and_then(|ip| self.resolve(host, IpAddr::V4(ip.dst)));
+        let ip = wire::ipv4(&frame);
+        let tcp = ip.as_ref().and_then(|ip| wire::tcp(&frame, ip));
+        let (len, sum) = (frame.len() as u64, summary(ip.as_ref(), tcp.as_ref()));
+        let to = ip.and_then(|ip| self.resolve(host, IpAddr::V4(ip.dst)));
         self.record(
             Kind::FrameSend,
             DropReason::None,
@@ -186,6 +185,7 @@ impl World {
         let Some(ip) = wire::ipv4(&frame) else {
             return self.record(Kind::Drop, DropReason::Unhandled, NO_HOST, host, len, 0);
         };
+        let tcp = wire::tcp(&frame, &ip);
         self.pcap_record(host, &frame);
         self.record(
             Kind::FrameDeliver,
@@ -193,12 +193,12 @@ impl World {
             NO_HOST,
             host,
             len,
-            summary(&frame),
+            summary(Some(&ip), tcp.as_ref()),
         );
         if let Some(u) = wire::udp(&frame, &ip) {
             return self.udp_frame_arrived(host, &frame, &ip, &u);
         }
-        let Some(t) = wire::tcp(&frame, &ip) else {
+        let Some(t) = tcp else {
             return self.record(Kind::Drop, DropReason::Unhandled, NO_HOST, host, len, 0);
         };
         let Some(st) = self.stack(host) else {

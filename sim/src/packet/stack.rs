@@ -6,7 +6,7 @@
 
 use super::conn::{smol, Conns};
 use super::device::SimDevice;
-use crate::world::{Ev, HostId, World};
+use crate::world::{HostId, World};
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant as SmolInstant;
@@ -63,8 +63,6 @@ pub(crate) struct PacketStack {
     sent: AckRepair,
     /// The application's connections: options and how they ended.
     pub(crate) conns: Conns,
-    poll_gen: u64,
-    poll_scheduled: Option<Instant>,
     pub(crate) stats: PacketStats,
     pub(crate) buffer_bytes: usize,
     /// Ephemeral ports of reaped client sockets, to return to the host.
@@ -118,8 +116,6 @@ impl PacketStack {
             zombies: Vec::new(),
             sent: AckRepair::default(),
             conns: Conns::new(p.user_timeout),
-            poll_gen: 0,
-            poll_scheduled: None,
             stats: PacketStats::default(),
             buffer_bytes: p.buffer_bytes,
             freed_ports: Vec::new(),
@@ -205,24 +201,27 @@ impl World {
     /// Asks for a poll of `host`'s stack at the current time (after an application call).
     pub(crate) fn request_poll(&mut self, host: HostId) {
         let now = self.now;
-        let Some(st) = self.stack(host) else {
-            return;
-        };
-        if st.poll_scheduled.is_some_and(|t| t <= now) {
+        if self.stack(host).is_none() {
             return;
         }
-        st.poll_gen += 1;
-        st.poll_scheduled = Some(now);
-        let gen = st.poll_gen;
-        self.schedule(now, Ev::StackPoll { host, gen });
+        if self
+            .events
+            .pending_poll(host)
+            .is_some_and(|(t, _)| t <= now)
+        {
+            return;
+        }
+        self.events.schedule_poll(host, now);
     }
 
-    pub(crate) fn on_stack_poll(&mut self, host: HostId, gen: u64) {
-        match self.stack(host) {
-            Some(st) if st.poll_gen == gen => st.poll_scheduled = None,
-            _ => return,
-        }
+    /// The poll scheduled for `host`'s stack is due.
+    pub(crate) fn on_stack_poll(&mut self, host: HostId) {
         self.stack_poll(host);
+    }
+
+    /// `host`'s stack goes away (crash, restart): its pending poll passes as a no-op.
+    pub(crate) fn cancel_stack_poll(&mut self, host: HostId) {
+        self.events.cancel_poll(host);
     }
 
     /// Runs smoltcp on `host`, sends what it transmitted and schedules the next poll.
@@ -271,8 +270,13 @@ impl World {
                 0,
             );
         }
-        for f in frames {
+        for f in frames.drain(..) {
             self.send_frame(host, f, true);
+        }
+        if let Some(st) = self.stack(host) {
+            if st.dev.tx.is_empty() {
+                st.dev.tx = frames; // keep the list's allocation for the next poll
+            }
         }
         if let Some(next) = next {
             let local_next =
@@ -281,14 +285,11 @@ impl World {
             if g <= now {
                 g = now + Duration::from_micros(1);
             }
-            let Some(st) = self.stack(host) else {
+            if self.stack(host).is_none() {
                 return;
-            };
-            if st.poll_scheduled.is_none_or(|t| g < t) {
-                st.poll_gen += 1;
-                st.poll_scheduled = Some(g);
-                let gen = st.poll_gen;
-                self.schedule(g, Ev::StackPoll { host, gen });
+            }
+            if self.events.pending_poll(host).is_none_or(|(t, _)| g < t) {
+                self.events.schedule_poll(host, g);
             }
         }
     }
