@@ -89,6 +89,16 @@ impl Drop for Chain {
     }
 }
 
+/// Asks the driver's next blocking park to wait for the rest of the chain's completions at
+/// once (a SEND_ZC has two: its result and its notification), rather than return after each
+/// linked step.
+fn want_rest(slots: &[Option<usize>], zc: bool) {
+    driver::with(|d| {
+        let n = d.outstanding(slots, if zc { 2 } else { 1 });
+        d.want_completions(n);
+    });
+}
+
 /// The result of a single-completion slot.
 fn poll_one(slot: &mut Option<usize>, cx: &Context<'_>) -> Poll<i32> {
     let Some(idx) = *slot else {
@@ -240,10 +250,15 @@ async fn send(
         // Results in order: (read, sent).
         let mut results = Vec::with_capacity(chunks.len());
         for i in 0..chunks.len() {
-            let got = std::future::poll_fn(|cx| poll_one(&mut chain.slots[2 * i], cx)).await;
+            let got = std::future::poll_fn(|cx| {
+                want_rest(&chain.slots, zc);
+                poll_one(&mut chain.slots[2 * i], cx)
+            })
+            .await;
             let sent = if zc {
                 let (mut res, mut copied) = (None, None);
                 let r = std::future::poll_fn(|cx| {
+                    want_rest(&chain.slots, zc);
                     poll_zc(&mut chain.slots[2 * i + 1], &mut res, &mut copied, cx)
                 })
                 .await;
@@ -253,7 +268,11 @@ async fn send(
                 }
                 r
             } else {
-                std::future::poll_fn(|cx| poll_one(&mut chain.slots[2 * i + 1], cx)).await
+                std::future::poll_fn(|cx| {
+                    want_rest(&chain.slots, zc);
+                    poll_one(&mut chain.slots[2 * i + 1], cx)
+                })
+                .await
             };
             results.push((got, sent));
         }
