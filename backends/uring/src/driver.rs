@@ -28,8 +28,6 @@ enum Slot {
         queue: std::collections::VecDeque<(i32, u32)>,
         waker: Option<Waker>,
         finished: bool,
-        /// Completions received so far (queued or already collected).
-        seen: u32,
     },
 }
 
@@ -385,7 +383,6 @@ impl Driver {
                     queue: std::collections::VecDeque::new(),
                     waker: None,
                     finished: false,
-                    seen: 0,
                 }
             } else {
                 Slot::Waiting(None)
@@ -436,7 +433,6 @@ impl Driver {
             queue: std::collections::VecDeque::new(),
             waker: None,
             finished: false,
-            seen: 0,
         });
         Ok(idx)
     }
@@ -449,7 +445,6 @@ impl Driver {
                 queue,
                 waker,
                 finished,
-                ..
             }) => {
                 if let Some(c) = queue.pop_front() {
                     return Poll::Ready(Some(c));
@@ -719,23 +714,27 @@ impl Driver {
         self.want = self.want.max(n);
     }
 
-    /// Completions still to come for `slots`: one for a single-completion slot not yet
-    /// complete, `multi_total` minus those received for a multi-completion one (at least one
-    /// until it ends).
-    pub(crate) fn outstanding(&self, slots: &[Option<usize>], multi_total: u32) -> usize {
+    /// Slots of `slots` still waiting for a completion: one each, also for a multi-completion
+    /// slot that has not ended (a SEND_ZC waiting for its result or its notification counts
+    /// once: waiting for results and notifications together measured slower, see
+    /// docs/uring.md).
+    pub(crate) fn outstanding(&self, slots: &[Option<usize>]) -> usize {
         slots
             .iter()
             .flatten()
-            .map(|&idx| match self.slots.get(idx) {
-                Some(Some(Slot::Waiting(_))) => 1,
-                Some(Some(Slot::Multi {
-                    finished: false,
-                    seen,
-                    ..
-                })) => multi_total.saturating_sub(*seen).max(1) as usize,
-                _ => 0,
+            .filter(|&&idx| {
+                matches!(
+                    self.slots.get(idx),
+                    Some(Some(
+                        Slot::Waiting(_)
+                            | Slot::Multi {
+                                finished: false,
+                                ..
+                            }
+                    ))
+                )
             })
-            .sum()
+            .count()
     }
 
     /// The non-blocking enter: submits what is queued and runs deferred completion work
@@ -790,10 +789,7 @@ impl Driver {
                     }
                 }
                 Some(Slot::Multi {
-                    mut queue,
-                    waker,
-                    seen,
-                    ..
+                    mut queue, waker, ..
                 }) => {
                     queue.push_back((res, flags));
                     if let Some(w) = &waker {
@@ -803,7 +799,6 @@ impl Driver {
                         queue,
                         waker,
                         finished: !more,
-                        seen: seen.saturating_add(1),
                     });
                 }
                 Some(orphan @ Slot::Orphaned(_)) if more => {

@@ -90,11 +90,10 @@ impl Drop for Chain {
 }
 
 /// Asks the driver's next blocking park to wait for the rest of the chain's completions at
-/// once (a SEND_ZC has two: its result and its notification), rather than return after each
-/// linked step.
-fn want_rest(slots: &[Option<usize>], zc: bool) {
+/// once (one per operation still pending), rather than return after each linked step.
+fn want_rest(slots: &[Option<usize>]) {
     driver::with(|d| {
-        let n = d.outstanding(slots, if zc { 2 } else { 1 });
+        let n = d.outstanding(slots);
         d.want_completions(n);
     });
 }
@@ -251,14 +250,14 @@ async fn send(
         let mut results = Vec::with_capacity(chunks.len());
         for i in 0..chunks.len() {
             let got = std::future::poll_fn(|cx| {
-                want_rest(&chain.slots, zc);
+                want_rest(&chain.slots);
                 poll_one(&mut chain.slots[2 * i], cx)
             })
             .await;
             let sent = if zc {
                 let (mut res, mut copied) = (None, None);
                 let r = std::future::poll_fn(|cx| {
-                    want_rest(&chain.slots, zc);
+                    want_rest(&chain.slots);
                     poll_zc(&mut chain.slots[2 * i + 1], &mut res, &mut copied, cx)
                 })
                 .await;
@@ -269,7 +268,7 @@ async fn send(
                 r
             } else {
                 std::future::poll_fn(|cx| {
-                    want_rest(&chain.slots, zc);
+                    want_rest(&chain.slots);
                     poll_one(&mut chain.slots[2 * i + 1], cx)
                 })
                 .await
