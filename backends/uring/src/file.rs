@@ -7,6 +7,8 @@
 //! go on past missing bytes. A short read (or a failure) severs the chain: the rest completes
 //! with ECANCELED and what was read but not sent is finished with an ordinary send.
 //! `send_file_zc` sends with SEND_ZC from the registered buffers instead.
+//! While a chain is pending the worker asks its next park to wait for all of the chain's
+//! outstanding completions in one enter (bounded), not one enter per linked step.
 
 use crate::driver;
 use crate::fixed::{BufLease, FileLease, BUF_SIZE};
