@@ -55,6 +55,8 @@ pub struct RingStats {
     pub fixed_reads: u64,
     /// Sends linked behind a file read (IOSQE_IO_LINK) that completed.
     pub linked_sends: u64,
+    /// Blocking waits for several completions at once (a linked chain's results).
+    pub batch_waits: u64,
     /// Multishot recvs armed again after the kernel ended one (ENOBUFS, or the kernel's own
     /// reasons); the first arming of a stream's recv is not counted.
     pub recv_rearms: u64,
@@ -86,6 +88,7 @@ impl RingStats {
         self.provided_empty += other.provided_empty;
         self.fixed_reads += other.fixed_reads;
         self.linked_sends += other.linked_sends;
+        self.batch_waits += other.batch_waits;
         self.recv_rearms += other.recv_rearms;
         self.cq_overflows += other.cq_overflows;
         self.cq_dropped += other.cq_dropped;
@@ -150,6 +153,10 @@ pub(crate) struct RingConfig {
 
 /// IORING_ENTER_GETEVENTS: the enter also runs deferred completion work and reaps.
 const ENTER_GETEVENTS: u32 = 1;
+/// How long a batch wait (see [`Driver::want_completions`]) may hold back completions that
+/// arrived before the batch is whole: with IORING_FEAT_MIN_TIMEOUT the kernel returns after
+/// this long as soon as it has at least one; without it, the wait is a timed one of this length.
+const BATCH_WAIT: Duration = Duration::from_micros(500);
 /// Flush rounds after a CQ overflow before the next park takes over (a bound, not a loop).
 const OVERFLOW_FLUSHES: usize = 8;
 
@@ -181,6 +188,9 @@ pub(crate) struct Driver {
     /// The ring's setup has IORING_SETUP_TASKRUN_FLAG: an empty SQ without the flag means a
     /// non-blocking pass needs no syscall.
     taskrun_flag: bool,
+    /// Completions a waiter expects before it can go on (a linked chain's outstanding
+    /// results), set for the next blocking park only; 0 or 1: wait for one.
+    want: usize,
 }
 
 thread_local! {
@@ -288,6 +298,7 @@ pub(crate) fn install(
             features,
             live_streams: 0,
             taskrun_flag,
+            want: 0,
         })
     });
     Ok(handle)
@@ -602,8 +613,10 @@ impl Driver {
             (true, Some(t)) => Some(t.saturating_duration_since(now)),
             (true, None) => None,
         };
+        let want = std::mem::take(&mut self.want).min(self.ring.completion().capacity());
         let r = match wait {
             Some(d) if d.is_zero() => self.enter_nonblocking(),
+            timer if want > 1 => self.wait_batch(want, timer),
             Some(d) => {
                 let ts = types::Timespec::new()
                     .sec(d.as_secs())
@@ -661,6 +674,67 @@ impl Driver {
         }
         self.woken_scratch = woken;
         Ok(())
+    }
+
+    /// A blocking wait for `want` completions (a linked chain's results), so that the kernel
+    /// runs the chain's deferred steps (DEFER_TASKRUN) in one enter instead of returning after
+    /// each. Bounded: with IORING_FEAT_MIN_TIMEOUT, after [`BATCH_WAIT`] any completion ends
+    /// it; without, it is a timed wait of at most [`BATCH_WAIT`]. `timer`: the next timer.
+    fn wait_batch(&mut self, want: usize, timer: Option<Duration>) -> io::Result<usize> {
+        self.stats.enters += 1;
+        self.stats.batch_waits += 1;
+        let min_timeout = self.ring.params().is_feature_min_timeout();
+        let limit = if min_timeout {
+            timer
+        } else {
+            Some(timer.map_or(BATCH_WAIT, |d| d.min(BATCH_WAIT)))
+        };
+        let min_us = if min_timeout {
+            BATCH_WAIT.as_micros() as u32
+        } else {
+            0
+        };
+        let args = types::SubmitArgs::new().min_wait_usec(min_us);
+        match limit {
+            Some(d) => {
+                let ts = types::Timespec::new()
+                    .sec(d.as_secs())
+                    .nsec(d.subsec_nanos());
+                self.ring
+                    .submitter()
+                    .submit_with_args(want, &args.timespec(&ts))
+            }
+            None => self.ring.submitter().submit_with_args(want, &args),
+        }
+    }
+
+    /// The next blocking park waits for `n` completions rather than one (bounded by
+    /// [`BATCH_WAIT`]): a waiter that knows it needs that many before it can go on.
+    pub(crate) fn want_completions(&mut self, n: usize) {
+        self.want = self.want.max(n);
+    }
+
+    /// Slots of `slots` still waiting for a completion: one each, also for a multi-completion
+    /// slot that has not ended (a SEND_ZC waiting for its result or its notification counts
+    /// once: waiting for results and notifications together measured slower, see
+    /// docs/uring.md).
+    pub(crate) fn outstanding(&self, slots: &[Option<usize>]) -> usize {
+        slots
+            .iter()
+            .flatten()
+            .filter(|&&idx| {
+                matches!(
+                    self.slots.get(idx),
+                    Some(Some(
+                        Slot::Waiting(_)
+                            | Slot::Multi {
+                                finished: false,
+                                ..
+                            }
+                    ))
+                )
+            })
+            .count()
     }
 
     /// The non-blocking enter: submits what is queued and runs deferred completion work

@@ -7,6 +7,8 @@
 //! go on past missing bytes. A short read (or a failure) severs the chain: the rest completes
 //! with ECANCELED and what was read but not sent is finished with an ordinary send.
 //! `send_file_zc` sends with SEND_ZC from the registered buffers instead.
+//! While a chain is pending the worker asks its next park to wait for all of the chain's
+//! outstanding completions in one enter (bounded), not one enter per linked step.
 
 use crate::driver;
 use crate::fixed::{BufLease, FileLease, BUF_SIZE};
@@ -87,6 +89,15 @@ impl Drop for Chain {
             }
         }
     }
+}
+
+/// Asks the driver's next blocking park to wait for the rest of the chain's completions at
+/// once (one per operation still pending), rather than return after each linked step.
+fn want_rest(slots: &[Option<usize>]) {
+    driver::with(|d| {
+        let n = d.outstanding(slots);
+        d.want_completions(n);
+    });
 }
 
 /// The result of a single-completion slot.
@@ -240,10 +251,15 @@ async fn send(
         // Results in order: (read, sent).
         let mut results = Vec::with_capacity(chunks.len());
         for i in 0..chunks.len() {
-            let got = std::future::poll_fn(|cx| poll_one(&mut chain.slots[2 * i], cx)).await;
+            let got = std::future::poll_fn(|cx| {
+                want_rest(&chain.slots);
+                poll_one(&mut chain.slots[2 * i], cx)
+            })
+            .await;
             let sent = if zc {
                 let (mut res, mut copied) = (None, None);
                 let r = std::future::poll_fn(|cx| {
+                    want_rest(&chain.slots);
                     poll_zc(&mut chain.slots[2 * i + 1], &mut res, &mut copied, cx)
                 })
                 .await;
@@ -253,7 +269,11 @@ async fn send(
                 }
                 r
             } else {
-                std::future::poll_fn(|cx| poll_one(&mut chain.slots[2 * i + 1], cx)).await
+                std::future::poll_fn(|cx| {
+                    want_rest(&chain.slots);
+                    poll_one(&mut chain.slots[2 * i + 1], cx)
+                })
+                .await
             };
             results.push((got, sent));
         }

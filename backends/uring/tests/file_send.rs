@@ -110,6 +110,10 @@ fn linked_chains_send_every_byte_in_order_from_registered_buffers() {
     );
     assert_eq!(report.fallbacks, 0, "{report:?}");
     assert_eq!(stats.linked_sends, report.pairs);
+    assert!(
+        stats.batch_waits >= 1,
+        "the worker waited for a chain's completions together: {stats:?}"
+    );
 }
 
 #[test]
