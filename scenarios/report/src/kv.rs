@@ -1,7 +1,7 @@
 //! The linearizability counterexample of a failing `kv` run, as a plot: the checker's SVG
-//! timeline. Taken from the first run or sweep JSON in the records directory that holds one
-//! (`testbed run kv --json`, `testbed sweep kv --json FILE`: any object with
-//! `scenario: "kv"` and `metrics.counterexample_svg`); otherwise from the planted bug
+//! timeline. Taken from the first JSON file in the records directory that holds one
+//! (`testbed run kv --json`, or any document nesting an object with `scenario: "kv"` and
+//! `metrics.counterexample_svg`); otherwise from the planted bug
 //! (`bug=stale-read`, swarm faults) run here on the first seeds until one fails.
 
 use super::runs;
