@@ -2,7 +2,7 @@
 //! `testbed_model::{Net, Runtime}` (one line per request: `GET k` → `VAL v`, `PUT k v` →
 //! `OK`), four clients recording every operation into a history `Recorder` with simulated
 //! times, all in the simulator over lossy links (2% loss) with a partition and a server crash
-//! + restart. Then the linearizability checker runs on the history (key-value model, per key).
+//! and restart. Then the linearizability checker runs on the history (key-value model, per key).
 //!
 //!     cargo run --release -p testbed-distributed --example kv_linearizable [-- --seed N]
 //!     cargo run --release -p testbed-distributed --example kv_linearizable -- --plant-stale-read
