@@ -24,6 +24,7 @@ pub fn catalogue() -> Vec<&'static dyn Scenario> {
         &crate::rebalance::Rebalance,
         &crate::degrade::Degrade,
         &crate::failover::Failover,
+        &crate::kv::Kv,
     ]
 }
 

@@ -24,6 +24,7 @@ pub mod fuzzing;
 pub mod http1_load;
 pub mod http_flood;
 pub mod http_versions;
+pub mod kv;
 pub mod partition_heal;
 mod planted;
 pub mod rebalance;

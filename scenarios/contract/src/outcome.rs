@@ -134,7 +134,7 @@ impl Outcome {
         j
     }
 
-    /// A short human summary.
+    /// A short human summary (text metrics longer than [`SUMMARY_TEXT_MAX`] bytes elided).
     pub fn summary(&self) -> String {
         let mut s = format!(
             "{} on {} (seed {}): {}\n",
@@ -155,7 +155,13 @@ impl Outcome {
             );
         }
         for (k, v) in &self.metrics {
-            s += &format!("  {k} = {v}\n");
+            match v.as_str() {
+                // Long text (an SVG, a counterexample also shown above) stays in --json.
+                Some(t) if t.len() > SUMMARY_TEXT_MAX => {
+                    s += &format!("  {k} = <{} bytes of text; in --json>\n", t.len())
+                }
+                _ => s += &format!("  {k} = {v}\n"),
+            }
         }
         if let Some(n) = self
             .schedule
@@ -171,6 +177,9 @@ impl Outcome {
         s
     }
 }
+
+/// Longest text metric [`Outcome::summary`] prints.
+pub const SUMMARY_TEXT_MAX: usize = 200;
 
 /// Quantile of sorted values (nearest rank). `None` when empty.
 pub fn quantile(sorted: &[u64], q: f64) -> Option<u64> {

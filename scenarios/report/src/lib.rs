@@ -12,6 +12,7 @@ pub mod ddos;
 pub mod fidelity;
 pub mod hashing;
 pub mod http;
+pub mod kv;
 pub mod limiter;
 pub mod plot;
 mod render;
@@ -324,6 +325,26 @@ pub fn build(cfg: &Config<'_>) -> Report {
             }
         }
     }
+
+    // A linearizability counterexample: from a kv run or sweep record, else the planted bug.
+    let cx =
+        kv::from_records(&cfg.from, &mut notes).map_or_else(|| kv::planted(cfg.seed, cfg.wall), Ok);
+    plots.push(Plot {
+        id: "kv-counterexample",
+        title: "Linearizability counterexample of a failing kv run".into(),
+        caption: match &cx {
+            Ok(f) => format!(
+                "The checker's timeline of the key the history fails on: one row per client, \
+                 each operation a bar from call to return, the longest linearizable prefix \
+                 numbered, the operation that cannot be placed in red, indeterminate ones dashed. \
+                 {} Source: {}",
+                f.text.lines().next().unwrap_or_default(),
+                f.source
+            ),
+            Err(_) => "No failing kv run to draw.".into(),
+        },
+        svg: cx.map(|f| f.svg),
+    });
 
     // The fidelity suite: Linux numbers from `testbed fidelity --out`, sim side in-process.
     let (fid, fid_notes) = fidelity::build(&cfg.from, cfg.quick);
