@@ -1,0 +1,146 @@
+//! Exploring a scenario's fault schedules ([`explore_scenario`]): the harness's feedback-guided
+//! search ([`testbed_harness::explore`]) with each candidate run through
+//! [`Scenario::run_with_schedule`] on the simulator, and the run's [`Outcome`] turned into
+//! coverage features ([`outcome_features`]): the recorded trace (event kinds per host and
+//! their transitions), which invariants held, and every metric on a log scale (stage
+//! counters and invariant margins that scenarios report).
+
+use crate::faults::SwarmSpec;
+use crate::params::Params;
+use crate::scenario::{Backend, RunCtx, RunError, Scenario};
+use crate::Outcome;
+use testbed_harness::explore::coverage::{feature, metric_feature, trace_features};
+use testbed_harness::explore::{explore, Candidate, Config, Feedback, Report};
+use testbed_harness::sweep::panic_message;
+use testbed_model::Duration;
+use testbed_sim::Fidelity;
+
+pub use testbed_harness::explore::{in_ranges, Found};
+
+/// Why a scenario cannot be explored.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExploreError {
+    /// Its faults are not a schedule (no swarm ranges to search within).
+    #[error("scenario {0} has no fault schedule to explore (scenarios with one take --schedule)")]
+    NoSchedule(String),
+    /// It does not run on the simulator.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// What to explore and how.
+pub struct Exploration<'a> {
+    /// The scenario.
+    pub scenario: &'a dyn Scenario,
+    /// Its parameters.
+    pub params: Params,
+    /// Simulator fidelity.
+    pub fidelity: Fidelity,
+    /// The exploration seed.
+    pub seed: u64,
+    /// Runs in flight at once.
+    pub jobs: usize,
+    /// Run budget.
+    pub max_runs: u64,
+    /// A time budget: `true` stops the search between batches.
+    pub stop: &'a (dyn Fn() -> bool + Sync),
+}
+
+/// Coverage features of a run: trace, invariants, metrics, and a panic's message.
+pub fn outcome_features(o: &Outcome) -> Vec<u64> {
+    let mut out = Vec::new();
+    if let Some((events, _hosts)) = &o.trace {
+        trace_features(events, &mut out);
+    }
+    for i in &o.invariants {
+        out.push(feature(
+            "invariant",
+            &[
+                testbed_model::rng::label_hash(&i.name),
+                u64::from(i.passed),
+            ],
+        ));
+    }
+    for (name, v) in &o.metrics {
+        if let Some(x) = v.as_f64() {
+            out.push(metric_feature(name, x));
+        }
+    }
+    out
+}
+
+/// Runs one candidate of `scenario` with its schedule and reports what it did.
+pub fn run_candidate(
+    scenario: &dyn Scenario,
+    params: &Params,
+    fidelity: Fidelity,
+    c: &Candidate,
+) -> Feedback {
+    // Runs see a stopped wall clock: coverage must not depend on how fast the machine is.
+    let wall = || Duration::ZERO;
+    let ctx = RunCtx::new(Backend::Sim, c.seed, params.clone(), &wall)
+        .with_trace(true)
+        .with_fidelity(fidelity);
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        scenario.run_with_schedule(&ctx, &c.schedule)
+    }));
+    match run {
+        Ok(Ok(o)) => Feedback {
+            failed: !o.passed(),
+            failure: o
+                .invariants
+                .iter()
+                .filter(|i| !i.passed)
+                .map(|i| format!("{}: {}", i.name, i.detail))
+                .collect(),
+            features: outcome_features(&o),
+        },
+        Ok(Err(e)) => Feedback {
+            failed: true,
+            failure: vec![format!("run error: {e}")],
+            features: Vec::new(),
+        },
+        Err(p) => Feedback {
+            failed: true,
+            failure: vec![format!("panicked: {}", panic_message(&*p))],
+            features: vec![feature("panic", &[])],
+        },
+    }
+}
+
+/// The swarm ranges `scenario` draws from with `params`.
+pub fn swarm_of(scenario: &dyn Scenario, params: &Params) -> Result<SwarmSpec, ExploreError> {
+    if !scenario.backends().contains(&Backend::Sim) {
+        return Err(RunError::Unsupported {
+            scenario: scenario.name().into(),
+            backend: "sim".into(),
+            supported: scenario
+                .backends()
+                .iter()
+                .map(|b| b.name().to_string())
+                .collect(),
+        }
+        .into());
+    }
+    scenario
+        .swarm(params)
+        .ok_or_else(|| ExploreError::NoSchedule(scenario.name().into()))
+}
+
+/// Searches `x.scenario`'s schedules (within its swarm ranges) for a failing run.
+pub fn explore_scenario(x: &Exploration<'_>) -> Result<Report, ExploreError> {
+    let spec = swarm_of(x.scenario, &x.params)?;
+    let cfg = Config {
+        seed: x.seed,
+        jobs: x.jobs,
+        max_runs: x.max_runs,
+        stop: x.stop,
+        corpus_max: 4096,
+    };
+    let run = |c: &Candidate| run_candidate(x.scenario, &x.params, x.fidelity, c);
+    Ok(explore(&spec, &cfg, &run))
+}
+
+#[cfg(test)]
+mod tests;
