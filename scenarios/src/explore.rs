@@ -9,6 +9,8 @@ use crate::faults::SwarmSpec;
 use crate::params::Params;
 use crate::scenario::{Backend, RunCtx, RunError, Scenario};
 use crate::Outcome;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use testbed_harness::explore::coverage::{feature, metric_feature, trace_features};
 use testbed_harness::explore::{explore, Candidate, Config, Feedback, Report};
 use testbed_harness::sweep::panic_message;
@@ -56,10 +58,7 @@ pub fn outcome_features(o: &Outcome) -> Vec<u64> {
     for i in &o.invariants {
         out.push(feature(
             "invariant",
-            &[
-                testbed_model::rng::label_hash(&i.name),
-                u64::from(i.passed),
-            ],
+            &[testbed_model::rng::label_hash(&i.name), u64::from(i.passed)],
         ));
     }
     for (name, v) in &o.metrics {
@@ -70,13 +69,14 @@ pub fn outcome_features(o: &Outcome) -> Vec<u64> {
     out
 }
 
-/// Runs one candidate of `scenario` with its schedule and reports what it did.
+/// Runs one candidate of `scenario` with its schedule and reports what it did, and its
+/// numeric metrics.
 pub fn run_candidate(
     scenario: &dyn Scenario,
     params: &Params,
     fidelity: Fidelity,
     c: &Candidate,
-) -> Feedback {
+) -> (Feedback, Vec<(String, f64)>) {
     // Runs see a stopped wall clock: coverage must not depend on how fast the machine is.
     let wall = || Duration::ZERO;
     let ctx = RunCtx::new(Backend::Sim, c.seed, params.clone(), &wall)
@@ -86,26 +86,38 @@ pub fn run_candidate(
         scenario.run_with_schedule(&ctx, &c.schedule)
     }));
     match run {
-        Ok(Ok(o)) => Feedback {
-            failed: !o.passed(),
-            failure: o
-                .invariants
+        Ok(Ok(o)) => (
+            Feedback {
+                failed: !o.passed(),
+                failure: o
+                    .invariants
+                    .iter()
+                    .filter(|i| !i.passed)
+                    .map(|i| format!("{}: {}", i.name, i.detail))
+                    .collect(),
+                features: outcome_features(&o),
+            },
+            o.metrics
                 .iter()
-                .filter(|i| !i.passed)
-                .map(|i| format!("{}: {}", i.name, i.detail))
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
                 .collect(),
-            features: outcome_features(&o),
-        },
-        Ok(Err(e)) => Feedback {
-            failed: true,
-            failure: vec![format!("run error: {e}")],
-            features: Vec::new(),
-        },
-        Err(p) => Feedback {
-            failed: true,
-            failure: vec![format!("panicked: {}", panic_message(&*p))],
-            features: vec![feature("panic", &[])],
-        },
+        ),
+        Ok(Err(e)) => (
+            Feedback {
+                failed: true,
+                failure: vec![format!("run error: {e}")],
+                features: Vec::new(),
+            },
+            Vec::new(),
+        ),
+        Err(p) => (
+            Feedback {
+                failed: true,
+                failure: vec![format!("panicked: {}", panic_message(&*p))],
+                features: vec![feature("panic", &[])],
+            },
+            Vec::new(),
+        ),
     }
 }
 
@@ -128,8 +140,18 @@ pub fn swarm_of(scenario: &dyn Scenario, params: &Params) -> Result<SwarmSpec, E
         .ok_or_else(|| ExploreError::NoSchedule(scenario.name().into()))
 }
 
+/// The search's report, and how far runs got: the largest value of each metric over every
+/// run (a scenario's stage counters and margins say how close the search came).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Explored {
+    /// The search's report.
+    pub report: Report,
+    /// Per metric, the largest value any run reported.
+    pub metric_max: BTreeMap<String, f64>,
+}
+
 /// Searches `x.scenario`'s schedules (within its swarm ranges) for a failing run.
-pub fn explore_scenario(x: &Exploration<'_>) -> Result<Report, ExploreError> {
+pub fn explore_scenario(x: &Exploration<'_>) -> Result<Explored, ExploreError> {
     let spec = swarm_of(x.scenario, &x.params)?;
     let cfg = Config {
         seed: x.seed,
@@ -138,8 +160,21 @@ pub fn explore_scenario(x: &Exploration<'_>) -> Result<Report, ExploreError> {
         stop: x.stop,
         corpus_max: 4096,
     };
-    let run = |c: &Candidate| run_candidate(x.scenario, &x.params, x.fidelity, c);
-    Ok(explore(&spec, &cfg, &run))
+    let max: Mutex<BTreeMap<String, f64>> = Mutex::new(BTreeMap::new());
+    let run = |c: &Candidate| {
+        let (fb, metrics) = run_candidate(x.scenario, &x.params, x.fidelity, c);
+        let mut m = max.lock().unwrap_or_else(|p| p.into_inner());
+        for (k, v) in metrics {
+            let e = m.entry(k).or_insert(v);
+            *e = e.max(v);
+        }
+        fb
+    };
+    let report = explore(&spec, &cfg, &run);
+    Ok(Explored {
+        report,
+        metric_max: max.into_inner().unwrap_or_else(|p| p.into_inner()),
+    })
 }
 
 #[cfg(test)]

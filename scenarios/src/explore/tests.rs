@@ -27,7 +27,7 @@ fn exploration(depth: u64, seed: u64, jobs: usize, max_runs: u64) -> Exploration
 #[test]
 fn explore_finds_the_depth_2_bug_and_its_schedule_replays() {
     let x = exploration(2, 1, 1, 400);
-    let r = explore_scenario(&x).unwrap();
+    let r = explore_scenario(&x).unwrap().report;
     let found = r.found.expect("depth 2 found within 400 runs");
     assert!(found.run <= 400);
     assert!(
@@ -57,10 +57,11 @@ fn explore_is_deterministic_for_a_seed_and_one_job() {
     let a = explore_scenario(&exploration(3, 7, 1, 40)).unwrap();
     let b = explore_scenario(&exploration(3, 7, 1, 40)).unwrap();
     assert_eq!(a, b);
-    assert!(a.covered > 0 && a.corpus > 0, "{a:?}");
+    assert!(a.report.covered > 0 && a.report.corpus > 0, "{a:?}");
+    assert!(a.metric_max["stage"] >= 0.0);
     let found = explore_scenario(&exploration(2, 3, 1, 400)).unwrap();
     let again = explore_scenario(&exploration(2, 3, 1, 400)).unwrap();
-    assert!(found.found.is_some());
+    assert!(found.report.found.is_some());
     assert_eq!(found, again);
 }
 

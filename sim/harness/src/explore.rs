@@ -82,7 +82,7 @@ pub struct Report {
 
 struct Entry {
     candidate: Candidate,
-    /// Slots this entry set first.
+    /// Every slot its run set.
     slots: Vec<usize>,
     /// When it joined (its position among all additions).
     added: u64,
@@ -101,12 +101,17 @@ struct Search<'s> {
 }
 
 impl Search<'_> {
+    /// The power schedule: an entry is as promising as the rarest thing its run did (1/hits
+    /// of its least-hit slot), ×4 while it is among the newest, less the more it was picked.
     fn weight(&self, e: &Entry) -> f64 {
-        let rarity: f64 = e
+        let rarest = e
             .slots
             .iter()
-            .map(|s| 1.0 / f64::from(self.coverage.hits(*s).max(1)))
-            .sum();
+            .map(|s| self.coverage.hits(*s))
+            .min()
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let rarity = 1.0 / f64::from(rarest);
         let recent = if self.additions.saturating_sub(e.added) <= RECENT as u64 {
             4.0
         } else {
@@ -145,8 +150,8 @@ impl Search<'_> {
     }
 
     fn learn(&mut self, candidate: Candidate, features: &[u64]) {
-        let slots = self.coverage.add(features);
-        if slots.is_empty() {
+        let slots = Coverage::slots(features);
+        if self.coverage.add(&slots).is_empty() {
             return;
         }
         self.additions += 1;

@@ -33,13 +33,18 @@ impl Coverage {
         (splitmix64(feature) as usize) & (MAP_SLOTS - 1)
     }
 
-    /// Counts one run's features; returns the slots no run had set before (sorted, distinct).
-    pub fn add(&mut self, features: &[u64]) -> Vec<usize> {
+    /// The distinct slots of a run's features, sorted.
+    pub fn slots(features: &[u64]) -> Vec<usize> {
         let mut slots: Vec<usize> = features.iter().map(|f| Coverage::slot(*f)).collect();
         slots.sort_unstable();
         slots.dedup();
+        slots
+    }
+
+    /// Counts one run's slots ([`Coverage::slots`]); returns those no run had set before.
+    pub fn add(&mut self, slots: &[usize]) -> Vec<usize> {
         let mut new = Vec::new();
-        for s in slots {
+        for &s in slots {
             if self.hits[s] == 0 {
                 self.covered += 1;
                 new.push(s);
@@ -83,12 +88,12 @@ pub fn feature(tag: &str, values: &[u64]) -> u64 {
 
 /// Features of a recorded trace: per (kind, drop reason, source host, destination host, fault
 /// verb) how often it happened (bucketed), and per host which kind followed which (the host's
-/// state transitions as the network sees them), bucketed likewise.
+/// state transitions as the network sees them; present or not, as their counts are noise).
 pub fn trace_features(events: &[Event], out: &mut Vec<u64>) {
     use std::collections::BTreeMap;
     let mut counts: BTreeMap<(u64, u64, u64, u64, u64), u64> = BTreeMap::new();
     let mut last: BTreeMap<u32, u64> = BTreeMap::new();
-    let mut steps: BTreeMap<(u32, u64, u64), u64> = BTreeMap::new();
+    let mut steps: std::collections::BTreeSet<(u32, u64, u64)> = Default::default();
     for e in events {
         let verb = if e.kind == Kind::Fault { e.a } else { 0 };
         let kind = e.kind as u64;
@@ -100,15 +105,15 @@ pub fn trace_features(events: &[Event], out: &mut Vec<u64>) {
             let k = kind << 8 | verb;
             let prev = last.insert(e.src, k).unwrap_or(u64::MAX);
             if prev != k {
-                *steps.entry((e.src, prev, k)).or_default() += 1;
+                steps.insert((e.src, prev, k));
             }
         }
     }
     for ((kind, reason, src, dst, verb), n) in counts {
         out.push(feature("trace", &[kind, reason, src, dst, verb, bucket(n)]));
     }
-    for ((host, from, to), n) in steps {
-        out.push(feature("step", &[host as u64, from, to, bucket(n)]));
+    for (host, from, to) in steps {
+        out.push(feature("step", &[host as u64, from, to]));
     }
 }
 

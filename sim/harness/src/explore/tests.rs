@@ -146,10 +146,10 @@ fn in_ranges_refuses_what_the_spec_would_not_draw() {
 #[test]
 fn coverage_reports_each_slot_once() {
     let mut c = Coverage::default();
-    let a = c.add(&[1, 2, 2, 3]);
+    let a = c.add(&Coverage::slots(&[1, 2, 2, 3]));
     assert_eq!(a.len(), 3);
-    assert!(c.add(&[3, 2, 1]).is_empty());
-    assert_eq!(c.add(&[4]).len(), 1);
+    assert!(c.add(&Coverage::slots(&[3, 2, 1])).is_empty());
+    assert_eq!(c.add(&Coverage::slots(&[4])).len(), 1);
     assert_eq!(c.covered(), 4);
     assert_eq!(c.hits(Coverage::slot(1)), 2);
     assert_eq!(
