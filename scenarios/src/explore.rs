@@ -49,7 +49,8 @@ pub struct Exploration<'a> {
     pub stop: &'a (dyn Fn() -> bool + Sync),
 }
 
-/// Coverage features of a run: trace, invariants, metrics, and a panic's message.
+/// Coverage features of a run: trace and invariants (the metrics are
+/// [`outcome_progress`]).
 pub fn outcome_features(o: &Outcome) -> Vec<u64> {
     let mut out = Vec::new();
     if let Some((events, _hosts)) = &o.trace {
@@ -61,12 +62,16 @@ pub fn outcome_features(o: &Outcome) -> Vec<u64> {
             &[testbed_model::rng::label_hash(&i.name), u64::from(i.passed)],
         ));
     }
-    for (name, v) in &o.metrics {
-        if let Some(x) = v.as_f64() {
-            out.push(metric_feature(name, x));
-        }
-    }
     out
+}
+
+/// Progress features of a run: every metric the scenario reports (its stage counters and
+/// invariant margins), exact when small and on a log scale above.
+pub fn outcome_progress(o: &Outcome) -> Vec<u64> {
+    o.metrics
+        .iter()
+        .filter_map(|(name, v)| Some(metric_feature(name, v.as_f64()?)))
+        .collect()
 }
 
 /// Runs one candidate of `scenario` with its schedule and reports what it did, and its
@@ -96,6 +101,7 @@ pub fn run_candidate(
                     .map(|i| format!("{}: {}", i.name, i.detail))
                     .collect(),
                 features: outcome_features(&o),
+                progress: outcome_progress(&o),
             },
             o.metrics
                 .iter()
@@ -106,7 +112,7 @@ pub fn run_candidate(
             Feedback {
                 failed: true,
                 failure: vec![format!("run error: {e}")],
-                features: Vec::new(),
+                ..Feedback::default()
             },
             Vec::new(),
         ),
@@ -115,6 +121,7 @@ pub fn run_candidate(
                 failed: true,
                 failure: vec![format!("panicked: {}", panic_message(&*p))],
                 features: vec![feature("panic", &[])],
+                ..Feedback::default()
             },
             Vec::new(),
         ),

@@ -30,6 +30,10 @@ pub struct Feedback {
     pub failure: Vec<String>,
     /// Features of what the run did ([`coverage::feature`] and friends).
     pub features: Vec<u64>,
+    /// Features of how far the run got by the system's own account (a scenario's stage
+    /// counters and invariant margins): coverage like `features`, but the power schedule
+    /// favours entries whose progress is rare ([`PROGRESS_BONUS`]).
+    pub progress: Vec<u64>,
 }
 
 /// How to search.
@@ -53,6 +57,8 @@ const WARMUP_RUNS: u64 = 16;
 const FRESH_SHARE: f64 = 0.05;
 /// Entries counted as recent by the power schedule.
 const RECENT: usize = 8;
+/// How much more a rare progress slot weighs than any other rare slot.
+pub const PROGRESS_BONUS: f64 = 8.0;
 
 /// A failing candidate.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,6 +90,8 @@ struct Entry {
     candidate: Candidate,
     /// Every slot its run set.
     slots: Vec<usize>,
+    /// Its progress slots.
+    progress: Vec<usize>,
     /// When it joined (its position among all additions).
     added: u64,
     /// Times it was picked for mutation.
@@ -102,16 +110,19 @@ struct Search<'s> {
 
 impl Search<'_> {
     /// The power schedule: an entry is as promising as the rarest thing its run did (1/hits
-    /// of its least-hit slot), ×4 while it is among the newest, less the more it was picked.
+    /// of its least-hit slot; progress slots count [`PROGRESS_BONUS`] times), ×4 while it is
+    /// among the newest, less the more it was picked.
     fn weight(&self, e: &Entry) -> f64 {
-        let rarest = e
-            .slots
-            .iter()
-            .map(|s| self.coverage.hits(*s))
-            .min()
-            .unwrap_or(u32::MAX)
-            .max(1);
-        let rarity = 1.0 / f64::from(rarest);
+        let rarity = |slots: &[usize]| {
+            let rarest = slots
+                .iter()
+                .map(|s| self.coverage.hits(*s))
+                .min()
+                .unwrap_or(u32::MAX)
+                .max(1);
+            1.0 / f64::from(rarest)
+        };
+        let rarity = rarity(&e.slots).max(PROGRESS_BONUS * rarity(&e.progress));
         let recent = if self.additions.saturating_sub(e.added) <= RECENT as u64 {
             4.0
         } else {
@@ -149,8 +160,10 @@ impl Search<'_> {
         mutate(self.spec, c, donor, &mut self.rng)
     }
 
-    fn learn(&mut self, candidate: Candidate, features: &[u64]) {
-        let slots = Coverage::slots(features);
+    fn learn(&mut self, candidate: Candidate, fb: &Feedback) {
+        let progress = Coverage::slots(&fb.progress);
+        let all: Vec<u64> = fb.features.iter().chain(&fb.progress).copied().collect();
+        let slots = Coverage::slots(&all);
         if self.coverage.add(&slots).is_empty() {
             return;
         }
@@ -158,6 +171,7 @@ impl Search<'_> {
         let e = Entry {
             candidate,
             slots,
+            progress,
             added: self.additions,
             picks: 0,
         };
@@ -187,7 +201,7 @@ fn run_batch(
             Feedback {
                 failed: true,
                 failure: vec![format!("panicked: {}", panic_message(&*p))],
-                features: Vec::new(),
+                ..Feedback::default()
             }
         })
     };
@@ -254,7 +268,7 @@ pub fn explore(
                     stopped: false,
                 };
             }
-            s.learn(candidate, &fb.features);
+            s.learn(candidate, &fb);
         }
     }
     Report {

@@ -167,7 +167,7 @@ fn apply(spec: &SwarmSpec, op: Op, c: &mut Candidate, donor: &Candidate, rng: &m
             if ev.len() < max && !ks.is_empty() {
                 let k = ks[pick(rng, ks.len())];
                 let mut e = spec.draw_event(rng, k, &spec.caps());
-                follow(rng, ev, &mut e, spec.start_max_ms);
+                follow(spec, rng, ev, &mut e);
                 ev.push(e);
             }
         }
@@ -175,7 +175,7 @@ fn apply(spec: &SwarmSpec, op: Op, c: &mut Candidate, donor: &Candidate, rng: &m
             if ev.len() < max && !donor.schedule.events.is_empty() {
                 let d = &donor.schedule.events;
                 let mut e = d[pick(rng, d.len())].clone();
-                follow(rng, ev, &mut e, spec.start_max_ms);
+                follow(spec, rng, ev, &mut e);
                 ev.push(e);
             }
         }
@@ -218,16 +218,18 @@ fn apply(spec: &SwarmSpec, op: Op, c: &mut Candidate, donor: &Candidate, rng: &m
     }
 }
 
-/// Half the time, starts a new event `e` shortly after one of `ev` (bugs that need faults in
-/// order need them close together); otherwise leaves its start as drawn.
-fn follow(rng: &mut SeededRng, ev: &[FaultEvent], e: &mut FaultEvent, max: u64) {
+/// Half the time, starts a new event `e` after one of `ev` starts, within the longest an
+/// event may last (bugs that need faults in order need each while or soon after the one
+/// before); otherwise leaves its start as drawn.
+fn follow(spec: &SwarmSpec, rng: &mut SeededRng, ev: &[FaultEvent], e: &mut FaultEvent) {
     if ev.is_empty() || rng.chance(0.5) {
         return;
     }
     let before = ev[rng.below(ev.len() as u64) as usize].at_ms;
+    let reach = spec.for_ms.1.max(spec.start_max_ms / 4).max(1);
     e.at_ms = before
-        .saturating_add(rng.range_inclusive(1, (max / 4).max(1)))
-        .min(max);
+        .saturating_add(rng.range_inclusive(1, reach))
+        .min(spec.start_max_ms);
 }
 
 /// A new start near `at` (within a quarter of the range either way), in `0..=max`.

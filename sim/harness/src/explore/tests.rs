@@ -56,7 +56,8 @@ fn staged(c: &Candidate) -> Feedback {
         .iter()
         .take_while(|s| s.is_some())
         .count();
-    let mut features = vec![metric_feature("stage", stage as f64)];
+    let progress = vec![metric_feature("stage", stage as f64)];
+    let mut features = Vec::new();
     features.extend(
         ev.iter()
             .map(|e| feature("kind", &[e.fault.kind() as u64, bucket(ev.len() as u64)])),
@@ -69,6 +70,7 @@ fn staged(c: &Candidate) -> Feedback {
             vec![]
         },
         features,
+        progress,
     }
 }
 
