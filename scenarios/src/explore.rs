@@ -12,12 +12,13 @@ use crate::Outcome;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use testbed_harness::explore::coverage::{feature, metric_feature, trace_features};
-use testbed_harness::explore::{explore, Candidate, Config, Feedback, Report};
+use testbed_harness::explore::{explore, Candidate, Config, Feedback};
 use testbed_harness::sweep::panic_message;
 use testbed_model::Duration;
 use testbed_sim::Fidelity;
 
-pub use testbed_harness::explore::{in_ranges, Found};
+pub use testbed_harness::explore::{in_ranges, Candidate as ExploreCandidate, Found, Report};
+pub use testbed_harness::fuzzing::candidate as fuzz_candidate;
 
 /// Why a scenario cannot be explored.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

@@ -12,7 +12,10 @@ use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use testbed_scenarios::explore::{explore_scenario, Exploration};
+use testbed_scenarios::explore::{
+    explore_scenario, fuzz_candidate, run_candidate, swarm_of, Exploration, Explored, Found, Report,
+};
+use testbed_scenarios::fuzzing::SCENARIO_TARGETS;
 use testbed_scenarios::params::parse_duration;
 use testbed_scenarios::{find, prepare, replay_command, Backend};
 use testbed_sim::Fidelity;
@@ -48,11 +51,40 @@ pub struct ExploreArgs {
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// Do not search: decode this cargo-fuzz input of the scenario's fuzz target (e.g. a
+    /// crash file) into a run seed and a schedule, run it once and write the schedule. Without
+    /// --set, the target's own parameters are used.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["time"])]
+    from_fuzz: Option<PathBuf>,
 }
 
 /// `--time`: a duration such as `500ms`, `30s`, `5m`.
 fn time_budget(s: &str) -> Result<testbed_model::Duration, String> {
     parse_duration(s).ok_or_else(|| format!("bad --time {s:?}: expected e.g. 500ms, 30s, 5m"))
+}
+
+/// `--from-fuzz`: the one run a fuzz input decodes to, as a search that made one run (a
+/// passing input is reported as not found; its schedule is written all the same).
+fn from_fuzz(x: &Exploration<'_>, path: &std::path::Path) -> Result<Explored, String> {
+    let data = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let spec = swarm_of(x.scenario, &x.params).map_err(|e| e.to_string())?;
+    let c = fuzz_candidate(&spec, &data);
+    let (fb, metrics) = run_candidate(x.scenario, &x.params, x.fidelity, &c);
+    let failure = if fb.failed { fb.failure } else { Vec::new() };
+    Ok(Explored {
+        report: Report {
+            found: Some(Found {
+                candidate: c,
+                run: 1,
+                failure,
+            }),
+            runs: 1,
+            corpus: 0,
+            covered: 0,
+            stopped: false,
+        },
+        metric_max: metrics.into_iter().collect(),
+    })
 }
 
 /// Runs `testbed explore`.
@@ -62,7 +94,15 @@ pub fn run(a: ExploreArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
-    let params = match prepare(s, Backend::Sim, &a.sets) {
+    let target_sets: Vec<String> = match (&a.from_fuzz, a.sets.is_empty()) {
+        (Some(_), true) => SCENARIO_TARGETS
+            .iter()
+            .find(|t| t.1 == s.name())
+            .map(|t| t.2.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_default(),
+        _ => a.sets.clone(),
+    };
+    let params = match prepare(s, Backend::Sim, &target_sets) {
         Ok(p) => p,
         Err(e) => return usage(e),
     };
@@ -84,7 +124,11 @@ pub fn run(a: ExploreArgs) -> ExitCode {
         max_runs: a.runs,
         stop: &stop,
     };
-    let (r, metric_max) = match explore_scenario(&x) {
+    let explored = match &a.from_fuzz {
+        Some(path) => from_fuzz(&x, path),
+        None => explore_scenario(&x).map_err(|e| e.to_string()),
+    };
+    let (r, metric_max) = match explored {
         Ok(x) => (x.report, x.metric_max),
         Err(e) => return usage(e),
     };
@@ -139,6 +183,9 @@ pub fn run(a: ExploreArgs) -> ExitCode {
         eprintln!("testbed: writing {}: {e}", path.display());
         return ExitCode::from(2);
     }
+    // Only `--from-fuzz` of a passing input has a candidate without a failure.
+    let failed = !found.failure.is_empty();
+    out["found"] = failed.into();
     let seed = found.candidate.seed;
     // Test-only scenarios are found by name only with TESTBED_TEST_SCENARIOS=1.
     let env = if find(s.name()).is_err() {
@@ -166,14 +213,18 @@ pub fn run(a: ExploreArgs) -> ExitCode {
     if a.json {
         println!("{out}");
     } else {
-        println!(
-            "explore {}: FOUND a failing schedule after {} runs ({:.1} s); corpus {}, coverage {} slots",
-            s.name(),
-            r.runs,
-            secs,
-            r.corpus,
-            r.covered
-        );
+        if !failed {
+            println!("explore {}: the fuzz input passes", s.name());
+        } else {
+            println!(
+                "explore {}: FOUND a failing schedule after {} runs ({:.1} s); corpus {}, coverage {} slots",
+                s.name(),
+                r.runs,
+                secs,
+                r.corpus,
+                r.covered
+            );
+        }
         for f in &found.failure {
             println!("  failed: {f}");
         }
@@ -185,5 +236,9 @@ pub fn run(a: ExploreArgs) -> ExitCode {
         println!("replay: {replay}");
         println!("shrink: {shrink}");
     }
-    ExitCode::from(1)
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

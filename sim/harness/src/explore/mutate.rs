@@ -1,6 +1,6 @@
 //! Mutations of a (seed, schedule) candidate that stay inside a [`SwarmSpec`]'s declared
-//! ranges: add, drop, shift, lengthen or shorten, intensify, retarget and duplicate fault
-//! events, splice one in from another candidate, re-draw the run seed. [`in_ranges`] is the
+//! ranges: add, drop, shift (one event or all), lengthen or shorten, intensify, retarget and
+//! duplicate fault events, splice one in from another candidate, re-draw the run seed. [`in_ranges`] is the
 //! check every mutated schedule passes (on top of [`FaultSchedule::validate`]).
 
 use crate::faults::{quantize_rate, Fault, FaultEvent, FaultKind, FaultSchedule, SwarmSpec};
@@ -103,6 +103,7 @@ enum Op {
     Add,
     Drop,
     Shift,
+    ShiftAll,
     Lengthen,
     Shorten,
     Intensify,
@@ -118,6 +119,7 @@ const OPS: &[Op] = &[
     Op::Drop,
     Op::Shift,
     Op::Shift,
+    Op::ShiftAll,
     Op::Lengthen,
     Op::Shorten,
     Op::Intensify,
@@ -162,6 +164,15 @@ fn apply(spec: &SwarmSpec, op: Op, c: &mut Candidate, donor: &Candidate, rng: &m
     let pick = |rng: &mut SeededRng, n: usize| rng.below(n as u64) as usize;
     match op {
         Op::Reseed => c.seed = rng.next_u64(),
+        Op::ShiftAll => {
+            // The whole schedule earlier or later, gaps kept where the range allows: room
+            // for a later fault after a chain that starts too late.
+            let reach = (spec.start_max_ms / 4).max(1);
+            let delta = rng.range_inclusive(0, 2 * reach) as i64 - reach as i64;
+            for e in ev.iter_mut() {
+                e.at_ms = e.at_ms.saturating_add_signed(delta).min(spec.start_max_ms);
+            }
+        }
         Op::Add => {
             let ks = kinds(spec);
             if ev.len() < max && !ks.is_empty() {

@@ -229,3 +229,25 @@ fn a_stop_ends_the_search_and_a_panic_is_a_failure() {
         f.failure
     );
 }
+
+#[test]
+fn every_fuzz_input_decodes_to_a_schedule_within_the_ranges() {
+    let spec = spec();
+    let mut rng = SeededRng::new(11);
+    for len in [0usize, 3, 8, 15, 16, 24, 200, 1000] {
+        for _ in 0..50 {
+            let mut data = vec![0u8; len];
+            rng.fill_bytes(&mut data);
+            let c = crate::fuzzing::candidate(&spec, &data);
+            in_ranges(&spec, &c.schedule).unwrap_or_else(|e| panic!("{e}: {c:?}"));
+            assert_eq!(
+                c.schedule.events.len(),
+                (len.saturating_sub(8) / 8).min(12),
+                "{len}"
+            );
+        }
+    }
+    let all_ones = crate::fuzzing::candidate(&spec, &[0xff; 16]);
+    assert_eq!(all_ones.seed, u64::MAX);
+    assert_eq!(all_ones.schedule.events[0].at_ms, spec.start_max_ms);
+}
