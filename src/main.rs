@@ -53,6 +53,9 @@ enum Cmd {
     Fidelity(cmd::fidelity::FidelityArgs),
     /// Run a scenario twice per seed and compare the traces event by event.
     CheckDeterminism(cmd::check_determinism::CheckDeterminismArgs),
+    /// Search a scenario's fault schedules for a failing run, guided by coverage (see
+    /// docs/explore.md). Exit 1 when one is found, 0 when the budget runs out.
+    Explore(cmd::explore::ExploreArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,5 +72,6 @@ fn main() -> ExitCode {
         Cmd::Xdp { cmd } => cmd::xdp::run(cmd),
         Cmd::Report(args) => cmd::report::run(args),
         Cmd::Fidelity(args) => cmd::fidelity::run(args),
+        Cmd::Explore(a) => cmd::explore::run(a),
     }
 }

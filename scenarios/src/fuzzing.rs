@@ -3,6 +3,7 @@
 //! `fuzz/` call the bodies in the crates they fuzz (protocols, distributed, the harness, the
 //! contract); the replay runs those same bodies, and for `scenario_params` and
 //! `fault_schedule` also checks the inputs against the catalogue's own parameters and ranges.
+//! The scenario-level targets ([`SCENARIO_TARGETS`]) run a whole scenario on the simulator.
 
 use crate::{catalogue, Params};
 pub use testbed_protocols::fuzzing::{
@@ -25,7 +26,67 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("packet_filters", packet_filters),
     ("h2_frame_guard", h2_frame_guard),
     ("discovery_codec", discovery_codec),
+    ("partition_heal_run", partition_heal_run),
+    ("rpc_run", rpc_run),
+    ("planted_bug_depth4", planted_bug_depth4),
 ];
+
+/// The scenario-level targets: the scenario, its `--set` lines, and the body.
+pub const SCENARIO_TARGETS: &[(&str, &str, &[&str])] = &[
+    (
+        "partition_heal_run",
+        "partition-heal",
+        &["clients=2", "requests=5"],
+    ),
+    ("rpc_run", "rpc", &["faults=swarm", "clients=2", "calls=20"]),
+    ("planted_bug_depth4", "planted-bug", &["depth=4"]),
+];
+
+/// Runs `scenario` (from the catalogue or the test-only scenarios) with `sets` on the
+/// simulator, with the seed and fault schedule that `data` decodes to
+/// ([`testbed_harness::fuzzing::candidate`], within the scenario's swarm ranges); a failed
+/// invariant panics with the seed and the schedule (`testbed explore --from-fuzz` turns the
+/// input into a `--schedule` file).
+pub fn run_scenario(scenario: &str, sets: &[&str], data: &[u8]) {
+    let s = crate::find(scenario)
+        .ok()
+        .or_else(|| {
+            crate::test_catalogue()
+                .into_iter()
+                .find(|s| s.name() == scenario)
+        })
+        .expect("a scenario-level fuzz target names a scenario");
+    let sets: Vec<String> = sets.iter().map(|x| x.to_string()).collect();
+    let params = Params::parse(s.params(), &sets).expect("the target's parameters parse");
+    let spec = s
+        .swarm(&params)
+        .expect("the target's scenario takes a schedule");
+    let c = testbed_harness::fuzzing::candidate(&spec, data);
+    let (fb, _) = crate::explore::run_candidate(s, &params, testbed_sim::Fidelity::Stream, &c);
+    assert!(
+        !fb.failed,
+        "{scenario} failed with seed {}: {:?}; schedule {}",
+        c.seed,
+        fb.failure,
+        c.schedule.to_json()
+    );
+}
+
+/// `partition-heal` (2 clients, 5 requests) under a fuzzed seed and schedule.
+pub fn partition_heal_run(data: &[u8]) {
+    run_scenario("partition-heal", SCENARIO_TARGETS[0].2, data);
+}
+
+/// `rpc --set faults=swarm` (2 clients, 20 calls) under a fuzzed seed and schedule.
+pub fn rpc_run(data: &[u8]) {
+    run_scenario("rpc", SCENARIO_TARGETS[1].2, data);
+}
+
+/// The test-only `planted-bug --set depth=4` under a fuzzed seed and schedule: a crash here is
+/// the planted bug found (expected; `scripts/fuzz-smoke` reports it as such).
+pub fn planted_bug_depth4(data: &[u8]) {
+    run_scenario("planted-bug", SCENARIO_TARGETS[2].2, data);
+}
 
 /// The contract's body ([`testbed_contract::fuzzing::scenario_params`]), then the same
 /// `--set` lines against every catalogue scenario's parameters.

@@ -18,6 +18,7 @@ pub mod determinism;
 #[cfg(feature = "etcd")]
 pub mod discovery_etcd;
 pub mod echo;
+pub mod explore;
 pub mod failover;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -17,7 +17,7 @@ pub enum ShrinkError {
     #[error("scenario {0} has no fault schedule to shrink (scenarios with one take --schedule)")]
     NoSchedule(String),
     /// The seed's run passes: nothing to shrink.
-    #[error("seed {0} passes; shrinking needs a failing run (find one with `testbed sweep`)")]
+    #[error("seed {0} passes; shrinking needs a failing run (find one with `testbed sweep` or `testbed explore`)")]
     Passes(u64),
     /// The run could not happen.
     #[error(transparent)]
@@ -45,11 +45,24 @@ pub fn shrink_seed(
     ctx: &RunCtx<'_>,
     max_runs: u64,
 ) -> Result<Shrunk, ShrinkError> {
-    let no_schedule = || ShrinkError::NoSchedule(scenario.name().into());
     let params: &Params = &ctx.params;
     let original = scenario
         .fault_schedule(ctx.seed, params)
-        .ok_or_else(no_schedule)?;
+        .ok_or_else(|| ShrinkError::NoSchedule(scenario.name().into()))?;
+    shrink_schedule(scenario, ctx, original, max_runs)
+}
+
+/// Runs `ctx.seed` of `scenario` with `original` (a schedule from a file, such as the one
+/// `testbed explore` writes), then shrinks it.
+pub fn shrink_schedule(
+    scenario: &dyn Scenario,
+    ctx: &RunCtx<'_>,
+    original: FaultSchedule,
+    max_runs: u64,
+) -> Result<Shrunk, ShrinkError> {
+    if scenario.swarm(&ctx.params).is_none() {
+        return Err(ShrinkError::NoSchedule(scenario.name().into()));
+    }
     let first = scenario.run_with_schedule(ctx, &original)?;
     let failed: BTreeSet<String> = first
         .invariants

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod cert;
 pub mod check_determinism;
+pub mod explore;
 pub mod fidelity;
 pub mod list;
 pub mod log;

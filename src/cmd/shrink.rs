@@ -8,7 +8,7 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use testbed_scenarios::faults::FaultSchedule;
-use testbed_scenarios::shrink::{shrink_seed, ShrinkError};
+use testbed_scenarios::shrink::{shrink_schedule, shrink_seed, ShrinkError};
 use testbed_scenarios::{
     find, prepare, replay_command, test_catalogue, Backend, RunCtx, RunError, Scenario,
 };
@@ -58,6 +58,10 @@ pub struct ShrinkArgs {
     /// stream or packet (see `run --fidelity`).
     #[arg(long, value_enum, default_value = "stream")]
     fidelity: FidelityArg,
+    /// Shrink this failing schedule (a file from `testbed explore` or `run --json`) run with
+    /// --seed, instead of the schedule the seed draws.
+    #[arg(long, value_name = "FILE")]
+    schedule: Option<PathBuf>,
 }
 
 fn describe(s: &FaultSchedule) -> String {
@@ -91,7 +95,15 @@ pub fn shrink(a: ShrinkArgs) -> ExitCode {
     let ctx = RunCtx::new(Backend::Sim, a.seed, params, &wall)
         .with_replay(replay.clone())
         .with_fidelity(fidelity);
-    let r = match shrink_seed(s, &ctx, a.max_runs) {
+    let given = match a.schedule.as_deref().map(read_schedule).transpose() {
+        Ok(g) => g,
+        Err(e) => return usage(e),
+    };
+    let shrunk = match given {
+        Some(g) => shrink_schedule(s, &ctx, g, a.max_runs),
+        None => shrink_seed(s, &ctx, a.max_runs),
+    };
+    let r = match shrunk {
         Ok(r) => r,
         Err(ShrinkError::Run(e)) if !e.is_usage() => {
             eprintln!("testbed: {e}");

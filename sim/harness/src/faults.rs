@@ -392,6 +392,20 @@ impl Action {
     }
 }
 
+/// How intense drawn faults may get (at most a [`SwarmSpec`]'s maxima): a swarm draw picks
+/// lower caps per seed, exploration uses the maxima ([`SwarmSpec::caps`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Caps {
+    /// Largest loss rate.
+    pub loss_max: f64,
+    /// Largest extra latency, ms.
+    pub latency_max_ms: u64,
+    /// Largest clock offset either way, ms (not negative).
+    pub skew_max_ms: i64,
+    /// Largest drift either way, ppm (not negative).
+    pub drift_max_ppm: i64,
+}
+
 /// A scenario's declared fault ranges for swarm testing.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SwarmSpec {
@@ -472,53 +486,75 @@ impl SwarmSpec {
         let skew_max = rng.range_inclusive(0, self.skew_max_ms.unsigned_abs()) as i64;
         let drift_max = rng.range_inclusive(0, self.drift_max_ppm.unsigned_abs()) as i64;
         let n = rng.range_inclusive(1, self.events_max.max(1));
+        let caps = Caps {
+            loss_max,
+            latency_max_ms: latency_max,
+            skew_max_ms: skew_max,
+            drift_max_ppm: drift_max,
+        };
         let mut events = Vec::new();
         for _ in 0..n {
             let kind = kinds[rng.below(kinds.len() as u64) as usize];
-            let at_ms = rng.range_inclusive(0, self.start_max_ms);
-            let for_ms = rng.range_inclusive(self.for_ms.0, self.for_ms.1.max(self.for_ms.0));
-            let pick =
-                |rng: &mut SeededRng, v: &[String]| v[rng.below(v.len() as u64) as usize].clone();
-            let link = |rng: &mut SeededRng| {
-                self.links[rng.below(self.links.len() as u64) as usize].clone()
-            };
-            let signed =
-                |rng: &mut SeededRng, max: i64| rng.range_inclusive(0, 2 * max as u64) as i64 - max;
-            let fault = match kind {
-                FaultKind::Partition => {
-                    let (a, b) = link(&mut rng);
-                    Fault::Partition { a, b }
-                }
-                FaultKind::Crash => Fault::Crash {
-                    host: pick(&mut rng, &self.crashable),
-                },
-                FaultKind::Loss => {
-                    let (a, b) = link(&mut rng);
-                    let rate = quantize_rate(loss_max * rng.unit_f64());
-                    Fault::Loss { a, b, rate }
-                }
-                FaultKind::Latency => {
-                    let (a, b) = link(&mut rng);
-                    let extra_ms = rng.range_inclusive(0, latency_max);
-                    Fault::Latency { a, b, extra_ms }
-                }
-                FaultKind::ClockSkew => Fault::ClockSkew {
-                    host: pick(&mut rng, &self.skewable),
-                    offset_ms: signed(&mut rng, skew_max),
-                    drift_ppm: signed(&mut rng, drift_max),
-                },
-            };
-            events.push(FaultEvent {
-                at_ms,
-                for_ms,
-                fault,
-            });
+            events.push(self.draw_event(&mut rng, kind, &caps));
         }
         events.sort_by_key(|e| e.at_ms);
         FaultSchedule { events }
     }
 
-    fn drawable(&self, k: FaultKind) -> bool {
+    /// Draws one event of `kind` (which must be [`SwarmSpec::drawable`]): start, duration,
+    /// then target and intensity within `caps`.
+    pub fn draw_event(&self, rng: &mut SeededRng, kind: FaultKind, caps: &Caps) -> FaultEvent {
+        let at_ms = rng.range_inclusive(0, self.start_max_ms);
+        let for_ms = rng.range_inclusive(self.for_ms.0, self.for_ms.1.max(self.for_ms.0));
+        let pick =
+            |rng: &mut SeededRng, v: &[String]| v[rng.below(v.len() as u64) as usize].clone();
+        let link =
+            |rng: &mut SeededRng| self.links[rng.below(self.links.len() as u64) as usize].clone();
+        let signed =
+            |rng: &mut SeededRng, max: i64| rng.range_inclusive(0, 2 * max as u64) as i64 - max;
+        let fault = match kind {
+            FaultKind::Partition => {
+                let (a, b) = link(rng);
+                Fault::Partition { a, b }
+            }
+            FaultKind::Crash => Fault::Crash {
+                host: pick(rng, &self.crashable),
+            },
+            FaultKind::Loss => {
+                let (a, b) = link(rng);
+                let rate = quantize_rate(caps.loss_max * rng.unit_f64());
+                Fault::Loss { a, b, rate }
+            }
+            FaultKind::Latency => {
+                let (a, b) = link(rng);
+                let extra_ms = rng.range_inclusive(0, caps.latency_max_ms);
+                Fault::Latency { a, b, extra_ms }
+            }
+            FaultKind::ClockSkew => Fault::ClockSkew {
+                host: pick(rng, &self.skewable),
+                offset_ms: signed(rng, caps.skew_max_ms),
+                drift_ppm: signed(rng, caps.drift_max_ppm),
+            },
+        };
+        FaultEvent {
+            at_ms,
+            for_ms,
+            fault,
+        }
+    }
+
+    /// The widest caps: the declared maxima.
+    pub fn caps(&self) -> Caps {
+        Caps {
+            loss_max: self.loss_max,
+            latency_max_ms: self.latency_max_ms,
+            skew_max_ms: self.skew_max_ms.abs(),
+            drift_max_ppm: self.drift_max_ppm.abs(),
+        }
+    }
+
+    /// Whether this spec can draw faults of `k` (it has targets for them).
+    pub fn drawable(&self, k: FaultKind) -> bool {
         match k {
             FaultKind::Partition | FaultKind::Loss | FaultKind::Latency => !self.links.is_empty(),
             FaultKind::Crash => !self.crashable.is_empty(),

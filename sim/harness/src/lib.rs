@@ -1,6 +1,7 @@
 //! testbed-harness: simulator test machinery that knows nothing of scenarios — fault schedules
-//! and swarm testing, seed sweeps, schedule shrinking, determinism checks, seed ranges. Depends
-//! only on testbed-sim and testbed-model among the testbed crates, so any crate's tests can use it.
+//! and swarm testing, seed sweeps, coverage-guided exploration, schedule shrinking, determinism
+//! checks, seed ranges. Depends only on testbed-sim and testbed-model among the testbed crates, so
+//! any crate's tests can use it.
 //!
 //! # Swarm testing your own service from `cargo test`
 //!
@@ -55,6 +56,7 @@
 
 pub mod check;
 pub mod determinism;
+pub mod explore;
 pub mod faults;
 #[doc(hidden)]
 pub mod fuzzing;
