@@ -18,10 +18,11 @@ mod fixed;
 #[allow(unsafe_code)] // ring operations on owned buffers and fds
 mod net;
 mod probe;
+mod ring_stats;
 mod worker;
 
-pub use driver::{RingSetup, RingStats};
 pub use file::{send_file, send_file_zc, FileSendReport};
 pub use net::{UringDatagram, UringListener, UringStream};
 pub use probe::{probe, Features, Unsupported};
+pub use ring_stats::{RingSetup, RingStats};
 pub use worker::{block_on, Builder, Sleep, Uring, Worker};
