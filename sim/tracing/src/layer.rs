@@ -67,26 +67,25 @@ impl SimLayer {
     }
 
     fn to_writer(format: Format, out: impl Write + Send + 'static) -> SimLayer {
-        SimLayer {
+        SimLayer::new(
             format,
-            sink: Sink::Writer {
+            Sink::Writer {
                 out: Mutex::new(Box::new(out)),
                 failed: AtomicBool::new(false),
             },
-        }
+        )
+    }
+
+    fn new(format: Format, sink: Sink) -> SimLayer {
+        crate::interest::keep_interest_general();
+        SimLayer { format, sink }
     }
 
     /// Lines in `format` kept in memory, at most `max_lines` of them; the [`Captured`] reads
     /// them.
     pub fn captured(format: Format, max_lines: usize) -> (SimLayer, Captured) {
         let c = Captured::new(max_lines);
-        (
-            SimLayer {
-                format,
-                sink: Sink::Capture(c.clone()),
-            },
-            c,
-        )
+        (SimLayer::new(format, Sink::Capture(c.clone())), c)
     }
 
     fn emit(&self, stamp: Option<Stamp<'_>>, text: String) {

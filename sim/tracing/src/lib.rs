@@ -20,6 +20,7 @@
 
 mod capture;
 mod fields;
+mod interest;
 mod layer;
 mod merge;
 
