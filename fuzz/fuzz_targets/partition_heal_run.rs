@@ -1,5 +1,5 @@
 //! Scenario-level: `partition-heal` (2 clients, 5 requests) on the simulator,
-//! with the run seed and fault schedule (within its swarm ranges) the input decodes to; a
+//! with the run seed, buggify mask and fault schedule (within its swarm ranges) the input decodes to; a
 //! failed invariant is a crash. `testbed explore <scenario> --from-fuzz FILE` turns a crash
 //! file into a `--schedule` file.
 #![no_main]

@@ -28,6 +28,9 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("discovery_codec", discovery_codec),
     ("partition_heal_run", partition_heal_run),
     ("rpc_run", rpc_run),
+    ("kv_run", kv_run),
+    ("planted_bug_depth2", planted_bug_depth2),
+    ("planted_bug_depth3", planted_bug_depth3),
     ("planted_bug_depth4", planted_bug_depth4),
 ];
 
@@ -39,11 +42,14 @@ pub const SCENARIO_TARGETS: &[(&str, &str, &[&str])] = &[
         &["clients=2", "requests=5"],
     ),
     ("rpc_run", "rpc", &["faults=swarm", "clients=2", "calls=20"]),
+    ("kv_run", "kv", &["faults=swarm", "clients=3"]),
+    ("planted_bug_depth2", "planted-bug", &["depth=2"]),
+    ("planted_bug_depth3", "planted-bug", &["depth=3"]),
     ("planted_bug_depth4", "planted-bug", &["depth=4"]),
 ];
 
 /// Runs `scenario` (from the catalogue or the test-only scenarios) with `sets` on the
-/// simulator, with the seed and fault schedule that `data` decodes to
+/// simulator, with the seed, buggify mask and fault schedule that `data` decodes to
 /// ([`testbed_harness::fuzzing::candidate`], within the scenario's swarm ranges); a failed
 /// invariant panics with the seed and the schedule (`testbed explore --from-fuzz` turns the
 /// input into a `--schedule` file).
@@ -74,18 +80,43 @@ pub fn run_scenario(scenario: &str, sets: &[&str], data: &[u8]) {
 
 /// `partition-heal` (2 clients, 5 requests) under a fuzzed seed and schedule.
 pub fn partition_heal_run(data: &[u8]) {
-    run_scenario("partition-heal", SCENARIO_TARGETS[0].2, data);
+    run_target("partition_heal_run", data);
 }
 
 /// `rpc --set faults=swarm` (2 clients, 20 calls) under a fuzzed seed and schedule.
 pub fn rpc_run(data: &[u8]) {
-    run_scenario("rpc", SCENARIO_TARGETS[1].2, data);
+    run_target("rpc_run", data);
 }
 
-/// The test-only `planted-bug --set depth=4` under a fuzzed seed and schedule: a crash here is
+/// `kv --set faults=swarm` (3 clients) under a fuzzed seed and schedule: a crash is a
+/// non-linearizable history or a client that made no progress.
+pub fn kv_run(data: &[u8]) {
+    run_target("kv_run", data);
+}
+
+/// The test-only `planted-bug --set depth=2` under a fuzzed seed and schedule: a crash here is
 /// the planted bug found (expected; `scripts/fuzz-smoke` reports it as such).
+pub fn planted_bug_depth2(data: &[u8]) {
+    run_target("planted_bug_depth2", data);
+}
+
+/// `planted-bug --set depth=3`, likewise.
+pub fn planted_bug_depth3(data: &[u8]) {
+    run_target("planted_bug_depth3", data);
+}
+
+/// `planted-bug --set depth=4`, likewise.
 pub fn planted_bug_depth4(data: &[u8]) {
-    run_scenario("planted-bug", SCENARIO_TARGETS[2].2, data);
+    run_target("planted_bug_depth4", data);
+}
+
+/// Runs the scenario-level target `name` ([`SCENARIO_TARGETS`]) on `data`.
+fn run_target(name: &str, data: &[u8]) {
+    let (_, scenario, sets) = SCENARIO_TARGETS
+        .iter()
+        .find(|t| t.0 == name)
+        .expect("a scenario-level target");
+    run_scenario(scenario, sets, data);
 }
 
 /// The contract's body ([`testbed_contract::fuzzing::scenario_params`]), then the same

@@ -157,6 +157,7 @@ fn plan() -> FaultSchedule {
                 },
             },
         ],
+        buggify_mask: None,
     }
 }
 

@@ -150,7 +150,10 @@ impl FaultPlan {
                 host: "server".into(),
             },
         });
-        FaultSchedule { events }
+        FaultSchedule {
+            events,
+            buggify_mask: None,
+        }
     }
 }
 

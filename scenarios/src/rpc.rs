@@ -404,7 +404,10 @@ impl Scenario for Rpc {
             })
             .into_iter()
             .collect();
-        Some(FaultSchedule { events })
+        Some(FaultSchedule {
+            events,
+            buggify_mask: None,
+        })
     }
     fn run_with_schedule(
         &self,

@@ -78,6 +78,11 @@ pub struct SimConfig {
     pub buggify_enable: f64,
     /// Probability that an enabled buggify point fires when reached.
     pub buggify_fire: f64,
+    /// Replaces the per-run enable draw of buggify points: point `name` is enabled iff bit
+    /// [`crate::buggify_bit`]`(name)` is set (firing is still drawn). `None`: drawn with
+    /// probability `buggify_enable`. Fuzz inputs and exploration set it through a fault
+    /// schedule's `buggify_mask`.
+    pub buggify_mask: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -106,6 +111,7 @@ impl Default for SimConfig {
             buggify: true,
             buggify_enable: 0.25,
             buggify_fire: 0.05,
+            buggify_mask: None,
         }
     }
 }

@@ -33,7 +33,7 @@ pub mod testing;
 pub mod trace;
 mod world;
 
-pub use buggify::BuggifyPoint;
+pub use buggify::{buggify_bit, BuggifyPoint};
 pub use clock::{MAX_DRIFT_PPM, MAX_OFFSET_NS};
 pub use config::{Latency, LinkConfig, SimConfig};
 pub use control::{Control, Verb, FAULT};

@@ -575,6 +575,12 @@ impl Sim {
         lock(&self.shared).trace.hash()
     }
 
+    /// Sets [`SimConfig::buggify_mask`](crate::SimConfig::buggify_mask) before the run (a
+    /// point already reached keeps its decision).
+    pub fn set_buggify_mask(&self, mask: Option<u64>) {
+        lock(&self.shared).buggify.set_mask(mask);
+    }
+
     /// The buggify points reached so far: whether each was enabled, how often it was reached
     /// and how often it fired (also valid after a failed run).
     pub fn buggify_points(&self) -> Vec<crate::BuggifyPoint> {

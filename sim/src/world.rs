@@ -238,12 +238,13 @@ pub(crate) struct World {
 impl World {
     pub(crate) fn new(cfg: SimConfig) -> World {
         let record = cfg.record_trace;
-        let buggify = crate::buggify::Buggify::new(
+        let mut buggify = crate::buggify::Buggify::new(
             cfg.buggify,
             cfg.seed,
             cfg.buggify_enable,
             cfg.buggify_fire,
         );
+        buggify.set_mask(cfg.buggify_mask);
         World {
             cfg,
             now: Instant::ZERO,

@@ -55,6 +55,7 @@ fn shrinking_the_planted_bug_keeps_exactly_partition_and_crash() {
     for keep in 0..2 {
         let one = FaultSchedule {
             events: vec![r.schedule.events[keep].clone()],
+            buggify_mask: None,
         };
         assert!(s.run_with_schedule(&ctx, &one).unwrap().passed());
     }

@@ -120,6 +120,11 @@ impl FaultEvent {
 pub struct FaultSchedule {
     /// The events, by start time.
     pub events: Vec<FaultEvent>,
+    /// Which buggify points the run enables (`testbed_sim::SimConfig::buggify_mask`: point
+    /// `name` is enabled iff bit `testbed_sim::buggify_bit(name)` is set); absent: drawn from
+    /// the run seed. Fuzz inputs and `testbed explore` choose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buggify_mask: Option<u64>,
 }
 
 /// Why a schedule cannot be used by a scenario.
@@ -227,11 +232,15 @@ impl FaultSchedule {
         Ok(())
     }
 
-    /// Schedules every fault change on `sim`. `base` is the link configuration the faults
+    /// Schedules every fault change on `sim` and sets its buggify mask if the schedule has
+    /// one. `base` is the link configuration the faults
     /// modify (loss and latency are set on top of it and restored when they end).
     /// Overlapping events combine: a link is cut while any partition of it is active, a host
     /// is down while any crash of it is, losses compound, extra latencies and skews add up.
     pub fn apply(&self, sim: &Sim, base: &LinkConfig) {
+        if self.buggify_mask.is_some() {
+            sim.set_buggify_mask(self.buggify_mask);
+        }
         let mut times = BTreeSet::new();
         for e in &self.events {
             times.insert(e.at_ms);
@@ -498,7 +507,10 @@ impl SwarmSpec {
             events.push(self.draw_event(&mut rng, kind, &caps));
         }
         events.sort_by_key(|e| e.at_ms);
-        FaultSchedule { events }
+        FaultSchedule {
+            events,
+            buggify_mask: None,
+        }
     }
 
     /// Draws one event of `kind` (which must be [`SwarmSpec::drawable`]): start, duration,

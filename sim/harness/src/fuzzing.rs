@@ -49,10 +49,12 @@ pub fn fault_schedule_against(data: &[u8], specs: &[SwarmSpec]) {
 }
 
 /// A fuzz input as an exploration candidate (the scenario-level fuzz targets): 8 bytes of run
-/// seed (little-endian, zero-padded; the seed also decides the run's buggify points), then one
-/// fault event per 8 bytes, at most `spec.events_max`: kind, target, start (2 bytes, scaled to
-/// `0..=start_max_ms`), duration (2 bytes, scaled to the `for_ms` range), intensity (2 bytes,
-/// scaled to the caps). Every input decodes to a schedule within `spec`'s ranges.
+/// seed (little-endian, zero-padded), 8 bytes of buggify mask (little-endian: which buggify
+/// points the run enables, `testbed_sim::buggify_bit`; an input shorter than 16 bytes has
+/// none and the seed draws them), then one fault event per 8 bytes, at most
+/// `spec.events_max`: kind, target, start (2 bytes, scaled to `0..=start_max_ms`), duration
+/// (2 bytes, scaled to the `for_ms` range), intensity (2 bytes, scaled to the caps). Every
+/// input decodes to a schedule within `spec`'s ranges.
 pub fn candidate(spec: &SwarmSpec, data: &[u8]) -> Candidate {
     let mut seed = [0u8; 8];
     let head = data.len().min(8);
@@ -65,15 +67,21 @@ pub fn candidate(spec: &SwarmSpec, data: &[u8]) -> Candidate {
         .collect();
     let mut events = Vec::new();
     if !kinds.is_empty() {
-        let body = data.get(8..).unwrap_or(&[]);
+        let body = data.get(16..).unwrap_or(&[]);
         for c in body.chunks_exact(8).take(spec.events_max.max(1) as usize) {
             events.push(event(spec, &kinds, c));
         }
     }
     events.sort_by_key(|e| e.at_ms);
+    let buggify_mask = data
+        .get(8..16)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
     Candidate {
         seed: u64::from_le_bytes(seed),
-        schedule: FaultSchedule { events },
+        schedule: FaultSchedule {
+            events,
+            buggify_mask,
+        },
     }
 }
 

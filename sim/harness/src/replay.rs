@@ -154,6 +154,7 @@ mod tests {
                     host: "it's".into(),
                 },
             }],
+            buggify_mask: None,
         }
     }
 

@@ -4,7 +4,9 @@
 //! then ddmin again, repeated until nothing changes. "Still fails" means an invariant that
 //! failed in the original run fails again, with the same seed. [`shrink`] is generic over
 //! "does this schedule still fail" (a closure), so it shrinks any simulator test's schedule,
-//! not only a scenario's.
+//! not only a scenario's. A schedule's buggify mask shrinks too, after the first ddmin: to 0
+//! (no buggify point enabled) if that still fails, else bit by bit, so the result names only
+//! the rare paths the failure needs.
 
 use crate::faults::{Fault, FaultEvent, FaultSchedule};
 
@@ -18,9 +20,14 @@ pub fn shrink(
         fails,
         runs: 0,
         max: max_runs,
+        mask: original.buggify_mask,
     };
     let events = ddmin(original.events.clone(), &mut budget);
-    let mut cur = FaultSchedule { events };
+    shrink_mask(&events, &mut budget);
+    let mut cur = FaultSchedule {
+        events,
+        buggify_mask: budget.mask,
+    };
     for _pass in 0..4 {
         let before = cur.clone();
         for i in 0..cur.events.len() {
@@ -40,6 +47,8 @@ struct Budget<'a> {
     fails: &'a mut dyn FnMut(&FaultSchedule) -> bool,
     runs: u64,
     max: u64,
+    /// The buggify mask every tried schedule carries.
+    mask: Option<u64>,
 }
 
 impl Budget<'_> {
@@ -53,7 +62,31 @@ impl Budget<'_> {
         self.runs += 1;
         (self.fails)(&FaultSchedule {
             events: events.to_vec(),
+            buggify_mask: self.mask,
         })
+    }
+}
+
+/// Clears the buggify mask's bits that the failure does not need: all at once if it can, else
+/// one at a time (at most 64 runs).
+fn shrink_mask(events: &[FaultEvent], b: &mut Budget<'_>) {
+    let Some(mask) = b.mask.filter(|m| *m != 0) else {
+        return;
+    };
+    b.mask = Some(0);
+    if b.fails(events) {
+        return;
+    }
+    b.mask = Some(mask);
+    for bit in 0..64 {
+        let m = b.mask.unwrap_or(0);
+        if m >> bit & 1 == 0 {
+            continue;
+        }
+        b.mask = Some(m & !(1 << bit));
+        if !b.fails(events) {
+            b.mask = Some(m);
+        }
     }
 }
 

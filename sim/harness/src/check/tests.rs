@@ -148,6 +148,7 @@ fn a_replay_runs_exactly_the_given_seed_and_schedule() {
                 },
             },
         ],
+        buggify_mask: None,
     };
     let seen = std::sync::Mutex::new(Vec::new());
     let ex = SwarmCheck::new(swarm()).seeds(0..1000).replay(Some(Replay {

@@ -116,6 +116,7 @@ fn in_ranges_refuses_what_the_spec_would_not_draw() {
     let spec = spec();
     let mut s = FaultSchedule {
         events: vec![spec.draw_event(&mut SeededRng::new(3), FaultKind::Loss, &spec.caps())],
+        buggify_mask: None,
     };
     assert_eq!(in_ranges(&spec, &s), Ok(()));
     s.events[0].at_ms = spec.start_max_ms + 1;
@@ -242,12 +243,20 @@ fn every_fuzz_input_decodes_to_a_schedule_within_the_ranges() {
             in_ranges(&spec, &c.schedule).unwrap_or_else(|e| panic!("{e}: {c:?}"));
             assert_eq!(
                 c.schedule.events.len(),
-                (len.saturating_sub(8) / 8).min(12),
+                (len.saturating_sub(16) / 8).min(12),
                 "{len}"
             );
+            assert_eq!(c.schedule.buggify_mask.is_some(), len >= 16, "{len}");
         }
     }
-    let all_ones = crate::fuzzing::candidate(&spec, &[0xff; 16]);
+    let all_ones = crate::fuzzing::candidate(&spec, &[0xff; 24]);
     assert_eq!(all_ones.seed, u64::MAX);
+    assert_eq!(all_ones.schedule.buggify_mask, Some(u64::MAX));
     assert_eq!(all_ones.schedule.events[0].at_ms, spec.start_max_ms);
+    let mut data = [0u8; 16];
+    data[..8].copy_from_slice(&7u64.to_le_bytes());
+    data[8..].copy_from_slice(&0x8001u64.to_le_bytes());
+    let c = crate::fuzzing::candidate(&spec, &data);
+    assert_eq!((c.seed, c.schedule.buggify_mask), (7, Some(0x8001)));
+    assert!(c.schedule.events.is_empty());
 }

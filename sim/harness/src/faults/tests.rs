@@ -46,6 +46,7 @@ fn the_wire_form_is_flat_and_readable() {
             for_ms: 10,
             fault: Fault::Crash { host: "a".into() },
         }],
+        buggify_mask: None,
     };
     assert_eq!(
         serde_json::to_string(&s).unwrap(),
@@ -96,6 +97,7 @@ fn validation_names_the_problem() {
             for_ms: 1,
             fault,
         }],
+        buggify_mask: None,
     };
     let e = ev(Fault::Crash { host: "zz".into() }).validate(&sp);
     assert!(matches!(e, Err(ScheduleError::UnknownHost { .. })), "{e:?}");
@@ -169,10 +171,63 @@ fn apply_crashes_and_restarts_overlapping_events_once() {
     // Two overlapping crashes: down from 100 to 300, one restart.
     FaultSchedule {
         events: vec![crash(100, 100), crash(150, 150)],
+        buggify_mask: None,
     }
     .apply(&sim, &LinkConfig::default());
     sim.run().unwrap();
     assert_eq!(*seen.lock().unwrap(), vec![true, false, false, true]);
     let boots: Vec<u64> = boots.lock().unwrap().iter().map(|t| t.as_nanos()).collect();
     assert_eq!(boots, vec![0, 300_000_000]);
+}
+
+#[test]
+fn a_schedules_buggify_mask_round_trips_and_decides_which_points_are_enabled() {
+    let with = |mask: Option<u64>| FaultSchedule {
+        events: Vec::new(),
+        buggify_mask: mask,
+    };
+    let text = with(Some(1 << 40 | 3)).to_json().to_string();
+    assert_eq!(text, r#"{"buggify_mask":1099511627779,"events":[]}"#);
+    assert_eq!(
+        FaultSchedule::from_json(&text).unwrap(),
+        with(Some(1 << 40 | 3))
+    );
+    let names = [
+        "rpc.short_read",
+        "http1.delay_flush",
+        "discovery.watch_drop",
+    ];
+    let enabled = |mask: Option<u64>, seed: u64| {
+        let mut sim = Sim::new(SimConfig {
+            seed,
+            ..SimConfig::default()
+        });
+        sim.client("a", move |h| async move {
+            for n in names {
+                testbed_model::Runtime::buggify(&h, n);
+            }
+            Ok(())
+        });
+        with(mask).apply(&sim, &LinkConfig::default());
+        sim.run().unwrap();
+        sim.buggify_points()
+            .iter()
+            .map(|p| p.enabled)
+            .collect::<Vec<bool>>()
+    };
+    for seed in 0..20 {
+        assert_eq!(enabled(Some(0), seed), [false; 3]);
+        assert_eq!(enabled(Some(u64::MAX), seed), [true; 3]);
+        let one = 1 << testbed_sim::buggify_bit("http1.delay_flush");
+        // Points are listed by name: discovery, http1, rpc.
+        let want = [
+            one >> testbed_sim::buggify_bit("discovery.watch_drop") & 1 == 1,
+            true,
+            one >> testbed_sim::buggify_bit("rpc.short_read") & 1 == 1,
+        ];
+        assert_eq!(enabled(Some(one), seed), want, "seed {seed}");
+    }
+    // Without a mask the seed draws: some seeds enable a point, others do not.
+    let drawn: Vec<Vec<bool>> = (0..20).map(|s| enabled(None, s)).collect();
+    assert!(drawn.iter().any(|e| e.contains(&true)) && drawn.iter().any(|e| e.contains(&false)));
 }
