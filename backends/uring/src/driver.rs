@@ -48,6 +48,11 @@ pub(crate) struct RingConfig {
     pub bufs_max: u16,
     /// Bytes per provided buffer.
     pub buf_size: usize,
+    /// Interrupt coalescing: when recent blocking waits each returned several completions,
+    /// the next one asks for about half as many and the kernel holds it back (without waking
+    /// the thread) for at most this long, after which any completion ends it. Needs
+    /// IORING_FEAT_MIN_TIMEOUT (Linux 6.12); zero turns it off.
+    pub coalesce_wait: Duration,
 }
 
 /// IORING_ENTER_GETEVENTS: the enter also runs deferred completion work and reaps.
@@ -56,6 +61,11 @@ const ENTER_GETEVENTS: u32 = 1;
 /// arrived before the batch is whole: with IORING_FEAT_MIN_TIMEOUT the kernel returns after
 /// this long as soon as it has at least one; without it, the wait is a timed one of this length.
 const BATCH_WAIT: Duration = Duration::from_micros(500);
+/// Interrupt coalescing starts when blocking waits averaged at least this many completions.
+const COALESCE_FROM: u32 = 4;
+/// The most completions a coalesced wait asks for.
+const COALESCE_MAX: u32 = 64;
+
 /// Flush rounds after a CQ overflow before the next park takes over (a bound, not a loop).
 const OVERFLOW_FLUSHES: usize = 8;
 
@@ -90,6 +100,10 @@ pub(crate) struct Driver {
     /// Completions a waiter expects before it can go on (a linked chain's outstanding
     /// results), set for the next blocking park only; 0 or 1: wait for one.
     want: usize,
+    /// Completions per blocking wait, a moving average in 1/16ths (interrupt coalescing).
+    batch_avg16: u32,
+    /// See `RingConfig::coalesce_wait`; zero where the kernel lacks IORING_FEAT_MIN_TIMEOUT.
+    coalesce_wait: Duration,
 }
 
 thread_local! {
@@ -173,6 +187,11 @@ pub(crate) fn install(
     .ok();
     let fixed = crate::fixed::Fixed::new(&ring.submitter()).ok();
     let taskrun_flag = matches!(setup, RingSetup::DeferTaskrun | RingSetup::CoopTaskrun);
+    let coalesce_wait = if ring.params().is_feature_min_timeout() {
+        cfg.coalesce_wait
+    } else {
+        Duration::ZERO
+    };
     let stats = RingStats {
         setup,
         cq_entries: ring.completion().capacity() as u64,
@@ -198,6 +217,8 @@ pub(crate) fn install(
             live_streams: 0,
             taskrun_flag,
             want: 0,
+            batch_avg16: 0,
+            coalesce_wait,
         })
     });
     Ok(handle)
@@ -513,9 +534,12 @@ impl Driver {
             (true, None) => None,
         };
         let want = std::mem::take(&mut self.want).min(self.ring.completion().capacity());
+        let coalesce = self.coalesce_target();
+        let completed_before = self.stats.completed;
         let r = match wait {
             Some(d) if d.is_zero() => self.enter_nonblocking(),
             timer if want > 1 => self.wait_batch(want, timer),
+            timer if coalesce > 1 => self.wait_coalesced(coalesce, timer),
             Some(d) => {
                 let ts = types::Timespec::new()
                     .sec(d.as_secs())
@@ -539,6 +563,11 @@ impl Driver {
         }
         let mut woken = std::mem::take(&mut self.woken_scratch);
         self.reap(&mut woken);
+        if block {
+            let n = (self.stats.completed - completed_before).min(u64::from(COALESCE_MAX)) as u32;
+            // avg ← 3/4 avg + 1/4 n, in 1/16ths.
+            self.batch_avg16 = (self.batch_avg16 * 3 + n * 16) / 4;
+        }
         // Completions the kernel held back because the CQ was full: flush them (an enter with
         // GETEVENTS) and reap again, a bounded number of times.
         for _ in 0..OVERFLOW_FLUSHES {
@@ -595,6 +624,39 @@ impl Driver {
         };
         let args = types::SubmitArgs::new().min_wait_usec(min_us);
         match limit {
+            Some(d) => {
+                let ts = types::Timespec::new()
+                    .sec(d.as_secs())
+                    .nsec(d.subsec_nanos());
+                self.ring
+                    .submitter()
+                    .submit_with_args(want, &args.timespec(&ts))
+            }
+            None => self.ring.submitter().submit_with_args(want, &args),
+        }
+    }
+
+    /// How many completions the next blocking wait asks for under interrupt coalescing: 1
+    /// (none) unless recent waits averaged [`COALESCE_FROM`] or more; then half the average.
+    fn coalesce_target(&self) -> usize {
+        if self.coalesce_wait.is_zero() || self.batch_avg16 < COALESCE_FROM * 16 {
+            return 1;
+        }
+        (self.batch_avg16 / 32).clamp(2, COALESCE_MAX) as usize
+    }
+
+    /// A blocking wait for `want` completions that the kernel ends after `coalesce_wait` as
+    /// soon as it has one (IORING_FEAT_MIN_TIMEOUT's min-wait): completions that arrive
+    /// meanwhile queue up without waking the thread. `timer`: the next timer.
+    fn wait_coalesced(&mut self, want: usize, timer: Option<Duration>) -> io::Result<usize> {
+        self.stats.enters += 1;
+        self.stats.coalesced_waits += 1;
+        let us = self
+            .coalesce_wait
+            .as_micros()
+            .clamp(1, u128::from(u32::MAX)) as u32;
+        let args = types::SubmitArgs::new().min_wait_usec(us);
+        match timer {
             Some(d) => {
                 let ts = types::Timespec::new()
                     .sec(d.as_secs())

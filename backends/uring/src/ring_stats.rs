@@ -26,6 +26,9 @@ pub struct RingStats {
     pub linked_sends: u64,
     /// Blocking waits for several completions at once (a linked chain's results).
     pub batch_waits: u64,
+    /// Blocking waits that coalesced completions (asked for several, see
+    /// `Builder::coalesce_wait`).
+    pub coalesced_waits: u64,
     /// Multishot recvs armed again after the kernel ended one (ENOBUFS, or the kernel's own
     /// reasons); the first arming of a stream's recv is not counted.
     pub recv_rearms: u64,
@@ -58,6 +61,7 @@ impl RingStats {
         self.fixed_reads += other.fixed_reads;
         self.linked_sends += other.linked_sends;
         self.batch_waits += other.batch_waits;
+        self.coalesced_waits += other.coalesced_waits;
         self.recv_rearms += other.recv_rearms;
         self.cq_overflows += other.cq_overflows;
         self.cq_dropped += other.cq_dropped;

@@ -1,7 +1,8 @@
 //! Ring setup and sizing: the task-run mode the kernel offers is the one used, a completion
 //! queue too small for the load overflows without losing a completion, a provided-buffer
 //! ring that runs dry (ENOBUFS) loses no byte and reorders none, and the defaults carry a
-//! thousand streams on one worker without an overflow or an ENOBUFS. Skips, saying why,
+//! thousand streams on one worker without an overflow or an ENOBUFS; a busy worker coalesces
+//! its waits (Linux 6.12+) and a lone ping-pong never does. Skips, saying why,
 //! where io_uring is unavailable (fails instead with TESTBED_REQUIRE_ALL=1).
 
 use testbed_model::{Listener, Net, Runtime};
@@ -174,4 +175,69 @@ fn the_defaults_carry_a_thousand_streams_without_overflow_or_enobufs() {
     assert_eq!(stats.provided_empty, 0, "{stats:?}");
     // 1000 streams (both ends on this worker): two buffers each plus the margin.
     assert!(stats.provided_buffers >= 2000, "{stats:?}");
+}
+
+/// `conns` streams each doing `trips` round trips of 16 bytes through the echo server on a
+/// worker built by `b`; returns how many saw every echo, and the ring's stats.
+fn ping_pongs(b: testbed_uring::Builder, conns: usize, trips: u32) -> (u32, RingStats) {
+    let u = b.build().unwrap();
+    let out = u.run(move |w| async move {
+        let l = w.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr();
+        drop(w.spawn(echo_server(w.clone(), l)));
+        let mut streams = Vec::new();
+        for _ in 0..conns {
+            streams.push(w.connect(addr).await.unwrap());
+        }
+        let tasks: Vec<_> = streams
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut s)| {
+                w.spawn(async move {
+                    for k in 0..trips {
+                        let msg = (i as u32 * 100_000 + k).to_le_bytes().repeat(4);
+                        s.write_all(&msg).await.unwrap();
+                        let mut back = [0u8; 16];
+                        s.read_exact(&mut back).await.unwrap();
+                        if back[..] != msg[..] {
+                            return false;
+                        }
+                    }
+                    true
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            ok += t.await.unwrap() as u32;
+        }
+        ok
+    });
+    out.into_iter().next().unwrap().unwrap()
+}
+
+#[test]
+fn a_busy_worker_coalesces_its_waits_and_a_lone_ping_pong_does_not() {
+    if !available() {
+        return;
+    }
+    // IORING_FEAT_MIN_TIMEOUT came with Linux 6.12: without it the backend never coalesces.
+    let min_timeout = kernel_version() >= (6, 12);
+    let (ok, busy) = ping_pongs(Uring::builder(), 300, 30);
+    assert_eq!(ok, 300);
+    assert_eq!(busy.cq_overflows, 0, "{busy:?}");
+    if min_timeout {
+        assert!(busy.coalesced_waits > 0, "{busy:?}");
+    } else {
+        assert_eq!(busy.coalesced_waits, 0, "{busy:?}");
+    }
+    let (ok, off) = ping_pongs(
+        Uring::builder().coalesce_wait(std::time::Duration::ZERO),
+        300,
+        30,
+    );
+    assert_eq!((ok, off.coalesced_waits), (300, 0), "{off:?}");
+    // One stream: one completion per wait, nothing to coalesce, no added latency.
+    let (ok, lone) = ping_pongs(Uring::builder(), 1, 300);
+    assert_eq!((ok, lone.coalesced_waits), (1, 0), "{lone:?}");
 }

@@ -200,6 +200,7 @@ pub fn run_scenario<L: Workload>(
         out.metric("ring_cq_dropped", ring.cq_dropped);
         out.metric("ring_enobufs", ring.provided_empty);
         out.metric("ring_recv_rearms", ring.recv_rearms);
+        out.metric("ring_coalesced_waits", ring.coalesced_waits);
         out.metric("ring_provided_buffers", ring.provided_buffers);
         out.metric("ring_setup", ring.setup.name());
     }

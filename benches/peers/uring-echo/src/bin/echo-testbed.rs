@@ -1,6 +1,7 @@
 //! Echo server on testbed's own backends, `--backend uring|kernel`, `--threads` workers
 //! (default 2), each listening on the port with SO_REUSEPORT: the server loop of the `echo`
 //! scenario (read up to 16 KiB, write it all back), generic over `model::Net`.
+//! `--coalesce-us N` sets the uring rings' interrupt-coalescing wait (default: the backend's).
 
 use testbed_model::{AcceptError, Listener, Net, Runtime, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,10 +36,13 @@ fn main() {
     let threads: usize = arg("--threads", 2);
     match arg("--backend", String::from("uring")).as_str() {
         "uring" => {
-            let u = testbed_uring::Uring::builder()
-                .workers(threads)
-                .build()
-                .expect("io_uring");
+            let mut b = testbed_uring::Uring::builder().workers(threads);
+            // --coalesce-us N: the ring's interrupt-coalescing wait (0 turns it off).
+            let us: i64 = arg("--coalesce-us", -1);
+            if us >= 0 {
+                b = b.coalesce_wait(std::time::Duration::from_micros(us as u64));
+            }
+            let u = b.build().expect("io_uring");
             for r in u.run(serve) {
                 r.expect("uring worker");
             }
