@@ -622,6 +622,12 @@ impl Driver {
         } else {
             0
         };
+        self.wait_for(want, min_us, limit)
+    }
+
+    /// Submits and waits for `want` completions, with the kernel's min-wait of `min_us` µs
+    /// (0: none) and at most until `limit`.
+    fn wait_for(&mut self, want: usize, min_us: u32, limit: Option<Duration>) -> io::Result<usize> {
         let args = types::SubmitArgs::new().min_wait_usec(min_us);
         match limit {
             Some(d) => {
@@ -655,18 +661,7 @@ impl Driver {
             .coalesce_wait
             .as_micros()
             .clamp(1, u128::from(u32::MAX)) as u32;
-        let args = types::SubmitArgs::new().min_wait_usec(us);
-        match timer {
-            Some(d) => {
-                let ts = types::Timespec::new()
-                    .sec(d.as_secs())
-                    .nsec(d.subsec_nanos());
-                self.ring
-                    .submitter()
-                    .submit_with_args(want, &args.timespec(&ts))
-            }
-            None => self.ring.submitter().submit_with_args(want, &args),
-        }
+        self.wait_for(want, us, timer)
     }
 
     /// The next blocking park waits for `n` completions rather than one (bounded by

@@ -136,40 +136,7 @@ fn the_defaults_carry_a_thousand_streams_without_overflow_or_enobufs() {
     if !available() {
         return;
     }
-    let u = Uring::builder().build().unwrap();
-    let out = u.run(|w| async move {
-        let l = w.listen("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = l.local_addr();
-        drop(w.spawn(echo_server(w.clone(), l)));
-        let mut streams = Vec::new();
-        for _ in 0..500 {
-            streams.push(w.connect(addr).await.unwrap());
-        }
-        let tasks: Vec<_> = streams
-            .into_iter()
-            .enumerate()
-            .map(|(i, mut s)| {
-                w.spawn(async move {
-                    for k in 0..20u32 {
-                        let msg = (i as u32 * 1000 + k).to_le_bytes().repeat(4);
-                        s.write_all(&msg).await.unwrap();
-                        let mut back = [0u8; 16];
-                        s.read_exact(&mut back).await.unwrap();
-                        if back[..] != msg[..] {
-                            return false;
-                        }
-                    }
-                    true
-                })
-            })
-            .collect();
-        let mut ok = 0;
-        for t in tasks {
-            ok += t.await.unwrap() as u32;
-        }
-        ok
-    });
-    let (ok, stats) = out.into_iter().next().unwrap().unwrap();
+    let (ok, stats) = ping_pongs(Uring::builder(), 500, 20);
     assert_eq!(ok, 500);
     assert_eq!(stats.cq_overflows, 0, "{stats:?}");
     assert_eq!(stats.provided_empty, 0, "{stats:?}");
