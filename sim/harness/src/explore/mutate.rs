@@ -1,8 +1,9 @@
 //! Mutations of a (seed, schedule) candidate that stay inside a [`SwarmSpec`]'s declared
 //! ranges: add, drop, shift (one event or all), lengthen or shorten, intensify, retarget and
-//! duplicate fault events, splice one in from another candidate, re-draw the run seed, choose
-//! which buggify points the run enables (the schedule's `buggify_mask`). [`in_ranges`] is the
-//! check every mutated schedule passes (on top of [`FaultSchedule::validate`]).
+//! duplicate fault events, splice one in from another candidate, re-draw the run seed (which
+//! also re-draws the buggify points; a candidate's `buggify_mask`, e.g. from a fuzz input, is
+//! kept as it is). [`in_ranges`] is the check every mutated schedule passes (on top of
+//! [`FaultSchedule::validate`]).
 
 use crate::faults::{quantize_rate, Fault, FaultEvent, FaultKind, FaultSchedule, SwarmSpec};
 use testbed_model::{Rng, SeededRng};
@@ -112,7 +113,6 @@ enum Op {
     Duplicate,
     Splice,
     Reseed,
-    Buggify,
 }
 
 const OPS: &[Op] = &[
@@ -131,7 +131,6 @@ const OPS: &[Op] = &[
     Op::Splice,
     Op::Splice,
     Op::Reseed,
-    Op::Buggify,
 ];
 
 /// Applies 1 to 4 mutations to `c` (stacked), drawing from `rng`; `donor` is another
@@ -167,15 +166,6 @@ fn apply(spec: &SwarmSpec, op: Op, c: &mut Candidate, donor: &Candidate, rng: &m
     let pick = |rng: &mut SeededRng, n: usize| rng.below(n as u64) as usize;
     match op {
         Op::Reseed => c.seed = rng.next_u64(),
-        // Which buggify points the run enables: a fresh mask, one point toggled, or back to
-        // the seed's draw.
-        Op::Buggify => {
-            c.schedule.buggify_mask = match c.schedule.buggify_mask {
-                None => Some(rng.next_u64()),
-                Some(_) if rng.chance(0.2) => None,
-                Some(m) => Some(m ^ 1 << rng.below(64)),
-            }
-        }
         Op::ShiftAll => {
             // The whole schedule earlier or later, gaps kept where the range allows: room
             // for a later fault after a chain that starts too late.
