@@ -14,7 +14,7 @@ use std::rc::Rc;
 /// Bytes per registered buffer.
 pub(crate) const BUF_SIZE: usize = 64 * 1024;
 /// Registered buffers per ring.
-const BUFS: u16 = 32;
+const BUFS: u16 = 64;
 /// Slots in the registered file table.
 const FILES: u32 = 64;
 

@@ -1,5 +1,5 @@
-//! Linked read→send file sends through the ring (registered file, registered buffers, plain
-//! sends and SEND_ZC) to a std reader on loopback; a file shorter than the range; a send
+//! Pipelined file sends through the ring (reads ahead from a registered file into registered
+//! buffers; plain vectored sends and linked SEND_ZC chains) to a std reader on loopback; a file shorter than the range; a send
 //! abandoned mid-transfer; and a dropped stream whose multishot recv was armed. Skips, saying
 //! why, where io_uring is unavailable.
 
@@ -85,7 +85,7 @@ fn send_range(
 }
 
 #[test]
-fn linked_chains_send_every_byte_in_order_from_registered_buffers() {
+fn pipelined_sends_deliver_every_byte_in_order_from_registered_buffers() {
     if !available() {
         return;
     }
@@ -102,7 +102,7 @@ fn linked_chains_send_every_byte_in_order_from_registered_buffers() {
     assert_eq!(report.pairs, chunks, "{report:?}");
     assert!(
         report.chains >= 1 && report.chains * 4 <= report.pairs,
-        "several pairs per chain: {report:?}"
+        "several chunks per send chain: {report:?}"
     );
     assert_eq!(
         report.fixed_reads, report.pairs,
@@ -110,10 +110,6 @@ fn linked_chains_send_every_byte_in_order_from_registered_buffers() {
     );
     assert_eq!(report.fallbacks, 0, "{report:?}");
     assert_eq!(stats.linked_sends, report.pairs);
-    assert!(
-        stats.batch_waits >= 1,
-        "the worker waited for a chain's completions together: {stats:?}"
-    );
 }
 
 #[test]
@@ -121,17 +117,34 @@ fn zero_copy_chains_send_every_byte_and_count_notifications() {
     if !available() {
         return;
     }
-    let len = 1024 * 1024;
-    let (got, data, report, _) = send_range("zc", len, 0..len as u64, true);
+    let len = 3 * 1024 * 1024;
+    let (got, data, report, stats) = send_range("zc", len, 0..len as u64, true);
     let report = report.unwrap();
     assert_eq!(&got[4..len + 4], &data[..]);
     assert_eq!(report.bytes, len as u64);
     if testbed_uring::probe().unwrap().send_zc {
-        assert_eq!(
-            report.zc_sends, report.pairs,
-            "one notification per send: {report:?}"
-        );
+        assert!(report.zc_sends >= 1, "{report:?}");
         assert!(report.zc_copied <= report.zc_sends);
+        // Over loopback the kernel copies SEND_ZC's pages (and says so): after the first chain
+        // the rest went as plain sends. Where it did not copy, every chunk was a SEND_ZC.
+        let first_chain_copied = report.zc_copied == report.zc_sends && report.zc_sends <= 16;
+        assert_eq!(report.zc_switched_to_copy, first_chain_copied, "{report:?}");
+        if report.zc_switched_to_copy {
+            assert!(report.zc_sends < report.pairs, "{report:?}");
+        } else {
+            assert_eq!(
+                report.zc_sends, report.pairs,
+                "one notification per send: {report:?}"
+            );
+        }
+        assert!(
+            report.chains * 4 <= report.pairs,
+            "several linked sends per chain: {report:?}"
+        );
+        assert!(
+            stats.batch_waits >= 1,
+            "the worker waited for a chain's completions together: {stats:?}"
+        );
     }
 }
 

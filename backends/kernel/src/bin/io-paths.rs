@@ -210,8 +210,18 @@ fn main() {
     }
     let file = std::fs::File::open(&file_path).unwrap();
     let mut table = Vec::new();
+    // PATHS=warm-read/write,cold-sendfile (say) runs only those rows and no proxy rows: a
+    // profile of one path. Rows not run are reported as zeros.
+    let only = std::env::var("PATHS").ok();
     for cold in [false, true] {
         for path in ["read/write", "mmap+write", "sendfile", "MSG_ZEROCOPY"] {
+            let key = format!("{}-{path}", if cold { "cold" } else { "warm" });
+            if only
+                .as_deref()
+                .is_some_and(|o| !o.split(',').any(|k| k == key))
+            {
+                continue;
+            }
             let samples: Vec<Sample> = (0..runs)
                 .map(|_| serve_once(path, &file, size, cold))
                 .collect();
@@ -229,6 +239,10 @@ fn main() {
     }
     let mut proxies = Vec::new();
     for splice in [false, true] {
+        if only.is_some() {
+            proxies.push(Sample::default());
+            continue;
+        }
         let samples: Vec<Sample> = (0..runs).map(|_| proxy_once(splice, size)).collect();
         let s = summarize(&samples);
         eprintln!(

@@ -50,16 +50,19 @@ fn serve_once(file: &std::fs::File, len: u64, cold: bool, zc: bool) -> [f64; 3] 
     }
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let reader = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let c0 = cpu_s(libc::RUSAGE_THREAD);
-        let mut buf = vec![0u8; 1 << 20];
-        let mut total = 0u64;
-        while let Ok(n @ 1..) = s.read(&mut buf) {
-            total += n as u64;
-        }
-        (total, cpu_s(libc::RUSAGE_THREAD) - c0)
-    });
+    let reader = std::thread::Builder::new()
+        .name("reader".into())
+        .spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let c0 = cpu_s(libc::RUSAGE_THREAD);
+            let mut buf = vec![0u8; 1 << 20];
+            let mut total = 0u64;
+            while let Ok(n @ 1..) = s.read(&mut buf) {
+                total += n as u64;
+            }
+            (total, cpu_s(libc::RUSAGE_THREAD) - c0)
+        })
+        .unwrap();
     let file = file.try_clone().unwrap();
     let (wall, cpu, enters) = testbed_uring::block_on(0, move |w| {
         let file = file.try_clone().unwrap();
@@ -129,9 +132,22 @@ fn main() {
     }
     let file = std::fs::File::open(&path).unwrap();
     let mut out = Vec::new();
+    // ROWS=warm-send (say) runs only that row: a profile of one path.
+    let only = std::env::var("ROWS").ok();
     for cold in [false, true] {
         let mut rows = Vec::new();
         for (name, zc) in [("io_uring send", false), ("io_uring SEND_ZC", true)] {
+            let key = format!(
+                "{}-{}",
+                if cold { "cold" } else { "warm" },
+                if zc { "zc" } else { "send" }
+            );
+            if only
+                .as_deref()
+                .is_some_and(|o| !o.split(',').any(|k| k == key))
+            {
+                continue;
+            }
             let samples: Vec<[f64; 3]> = (0..runs)
                 .map(|_| serve_once(&file, size, cold, zc))
                 .collect();
