@@ -1,21 +1,22 @@
-//! Serving a file range through the ring as a pipeline of chunks. Up to `DEPTH` chunks of
-//! `BUF_SIZE` are in flight: reads run ahead (independent operations, a registered file into
-//! registered buffers where the ring has them, heap buffers where it does not), and the chunks
-//! already read at the front (up to `CHAIN`) leave together while the next ones are read.
-//! Plain sends (`send_file`) go as one vectored send (SENDMSG) per chain: the socket sees
-//! writes of up to 1 MiB, like read/write with a 1 MiB buffer, which measured much faster over
-//! loopback than one 64 KiB send per operation. `send_file_zc` sends each chunk with SEND_ZC
-//! from its registered buffer, linked (IOSQE_IO_LINK on every send but the last) so they leave
-//! in order; a buffer is reused only after its notification. If the kernel reports
-//! (IORING_SEND_ZC_REPORT_USAGE) that it copied every send of a chain anyway, as it does over
-//! loopback, the rest goes as plain sends: the same copy, without the notifications.
-//! Only one chain is in flight per file send, so chunks never overtake each other on the
-//! socket. Sends carry MSG_WAITALL, so a send is whole or failed; a short or failed linked
-//! send severs the rest of its chain (ECANCELED), and whatever a chain did not send is
-//! finished with ordinary sends, in order. A short read ends the chain at that chunk; the
-//! reads after it are dropped and reading resumes where it stopped (a read of nothing is the
-//! end of the file). While a chain is in flight the worker asks its next park to wait for all
-//! of the chain's outstanding completions in one enter (bounded), not one per linked step.
+//! Serving a file range through the ring as a pipeline of units of up to 1 MiB (`UNIT_BUFS`
+//! buffers of `BUF_SIZE`), `DEPTH` units in flight: while the front unit is being sent the next
+//! is read. A unit is read with one READV (the file through the ring's registered file table;
+//! registered buffers where the pool has them, heap buffers where it does not). Plain sends
+//! (`send_file`) send a unit with one vectored send (SENDMSG): the socket sees 1 MiB writes, as
+//! read/write does with a 1 MiB buffer, which measured much faster over loopback than one
+//! 64 KiB send per operation. `send_file_zc` sends a unit as linked SEND_ZCs, one per
+//! registered buffer (IOSQE_IO_LINK on every send but the last, so they leave in order), each
+//! buffer reused only after its notification. If the kernel reports
+//! (IORING_SEND_ZC_REPORT_USAGE) that it copied every send of a unit, as it does over loopback,
+//! the rest of the range goes as plain sends: the same copy, without the notifications.
+//! Only the front unit is ever being sent, so bytes cannot overtake each other on the socket.
+//! Sends carry MSG_WAITALL, so a send is whole or failed; a failed linked send cancels the rest
+//! of its chain (ECANCELED), and whatever a unit's sends did not deliver is finished with
+//! ordinary sends, in order. A short read ends the range's reads at that unit: what it read is
+//! sent, the reads after it are dropped and reading resumes where it stopped (a read of
+//! nothing is the end of the file). While SEND_ZCs are in flight the worker asks its next park
+//! to wait for all of the unit's outstanding completions in one enter (bounded), not one per
+//! linked step.
 
 use crate::driver;
 use crate::fixed::{BufLease, FileLease, BUF_SIZE};
@@ -30,10 +31,11 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use tokio::io::AsyncWriteExt;
 
-/// Chunks in flight per file send (read ahead, or being sent).
-const DEPTH: usize = 32;
-/// The most sends in one linked chain: half the depth, so the other half is read meanwhile.
-const CHAIN: usize = DEPTH / 2;
+/// Registered buffers per unit: a unit (up to 1 MiB) is read with one READV and sent with one
+/// vectored send, or with linked SEND_ZCs, one per buffer.
+const UNIT_BUFS: usize = 16;
+/// Units in flight per file send: one being sent while the next is read.
+const DEPTH: usize = 2;
 /// IORING_NOTIF_USAGE_ZC_COPIED.
 const ZC_COPIED: u32 = 1 << 31;
 /// IORING_SEND_ZC_REPORT_USAGE.
@@ -44,19 +46,21 @@ const ZC_REPORT_USAGE: u16 = 1 << 3;
 pub struct FileSendReport {
     /// Bytes sent.
     pub bytes: u64,
-    /// Send chains submitted (one vectored send, or linked SEND_ZCs).
+    /// Units sent: one vectored send each, or one chain of linked SEND_ZCs.
     pub chains: u64,
-    /// Chunks read and then sent (one read and one send each).
+    /// Units read and then sent (up to 1 MiB each: one READV, then the unit's sends).
     pub pairs: u64,
-    /// Reads from the registered file into registered buffers.
+    /// Reads from the file through the ring's registered file table.
     pub fixed_reads: u64,
+    /// Reads into registered buffers only (none from the heap).
+    pub registered_buf_reads: u64,
     /// Zero-copy sends completed, and of those the ones the kernel copied anyway.
     pub zc_sends: u64,
     /// See `zc_sends`.
     pub zc_copied: u64,
-    /// Chunks finished with an ordinary send after the chain was severed.
+    /// Units finished with an ordinary send after their sends fell short.
     pub fallbacks: u64,
-    /// `send_file_zc` only: the kernel reported that it copied every SEND_ZC of a chain (as it
+    /// `send_file_zc` only: the kernel reported that it copied every SEND_ZC of a unit (as it
     /// does over loopback, or to a device without scatter-gather), so the rest of the range
     /// went as plain sends, which cost the same copy without the notifications.
     pub zc_switched_to_copy: bool,
@@ -77,9 +81,11 @@ impl Buf {
     }
 }
 
-/// What the kernel may touch until a chunk's operations have completed.
+/// What the kernel may touch until a unit's operations have completed.
 struct Held {
-    _buf: Buf,
+    _bufs: Vec<Buf>,
+    /// The read's iovecs (READV reads them at issue; kept for an abandoned read all the same).
+    _iov: Vec<libc::iovec>,
     /// The socket: an abandoned send names its raw fd, which must not be closed (and reused by
     /// a new socket) before it completes.
     _sock: Rc<std::os::fd::OwnedFd>,
@@ -87,44 +93,65 @@ struct Held {
     _slot: Option<Rc<FileLease>>,
 }
 
-/// One chunk of the range, from its read to its send.
-struct Chunk {
+/// A vectored send's header and iovecs.
+struct Msg {
+    hdr: libc::msghdr,
+    _iov: Vec<libc::iovec>,
+}
+
+/// One send of a unit: its slot, the bytes it sends, its result once complete (SEND_ZC: and
+/// notified).
+struct SendOp {
+    slot: Option<usize>,
+    len: usize,
+    res: Option<i32>,
+    zc_res: Option<i32>,
+    zc_copied: Option<bool>,
+}
+
+/// Up to `UNIT_BUFS` buffers of the range, from their read to their sends.
+struct Unit {
     at: u64,
     len: usize,
-    ptr: *mut u8,
-    fixed_buf: Option<u16>,
+    /// Each buffer: (address, registered buffer index if registered).
+    bufs: Vec<(*mut u8, Option<u16>)>,
     held: Rc<Held>,
     read: Option<usize>,
     /// The read's result, once it completed.
     got: Option<i32>,
-    send: Option<usize>,
-    /// The send's result, once it completed (SEND_ZC: and was notified).
-    sent: Option<i32>,
-    zc_res: Option<i32>,
-    zc_copied: Option<bool>,
-    /// The message of a vectored send that starts at this chunk.
+    sends: Vec<SendOp>,
     msg: Option<Rc<Msg>>,
 }
 
-/// A vectored send's header and iovecs, and the chunks whose buffers it names.
-struct Msg {
-    hdr: libc::msghdr,
-    _iov: Vec<libc::iovec>,
-    _held: Vec<Rc<Held>>,
+impl Unit {
+    /// The pieces of the unit's first `n` bytes: (address, length) per buffer.
+    fn pieces(&self, n: usize) -> impl Iterator<Item = (*mut u8, usize, Option<u16>)> + '_ {
+        self.bufs
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, &(ptr, fixed))| {
+                let start = i * BUF_SIZE;
+                (start < n).then(|| (ptr, (n - start).min(BUF_SIZE), fixed))
+            })
+    }
 }
 
-/// The chunks of one file send, in file order. Dropped early (the send's future was dropped,
+/// The units of one file send, in file order. Dropped early (the send's future was dropped,
 /// or reads past a short read are discarded), pending operations are cancelled and what they
 /// use goes to the driver until their completions.
 struct Pipeline {
-    chunks: VecDeque<Chunk>,
+    units: VecDeque<Unit>,
 }
 
 impl Pipeline {
     fn discard(&mut self, from: usize) {
-        for mut c in self.chunks.drain(from..) {
-            for idx in [c.read.take(), c.send.take()].into_iter().flatten() {
-                let keep = (c.held.clone(), c.msg.clone());
+        for mut u in self.units.drain(from..) {
+            let slots = std::iter::once(u.read.take())
+                .chain(u.sends.iter_mut().map(|s| s.slot.take()))
+                .flatten()
+                .collect::<Vec<_>>();
+            for idx in slots {
+                let keep = (u.held.clone(), u.msg.clone());
                 driver::with(|d| d.abandon(idx, Box::new(keep)));
             }
         }
@@ -214,266 +241,247 @@ async fn send(
     }
     let sock = stream.raw_fd();
     let sock_handle = stream.fd_handle();
-    // A duplicate fd kept with every chunk, so an abandoned read stays valid.
+    // A duplicate fd kept with every unit, so an abandoned read stays valid.
     let file = Rc::new(file.try_clone()?);
     let slot = driver::with(|d| d.register_file(file.as_raw_fd()))?.map(Rc::new);
     let mut p = Pipeline {
-        chunks: VecDeque::with_capacity(DEPTH),
+        units: VecDeque::with_capacity(DEPTH),
     };
     let mut next = range.start;
-    // Chunks at the front whose sends form the chain in flight.
-    let mut in_chain = 0;
+    // The front unit's sends are in flight.
+    let mut sending = false;
     loop {
-        let mut ops = Vec::with_capacity(DEPTH);
-        // (chunk position, is the send) of each operation in `ops`.
-        let mut whose = Vec::with_capacity(DEPTH);
-        // Plain sends go as one vectored send per chain; SEND_ZC as linked sends from the
-        // registered buffers (a vectored SEND_ZC pins its pages on every call, measured slower).
-        let vectored = !zc;
-        if in_chain == 0 && vectored {
-            let mut iov = Vec::new();
-            let mut held = Vec::new();
-            for c in p.chunks.iter().take(CHAIN) {
-                let Some(got @ 1..) = c.got else { break };
-                iov.push(libc::iovec {
-                    iov_base: c.ptr.cast(),
-                    iov_len: got as usize,
-                });
-                held.push(c.held.clone());
-                in_chain += 1;
-                if (got as usize) < c.len {
-                    break;
-                }
-            }
-            if in_chain > 0 {
-                // SAFETY: an all-zero msghdr is a valid value of this plain C struct.
-                let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-                hdr.msg_iov = iov.as_ptr().cast_mut();
-                hdr.msg_iovlen = iov.len();
-                let msg = Rc::new(Msg {
-                    hdr,
-                    _iov: iov,
-                    _held: held,
-                });
-                let send = opcode::SendMsg::new(types::Fd(sock), &msg.hdr)
-                    .flags((libc::MSG_NOSIGNAL | libc::MSG_WAITALL) as u32)
-                    .build();
-                p.chunks[0].msg = Some(msg);
-                ops.push((send, false));
-                whose.push((0, true));
-                report.chains += 1;
-            }
-        }
-        if in_chain == 0 && !vectored {
-            for (i, c) in p.chunks.iter().enumerate().take(CHAIN) {
-                let Some(got @ 1..) = c.got else { break };
-                let n = got as u32;
-                let send = if zc {
-                    opcode::SendZc::new(types::Fd(sock), c.ptr.cast_const(), n)
-                        .buf_index(c.fixed_buf)
-                        .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
-                        .zc_flags(ZC_REPORT_USAGE)
-                        .build()
+        let mut ops = Vec::with_capacity(UNIT_BUFS + DEPTH);
+        // (unit position, None for its read or Some(k) for its k-th send) of each operation.
+        let mut whose = Vec::with_capacity(UNIT_BUFS + DEPTH);
+        if let Some(u) = p.units.front_mut().filter(|_| !sending) {
+            if let Some(got @ 1..) = u.got {
+                let got = got as usize;
+                if zc {
+                    let pieces: Vec<_> = u.pieces(got).collect();
+                    let n = pieces.len();
+                    for (k, (ptr, len, fixed)) in pieces.into_iter().enumerate() {
+                        let e = opcode::SendZc::new(types::Fd(sock), ptr.cast_const(), len as u32)
+                            .buf_index(fixed)
+                            .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
+                            .zc_flags(ZC_REPORT_USAGE)
+                            .build();
+                        // Linked, so they leave in order: IO_LINK on every send but the last.
+                        let e = if k + 1 < n {
+                            e.flags(squeue::Flags::IO_LINK)
+                        } else {
+                            e
+                        };
+                        ops.push((e, true));
+                        whose.push((0, Some(k)));
+                        u.sends.push(SendOp::new(len));
+                    }
                 } else {
-                    opcode::Send::new(types::Fd(sock), c.ptr.cast_const(), n)
-                        .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
-                        .build()
-                };
-                ops.push((send, zc));
-                whose.push((i, true));
-                in_chain += 1;
-                if (got as usize) < c.len {
-                    break; // a short read: the chain ends with what it has
+                    let iov: Vec<libc::iovec> = u
+                        .pieces(got)
+                        .map(|(ptr, len, _)| libc::iovec {
+                            iov_base: ptr.cast(),
+                            iov_len: len,
+                        })
+                        .collect();
+                    // SAFETY: an all-zero msghdr is a valid value of this plain C struct.
+                    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+                    hdr.msg_iov = iov.as_ptr().cast_mut();
+                    hdr.msg_iovlen = iov.len() as _;
+                    let msg = Rc::new(Msg { hdr, _iov: iov });
+                    let e = opcode::SendMsg::new(types::Fd(sock), &msg.hdr)
+                        .flags((libc::MSG_NOSIGNAL | libc::MSG_WAITALL) as u32)
+                        .build();
+                    u.msg = Some(msg);
+                    ops.push((e, false));
+                    whose.push((0, Some(0)));
+                    u.sends.push(SendOp::new(got));
                 }
-            }
-            // Linked, so they leave in order: IO_LINK on every send but the last.
-            let n = ops.len();
-            for (e, _) in ops.iter_mut().take(n.saturating_sub(1)) {
-                *e = e.clone().flags(squeue::Flags::IO_LINK);
-            }
-            if n > 0 {
+                sending = true;
                 report.chains += 1;
             }
         }
-        while p.chunks.len() < DEPTH && next < range.end && !p.chunks.back().is_some_and(short) {
-            let len = ((range.end - next) as usize).min(BUF_SIZE);
-            let mut buf = match driver::with(|d| d.fixed.as_mut().and_then(|f| f.buf())) {
-                Some(l) => Buf::Fixed(l),
-                None => Buf::Heap(vec![0u8; BUF_SIZE].into_boxed_slice()),
-            };
-            let ptr = buf.ptr();
-            let fixed_buf = match &buf {
-                Buf::Fixed(l) => Some(l.index),
-                Buf::Heap(_) => None,
-            };
-            let read = match (&slot, fixed_buf) {
-                (Some(s), Some(bi)) => {
+        while p.units.len() < DEPTH && next < range.end && !p.units.back().is_some_and(short) {
+            let len = ((range.end - next) as usize).min(UNIT_BUFS * BUF_SIZE);
+            let mut bufs: Vec<Buf> = (0..len.div_ceil(BUF_SIZE))
+                .map(
+                    |_| match driver::with(|d| d.fixed.as_mut().and_then(|f| f.buf())) {
+                        Some(l) => Buf::Fixed(l),
+                        None => Buf::Heap(vec![0u8; BUF_SIZE].into_boxed_slice()),
+                    },
+                )
+                .collect();
+            let ptrs: Vec<(*mut u8, Option<u16>)> = bufs
+                .iter_mut()
+                .map(|b| {
+                    let fixed = match b {
+                        Buf::Fixed(l) => Some(l.index),
+                        Buf::Heap(_) => None,
+                    };
+                    (b.ptr(), fixed)
+                })
+                .collect();
+            let iov: Vec<libc::iovec> = ptrs
+                .iter()
+                .enumerate()
+                .map(|(i, &(ptr, _))| libc::iovec {
+                    iov_base: ptr.cast(),
+                    iov_len: (len - i * BUF_SIZE).min(BUF_SIZE),
+                })
+                .collect();
+            let read = match &slot {
+                Some(s) => {
                     report.fixed_reads += 1;
-                    opcode::ReadFixed::new(types::Fixed(s.index), ptr, len as u32, bi)
+                    driver::with(|d| d.stats.fixed_reads += 1);
+                    opcode::Readv::new(types::Fixed(s.index), iov.as_ptr(), iov.len() as u32)
                         .offset(next)
                         .build()
                 }
-                (Some(s), None) => opcode::Read::new(types::Fixed(s.index), ptr, len as u32)
-                    .offset(next)
-                    .build(),
-                (None, _) => opcode::Read::new(types::Fd(file.as_raw_fd()), ptr, len as u32)
-                    .offset(next)
-                    .build(),
+                None => {
+                    opcode::Readv::new(types::Fd(file.as_raw_fd()), iov.as_ptr(), iov.len() as u32)
+                        .offset(next)
+                        .build()
+                }
             };
+            if ptrs.iter().all(|b| b.1.is_some()) {
+                report.registered_buf_reads += 1;
+            }
             ops.push((read, false));
-            whose.push((p.chunks.len(), false));
-            p.chunks.push_back(Chunk {
+            whose.push((p.units.len(), None));
+            p.units.push_back(Unit {
                 at: next,
                 len,
-                ptr,
-                fixed_buf,
+                bufs: ptrs,
                 held: Rc::new(Held {
-                    _buf: buf,
+                    _bufs: bufs,
+                    _iov: iov,
                     _sock: sock_handle.clone(),
                     _file: file.clone(),
                     _slot: slot.clone(),
                 }),
                 read: None,
                 got: None,
-                send: None,
-                sent: None,
-                zc_res: None,
-                zc_copied: None,
+                sends: Vec::new(),
                 msg: None,
             });
             next += len as u64;
         }
-        if p.chunks.is_empty() {
+        if p.units.is_empty() {
             return Ok(report);
         }
         if !ops.is_empty() {
-            // SAFETY: a read writes its chunk's buffer, which `held` keeps (with the file's fd
-            // and the registered slot) until the read completes, even if this future is
-            // dropped (`Pipeline` hands `held` to the driver). A send reads a buffer whose read
-            // has completed, and nothing writes it until the send (and its SEND_ZC
-            // notification) has completed; the socket's fd is kept the same way.
+            // SAFETY: a read writes its unit's buffers, which `held` keeps (with the iovecs,
+            // the file's fd and the registered slot) until the read completes, even if this
+            // future is dropped (`Pipeline` hands `held` to the driver). A send reads buffers
+            // whose read has completed, and nothing writes them until the send (and its
+            // SEND_ZC notification) has completed; its msghdr and iovecs live in the unit's
+            // `msg`, handed over the same way, and the socket's fd is kept likewise.
             let idxs = unsafe { driver::with(|d| d.submit_batch(&ops))? };
-            for (idx, (i, is_send)) in idxs.into_iter().zip(whose) {
-                let c = &mut p.chunks[i];
-                if is_send {
-                    c.send = Some(idx);
-                } else {
-                    c.read = Some(idx);
+            for (idx, (i, op)) in idxs.into_iter().zip(whose) {
+                let u = &mut p.units[i];
+                match op {
+                    Some(k) => u.sends[k].slot = Some(idx),
+                    None => u.read = Some(idx),
                 }
             }
         }
-        // Wait: for the whole chain if one is in flight, else for any read.
+        // Wait: for all of the front unit's sends if they are in flight, else for a read.
         std::future::poll_fn(|cx| {
             let mut progress = false;
-            for c in p.chunks.iter_mut() {
-                if c.read.is_some() {
-                    if let Poll::Ready(r) = poll_one(&mut c.read, cx) {
-                        c.got = Some(r);
+            for u in p.units.iter_mut() {
+                if u.read.is_some() {
+                    if let Poll::Ready(r) = poll_one(&mut u.read, cx) {
+                        u.got = Some(r);
                         progress = true;
                     }
                 }
             }
-            let mut chain_done = true;
-            for c in p
-                .chunks
-                .iter_mut()
-                .take(if vectored { in_chain.min(1) } else { in_chain })
-            {
-                if c.sent.is_some() {
-                    continue;
+            if sending {
+                let u = p.units.front_mut().expect("the unit being sent");
+                let mut done = true;
+                for s in u.sends.iter_mut().filter(|s| s.res.is_none()) {
+                    let r = if zc {
+                        poll_zc(&mut s.slot, &mut s.zc_res, &mut s.zc_copied, cx)
+                    } else {
+                        poll_one(&mut s.slot, cx)
+                    };
+                    match r {
+                        Poll::Ready(r) => s.res = Some(r),
+                        Poll::Pending => done = false,
+                    }
                 }
-                let r = if zc {
-                    poll_zc(&mut c.send, &mut c.zc_res, &mut c.zc_copied, cx)
-                } else {
-                    poll_one(&mut c.send, cx)
-                };
-                match r {
-                    Poll::Ready(r) => c.sent = Some(r),
-                    Poll::Pending => chain_done = false,
-                }
-            }
-            if in_chain > 0 {
-                if chain_done {
+                if done {
                     return Poll::Ready(());
                 }
-                let sends: Vec<Option<usize>> =
-                    p.chunks.iter().take(in_chain).map(|c| c.send).collect();
-                want_rest(&sends);
+                let slots: Vec<Option<usize>> = u.sends.iter().map(|s| s.slot).collect();
+                want_rest(&slots);
                 return Poll::Pending;
             }
-            let front_failed = p.chunks.front().is_some_and(|c| c.got.is_some());
-            if progress || front_failed {
+            if progress || p.units.front().is_some_and(|u| u.got.is_some()) {
                 Poll::Ready(())
             } else {
                 Poll::Pending
             }
         })
         .await;
-        // Settle the chain that completed, front to back.
-        let mut sent_ok = 0;
-        let (zc_before, copied_before) = (report.zc_sends, report.zc_copied);
-        // A vectored send's bytes, spread over its chunks in order.
-        let mut left = None;
-        for _ in 0..in_chain {
-            let c = p
-                .chunks
-                .pop_front()
-                .expect("the chain's chunks are at the front");
-            let got = c.got.expect("a chain holds only chunks read") as usize;
-            let sent = if vectored {
-                let l: &mut i32 = left.get_or_insert_with(|| c.sent.expect("the send completed"));
-                if *l < 0 {
-                    *l
-                } else {
-                    let d = (*l).min(got as i32);
-                    *l -= d;
-                    d
+        if sending {
+            sending = false;
+            let u = p.units.pop_front().expect("the unit being sent");
+            let got = u.got.expect("a unit is sent once read") as usize;
+            // The bytes its sends delivered, in order: each send is whole (MSG_WAITALL) or
+            // failed, and a failed linked send cancels the ones after it.
+            let mut done = 0;
+            let (mut zc_sent, mut zc_copied) = (0, 0);
+            for s in &u.sends {
+                if let Some(c) = s.zc_copied {
+                    zc_sent += 1;
+                    zc_copied += c as u64;
                 }
-            } else {
-                c.sent.expect("the chain completed")
-            };
-            if let Some(copied) = c.zc_copied {
-                report.zc_sends += 1;
-                report.zc_copied += copied as u64;
             }
+            for s in &u.sends {
+                match s.res.expect("the unit's sends completed") {
+                    r if r >= 0 => {
+                        done += r as usize;
+                        if (r as usize) < s.len {
+                            break;
+                        }
+                    }
+                    r if r == -libc::ECANCELED => break,
+                    r => return Err(io::Error::from_raw_os_error(-r)),
+                }
+            }
+            report.zc_sends += zc_sent;
+            report.zc_copied += zc_copied;
             report.pairs += 1;
-            let done = match sent {
-                s if s >= 0 => s as usize,
-                s if s == -libc::ECANCELED => 0, // an earlier send of the chain fell short
-                s => return Err(io::Error::from_raw_os_error(-s)),
-            };
-            if done > 0 {
-                sent_ok += 1;
-            }
             report.bytes += got as u64;
+            driver::with(|d| d.stats.linked_sends += u.sends.len() as u64);
             if done < got {
                 report.fallbacks += 1;
-                // SAFETY: the chunk's read and send completed; nothing else writes its buffer.
-                let bytes = unsafe { std::slice::from_raw_parts(c.ptr, got) };
-                stream.write_all(&bytes[done..]).await?;
+                for (ptr, len, _) in u.pieces(got) {
+                    // SAFETY: the unit's read and sends completed; nothing else writes its
+                    // buffers.
+                    let piece = unsafe { std::slice::from_raw_parts(ptr, len) };
+                    let skip = done.min(len);
+                    done -= skip;
+                    stream.write_all(&piece[skip..]).await?;
+                }
                 stream.flush().await?;
             }
-            if got < c.len {
+            if got < u.len {
                 // A short read: what was read is sent; read again from there (a read of
                 // nothing is the end of the file).
-                next = c.at + got as u64;
+                next = u.at + got as u64;
                 p.discard(0);
-                break;
+            }
+            let more = next < range.end || !p.units.is_empty();
+            if zc && more && zc_sent > 0 && zc_copied == zc_sent {
+                zc = false;
+                report.zc_switched_to_copy = true;
             }
         }
-        if in_chain > 0 {
-            driver::with(|d| d.stats.linked_sends += sent_ok);
-            in_chain = 0;
-        }
-        let zc_sent = report.zc_sends - zc_before;
-        let more = next < range.end || !p.chunks.is_empty();
-        if zc && more && zc_sent > 0 && report.zc_copied - copied_before == zc_sent {
-            zc = false;
-            report.zc_switched_to_copy = true;
-        }
         // A read at the front that failed or found the end of the file ends the send.
-        if let Some(c) = p.chunks.front() {
-            match c.got {
+        if let Some(u) = p.units.front() {
+            match u.got {
                 Some(r) if r < 0 => return Err(io::Error::from_raw_os_error(-r)),
                 Some(0) => {
                     return Err(io::Error::new(
@@ -487,7 +495,19 @@ async fn send(
     }
 }
 
-/// Whether a chunk's read came back short (the chain ends there; nothing is read after it).
-fn short(c: &Chunk) -> bool {
-    c.got.is_some_and(|g| (g as usize) < c.len)
+/// Whether a unit's read came back short (nothing is read after it).
+fn short(u: &Unit) -> bool {
+    u.got.is_some_and(|g| (g as usize) < u.len)
+}
+
+impl SendOp {
+    fn new(len: usize) -> SendOp {
+        SendOp {
+            slot: None,
+            len,
+            res: None,
+            zc_res: None,
+            zc_copied: None,
+        }
+    }
 }

@@ -20,9 +20,9 @@ pub struct RingStats {
     pub provided_recvs: u64,
     /// Times a multishot recv found the provided-buffer ring empty (ENOBUFS) and re-armed.
     pub provided_empty: u64,
-    /// File reads into registered buffers (READ_FIXED) from registered files.
+    /// File-send reads (READV of up to 1 MiB) from files in the ring's registered table.
     pub fixed_reads: u64,
-    /// Sends linked behind a file read (IOSQE_IO_LINK) that completed.
+    /// File-send sends completed: a unit's vectored send, or each of its linked SEND_ZCs.
     pub linked_sends: u64,
     /// Blocking waits for several completions at once (a linked chain's results).
     pub batch_waits: u64,

@@ -98,18 +98,21 @@ fn pipelined_sends_deliver_every_byte_in_order_from_registered_buffers() {
     assert_eq!(got.len(), want.len());
     assert!(got == want, "the bytes arrive intact and in order");
     assert_eq!(report.bytes, (len - 10) as u64);
-    let chunks = (len as u64 - 10).div_ceil(64 * 1024);
-    assert_eq!(report.pairs, chunks, "{report:?}");
-    assert!(
-        report.chains >= 1 && report.chains * 4 <= report.pairs,
-        "several chunks per send chain: {report:?}"
-    );
+    // Units of up to 1 MiB: one READV and one vectored send each.
+    let units = (len as u64 - 10).div_ceil(1024 * 1024);
+    assert_eq!(report.pairs, units, "{report:?}");
+    assert_eq!(report.chains, units, "{report:?}");
     assert_eq!(
-        report.fixed_reads, report.pairs,
-        "every read used the registered file and a registered buffer: {report:?}"
+        (report.fixed_reads, report.registered_buf_reads),
+        (report.pairs, report.pairs),
+        "every read used the registered file and registered buffers: {report:?}"
     );
     assert_eq!(report.fallbacks, 0, "{report:?}");
-    assert_eq!(stats.linked_sends, report.pairs);
+    assert_eq!(
+        stats.linked_sends, report.pairs,
+        "one send per unit: {stats:?}"
+    );
+    assert_eq!(stats.fixed_reads, report.fixed_reads, "{stats:?}");
 }
 
 #[test]
@@ -125,22 +128,15 @@ fn zero_copy_chains_send_every_byte_and_count_notifications() {
     if testbed_uring::probe().unwrap().send_zc {
         assert!(report.zc_sends >= 1, "{report:?}");
         assert!(report.zc_copied <= report.zc_sends);
-        // Over loopback the kernel copies SEND_ZC's pages (and says so): after the first chain
-        // the rest went as plain sends. Where it did not copy, every chunk was a SEND_ZC.
-        let first_chain_copied = report.zc_copied == report.zc_sends && report.zc_sends <= 16;
-        assert_eq!(report.zc_switched_to_copy, first_chain_copied, "{report:?}");
-        if report.zc_switched_to_copy {
-            assert!(report.zc_sends < report.pairs, "{report:?}");
-        } else {
-            assert_eq!(
-                report.zc_sends, report.pairs,
-                "one notification per send: {report:?}"
-            );
+        // A unit of 1 MiB goes as 16 linked SEND_ZCs of 64 KiB. Over loopback the kernel
+        // copies their pages (and says so): after the first unit the rest went as plain
+        // sends. Where it did not copy, every 64 KiB went as a SEND_ZC.
+        assert_eq!(report.pairs, 3, "{report:?}");
+        let first_unit_copied = report.zc_sends == 16 && report.zc_copied == 16;
+        assert_eq!(report.zc_switched_to_copy, first_unit_copied, "{report:?}");
+        if !report.zc_switched_to_copy {
+            assert_eq!(report.zc_sends, 48, "one notification per send: {report:?}");
         }
-        assert!(
-            report.chains * 4 <= report.pairs,
-            "several linked sends per chain: {report:?}"
-        );
         assert!(
             stats.batch_waits >= 1,
             "the worker waited for a chain's completions together: {stats:?}"

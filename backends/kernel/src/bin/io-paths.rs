@@ -210,8 +210,9 @@ fn main() {
     }
     let file = std::fs::File::open(&file_path).unwrap();
     let mut table = Vec::new();
-    // PATHS=warm-read/write,cold-sendfile (say) runs only those rows and no proxy rows: a
-    // profile of one path. Rows not run are reported as zeros.
+    // PATHS=warm-read/write,cold-sendfile (say) runs only those rows and no proxy rows (a
+    // profile of one path, or scripts/bench-uring-file's baseline): rows not run print as
+    // zeros and no claims are written.
     let only = std::env::var("PATHS").ok();
     for cold in [false, true] {
         for path in ["read/write", "mmap+write", "sendfile", "MSG_ZEROCOPY"] {
@@ -330,11 +331,15 @@ fn main() {
             format!("splice {:.3} vs copy {:.3} CPU-s/GB", proxies[1].cpu_per_gb, proxies[0].cpu_per_gb),
         ),
     ];
-    if let Some(parent) = claims_path.parent() {
-        let _ = std::fs::create_dir_all(parent);
+    if only.is_some() {
+        eprintln!("PATHS set: some rows did not run, no claims written");
+    } else {
+        if let Some(parent) = claims_path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        std::fs::write(&claims_path, claims.join("\n") + "\n").unwrap();
+        eprintln!("claims written to {}", claims_path.display());
     }
-    std::fs::write(&claims_path, claims.join("\n") + "\n").unwrap();
-    eprintln!("claims written to {}", claims_path.display());
     // The echo ratios come from the io_uring backend, measured by scripts/bench-io-paths.
     println!(
         "{{\"bench\":\"io-paths\",\"sendfile_cpu_vs_rw\":{sendfile_cpu_vs_rw:.3},\"uring_vs_epoll_msgs\":null,\"uring_vs_epoll_syscalls\":null,\"splice_proxy_cpu_vs_copy\":{splice_cpu_vs_copy:.3},\"rw_warm\":{{\"gbps\":{:.3},\"cpu_per_gb\":{:.4},\"syscalls_per_gb\":{:.1}}}}}",
