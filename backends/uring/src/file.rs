@@ -207,7 +207,8 @@ fn poll_zc(
     }
 }
 
-/// Sends `range` of `file` to `stream` with linked read→send chains (plain sends).
+/// Sends `range` of `file` to `stream`: READV units of up to 1 MiB, each sent with one
+/// vectored send.
 pub async fn send_file(
     stream: &mut UringStream,
     file: &File,

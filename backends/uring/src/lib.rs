@@ -11,7 +11,7 @@ mod bufring;
 #[allow(unsafe_code)] // submission entries point at buffers the driver keeps alive
 mod driver;
 mod executor;
-#[allow(unsafe_code)] // linked read→send operations on owned buffers
+#[allow(unsafe_code)] // file reads and sends on owned buffers
 mod file;
 #[allow(unsafe_code)] // registering buffers with the ring
 mod fixed;
