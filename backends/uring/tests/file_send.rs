@@ -1,6 +1,7 @@
-//! Pipelined file sends through the ring (reads ahead from a registered file into registered
-//! buffers; plain vectored sends and linked SEND_ZC chains) to a std reader on loopback; a file shorter than the range; a send
-//! abandoned mid-transfer; and a dropped stream whose multishot recv was armed. Skips, saying
+//! Pipelined file sends through the ring (READV units from a registered file into registered
+//! buffers; plain vectored sends and linked SEND_ZC chains) to a std reader on loopback; a file
+//! shorter than the range; a send abandoned mid-transfer; and a dropped stream whose multishot
+//! recv was armed. Skips, saying
 //! why, where io_uring is unavailable.
 
 use std::io::{Read, Write};

@@ -1,8 +1,8 @@
-//! The io_uring rows of the io-paths file-serving benchmark (网络编程进阶主题 §1, §2.2): a file served
-//! over loopback TCP by `send_file` (READV units and vectored sends; registered file and
-//! buffers) and by `send_file_zc` (linked SEND_ZCs), page cache warm and cold (posix_fadvise DONTNEED). For each:
-//! GB/s, CPU-seconds per GB and ring enters (io_uring_enter calls, the path's syscalls) per GB;
-//! median of `--runs`. CPU is the whole process (getrusage RUSAGE_SELF: the worker thread and
+//! The io_uring rows of the io-paths file-serving benchmark (网络编程进阶主题 §1, §2.2): a file
+//! served over loopback TCP by `send_file` (READV units and vectored sends; registered file
+//! and buffers) and by `send_file_zc` (linked SEND_ZCs), page cache warm and cold
+//! (posix_fadvise DONTNEED). For each: GB/s, CPU-seconds per GB and ring enters
+//! (io_uring_enter calls, the path's syscalls) per GB; median of `--runs`. CPU is the whole process (getrusage RUSAGE_SELF: the worker thread and
 //! any io-wq threads the kernel used for the ring) minus the reader thread's own usage.
 //! Usage: `uring-file-send [--size BYTES] [--runs N] [--dir DIR]`; uses (or writes)
 //! `DIR/io-paths-SIZE.bin`, the file `io-paths` serves. Last stdout line: one JSON object
