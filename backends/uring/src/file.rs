@@ -21,6 +21,7 @@
 use crate::driver;
 use crate::fixed::{BufLease, FileLease, BUF_SIZE};
 use crate::net::UringStream;
+use crate::splice::{splice_range, Spliced};
 use io_uring::{opcode, squeue, types};
 use std::collections::VecDeque;
 use std::fs::File;
@@ -60,10 +61,12 @@ pub struct FileSendReport {
     pub zc_copied: u64,
     /// Units finished with an ordinary send after their sends fell short.
     pub fallbacks: u64,
+    /// Units spliced (file → pipe → socket: no copy in the sender).
+    pub spliced: u64,
     /// `send_file_zc` only: the kernel reported that it copied every SEND_ZC of a unit (as it
     /// does over loopback, or to a device without scatter-gather), so the rest of the range
-    /// went as plain sends, which cost the same copy without the notifications.
-    pub zc_switched_to_copy: bool,
+    /// was spliced (`spliced`; plain sends where the kernel or the file cannot splice).
+    pub zc_switched: bool,
 }
 
 /// A chunk buffer: registered or, when the pool is empty, on the heap.
@@ -207,9 +210,27 @@ fn poll_zc(
     }
 }
 
-/// Sends `range` of `file` to `stream`: READV units of up to 1 MiB, each sent with one
-/// vectored send.
+/// Sends `range` of `file` to `stream` the cheapest way the kernel has: spliced through pipes
+/// (no copy in the sender, as sendfile; see `splice.rs`), or, where the kernel's io_uring
+/// lacks SPLICE or the file cannot be spliced, as [`send_file_copy`] does.
 pub async fn send_file(
+    stream: &mut UringStream,
+    file: &File,
+    range: Range<u64>,
+) -> io::Result<FileSendReport> {
+    stream.flush().await?;
+    let mut report = FileSendReport::default();
+    if driver::with(|d| d.features.splice) {
+        if let Spliced::Done = splice_range(stream, file, range.clone(), &mut report).await? {
+            return Ok(report);
+        }
+    }
+    send(stream, file, range, false).await
+}
+
+/// Sends `range` of `file` to `stream` through user-space buffers: READV units of up to
+/// 1 MiB (registered buffers), each sent with one vectored send.
+pub async fn send_file_copy(
     stream: &mut UringStream,
     file: &File,
     range: Range<u64>,
@@ -217,9 +238,9 @@ pub async fn send_file(
     send(stream, file, range, false).await
 }
 
-/// As [`send_file`], with SEND_ZC from registered buffers (plain sends where the kernel lacks
-/// SEND_ZC, and for the rest of the range once the kernel reports it copied a whole chain of
-/// them: see [`FileSendReport::zc_switched_to_copy`]).
+/// As [`send_file_copy`], with SEND_ZC from registered buffers (plain sends where the kernel
+/// lacks SEND_ZC). Once the kernel reports it copied a whole unit of them the rest of the range
+/// is spliced: see [`FileSendReport::zc_switched`].
 pub async fn send_file_zc(
     stream: &mut UringStream,
     file: &File,
@@ -477,7 +498,18 @@ async fn send(
             let more = next < range.end || !p.units.is_empty();
             if zc && more && zc_sent > 0 && zc_copied == zc_sent {
                 zc = false;
-                report.zc_switched_to_copy = true;
+                report.zc_switched = true;
+                if driver::with(|d| d.features.splice) {
+                    // The reads in flight are dropped; the rest is spliced from where the
+                    // sent bytes end (or, if the file cannot be spliced, read again).
+                    let from = u.at + got as u64;
+                    p.discard(0);
+                    next = from;
+                    let rest = from..range.end;
+                    if let Spliced::Done = splice_range(stream, &file, rest, &mut report).await? {
+                        return Ok(report);
+                    }
+                }
             }
         }
         // A read at the front that failed or found the end of the file ends the send.

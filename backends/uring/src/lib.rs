@@ -19,9 +19,11 @@ mod fixed;
 mod net;
 mod probe;
 mod ring_stats;
+#[allow(unsafe_code)] // pipe setup; ring operations on fds kept open until they complete
+mod splice;
 mod worker;
 
-pub use file::{send_file, send_file_zc, FileSendReport};
+pub use file::{send_file, send_file_copy, send_file_zc, FileSendReport};
 pub use net::{UringDatagram, UringListener, UringStream};
 pub use probe::{probe, Features, Unsupported};
 pub use ring_stats::{RingSetup, RingStats};

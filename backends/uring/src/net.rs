@@ -75,6 +75,15 @@ impl std::fmt::Debug for UringStream {
     }
 }
 
+/// The socket's fd, for socket options the stream has no method for. Its operations run on
+/// the ring and do not depend on O_NONBLOCK; a blocking socket (the default) lets a file
+/// splice (`send_file_splice`) wait in the kernel for room instead of coming back for it.
+impl std::os::fd::AsRawFd for UringStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 impl UringStream {
     /// The socket's fd (for linked operations in this crate).
     pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {

@@ -10,6 +10,8 @@ pub struct Features {
     pub send_zc: bool,
     /// Multishot accept.
     pub accept_multi: bool,
+    /// IORING_OP_SPLICE (files sent through pipes, no copy in the sender; Linux 5.7+).
+    pub splice: bool,
 }
 
 /// io_uring is missing, or lacks something the backend needs.
@@ -56,6 +58,7 @@ pub fn probe() -> Result<Features, Unsupported> {
     Ok(Features {
         send_zc: p.is_supported(opcode::SendZc::CODE),
         accept_multi: p.is_supported(opcode::AcceptMulti::CODE),
+        splice: p.is_supported(opcode::Splice::CODE),
     })
 }
 

@@ -1,14 +1,14 @@
 //! Pipelined file sends through the ring (READV units from a registered file into registered
-//! buffers; plain vectored sends and linked SEND_ZC chains) to a std reader on loopback; a file
-//! shorter than the range; a send abandoned mid-transfer; and a dropped stream whose multishot
-//! recv was armed. Skips, saying
-//! why, where io_uring is unavailable.
+//! buffers; plain vectored sends and linked SEND_ZC chains; splices through pipes) to a std
+//! reader on loopback; a file shorter than the range; a send abandoned mid-transfer; a splice
+//! into a non-blocking socket that fills up; and a dropped stream whose multishot recv was
+//! armed. Skips, saying why, where io_uring is unavailable.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use testbed_model::{Duration, Net, Runtime};
-use testbed_uring::{send_file, send_file_zc, FileSendReport};
+use testbed_uring::{send_file, send_file_copy, send_file_zc, FileSendReport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn available() -> bool {
@@ -50,11 +50,19 @@ fn reader() -> (SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
     (addr, t)
 }
 
+/// Which file path a test sends through.
+#[derive(Clone, Copy)]
+enum How {
+    Copy,
+    ZeroCopy,
+    Splice,
+}
+
 fn send_range(
     name: &str,
     len: usize,
     range: std::ops::Range<u64>,
-    zc: bool,
+    how: How,
 ) -> (
     Vec<u8>,
     Vec<u8>,
@@ -70,10 +78,10 @@ fn send_range(
             let mut s = w.connect(addr).await.unwrap();
             s.write_all(b"HEAD").await.unwrap(); // buffered: must precede the file's bytes
             let file = std::fs::File::open(&path).unwrap();
-            let r = if zc {
-                send_file_zc(&mut s, &file, range).await
-            } else {
-                send_file(&mut s, &file, range).await
+            let r = match how {
+                How::Copy => send_file_copy(&mut s, &file, range).await,
+                How::ZeroCopy => send_file_zc(&mut s, &file, range).await,
+                How::Splice => send_file(&mut s, &file, range).await,
             };
             s.write_all(b"TAIL").await.unwrap();
             s.shutdown().await.unwrap();
@@ -91,7 +99,7 @@ fn pipelined_sends_deliver_every_byte_in_order_from_registered_buffers() {
         return;
     }
     let len = 3 * 1024 * 1024 + 12_345;
-    let (got, data, report, stats) = send_range("plain", len, 7..(len as u64 - 3), false);
+    let (got, data, report, stats) = send_range("plain", len, 7..(len as u64 - 3), How::Copy);
     let report = report.unwrap();
     let mut want = b"HEAD".to_vec();
     want.extend_from_slice(&data[7..len - 3]);
@@ -122,7 +130,7 @@ fn zero_copy_chains_send_every_byte_and_count_notifications() {
         return;
     }
     let len = 3 * 1024 * 1024;
-    let (got, data, report, stats) = send_range("zc", len, 0..len as u64, true);
+    let (got, data, report, stats) = send_range("zc", len, 0..len as u64, How::ZeroCopy);
     let report = report.unwrap();
     assert_eq!(&got[4..len + 4], &data[..]);
     assert_eq!(report.bytes, len as u64);
@@ -130,13 +138,15 @@ fn zero_copy_chains_send_every_byte_and_count_notifications() {
         assert!(report.zc_sends >= 1, "{report:?}");
         assert!(report.zc_copied <= report.zc_sends);
         // A unit of 1 MiB goes as 16 linked SEND_ZCs of 64 KiB. Over loopback the kernel
-        // copies their pages (and says so): after the first unit the rest went as plain
-        // sends. Where it did not copy, every 64 KiB went as a SEND_ZC.
+        // copies their pages (and says so): after the first unit the rest was spliced. Where
+        // it did not copy, every 64 KiB went as a SEND_ZC.
         assert_eq!(report.pairs, 3, "{report:?}");
         let first_unit_copied = report.zc_sends == 16 && report.zc_copied == 16;
-        assert_eq!(report.zc_switched_to_copy, first_unit_copied, "{report:?}");
-        if !report.zc_switched_to_copy {
+        assert_eq!(report.zc_switched, first_unit_copied, "{report:?}");
+        if !report.zc_switched {
             assert_eq!(report.zc_sends, 48, "one notification per send: {report:?}");
+        } else if testbed_uring::probe().unwrap().splice {
+            assert_eq!(report.spliced, 2, "the other two units: {report:?}");
         }
         assert!(
             stats.batch_waits >= 1,
@@ -151,7 +161,7 @@ fn a_file_shorter_than_the_range_is_an_error_after_what_it_has() {
         return;
     }
     let len = 100_000;
-    let (got, data, report, _) = send_range("short", len, 0..200_000, false);
+    let (got, data, report, _) = send_range("short", len, 0..200_000, How::Copy);
     let err = report.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
     // The short read severed the chain; what it read was still sent, in order.
@@ -178,7 +188,7 @@ fn an_abandoned_send_releases_its_buffers_and_later_sends_work() {
             let timed_out = testbed_model::timeout(
                 &w,
                 Duration::from_millis(50),
-                send_file(&mut s, &file, 0..16 * 1024 * 1024),
+                send_file_copy(&mut s, &file, 0..16 * 1024 * 1024),
             )
             .await
             .is_err();
@@ -188,7 +198,11 @@ fn an_abandoned_send_releases_its_buffers_and_later_sends_work() {
             let mut reports = Vec::new();
             let mut s2 = w.connect(addr).await.unwrap();
             for _ in 0..3 {
-                reports.push(send_file(&mut s2, &file, 0..1024 * 1024).await.unwrap());
+                reports.push(
+                    send_file_copy(&mut s2, &file, 0..1024 * 1024)
+                        .await
+                        .unwrap(),
+                );
             }
             s2.shutdown().await.unwrap();
             (timed_out, reports)
@@ -203,6 +217,157 @@ fn an_abandoned_send_releases_its_buffers_and_later_sends_work() {
     let got = t.join().unwrap();
     assert_eq!(got.len(), 3 * 1024 * 1024);
     assert!(got.chunks(1024 * 1024).all(|c| c == &f.1[..1024 * 1024]));
+}
+
+#[test]
+fn splices_deliver_every_byte_in_order_without_user_space_buffers() {
+    if !available() {
+        return;
+    }
+    let len = 3 * 1024 * 1024 + 12_345;
+    let (got, data, report, stats) = send_range("splice", len, 7..(len as u64 - 3), How::Splice);
+    let report = report.unwrap();
+    let mut want = b"HEAD".to_vec();
+    want.extend_from_slice(&data[7..len - 3]);
+    want.extend_from_slice(b"TAIL");
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "the bytes arrive intact and in order");
+    assert_eq!(report.bytes, (len - 10) as u64);
+    if !testbed_uring::probe().unwrap().splice {
+        return; // sent as send_file_copy does (its own test checks that)
+    }
+    // One splice into a pipe and one out of it per unit (a unit is as large as the pipe, at
+    // most 1 MiB); the socket blocks, so each unit went whole.
+    assert_eq!(report.spliced, report.pairs, "{report:?}");
+    assert!(
+        report.pairs >= (len as u64 - 10).div_ceil(1024 * 1024),
+        "{report:?}"
+    );
+    assert_eq!(report.chains, report.pairs, "{report:?}");
+    assert_eq!(report.fallbacks, 0, "{report:?}");
+    assert_eq!(
+        (
+            report.fixed_reads,
+            report.registered_buf_reads,
+            stats.fixed_reads
+        ),
+        (0, 0, 0),
+        "no read into a buffer: {report:?}"
+    );
+}
+
+#[test]
+fn a_splice_from_a_file_shorter_than_the_range_is_an_error_after_what_it_has() {
+    if !available() {
+        return;
+    }
+    let len = 1024 * 1024 + 100_000;
+    let (got, data, report, _) = send_range("splice-short", len, 0..4 * 1024 * 1024, How::Splice);
+    let err = report.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+    assert_eq!(
+        &got[4..4 + len],
+        &data[..],
+        "what the file had was sent, in order"
+    );
+    assert_eq!(&got[4 + len..], b"TAIL");
+}
+
+#[test]
+fn an_abandoned_splice_is_cancelled_and_later_splices_work() {
+    if !available() {
+        return;
+    }
+    let f = TempFile::new("splice-abandon", 16 * 1024 * 1024);
+    // A peer that never reads: the splice into the socket blocks in the kernel's worker.
+    let stalled = TcpListener::bind("127.0.0.1:0").unwrap();
+    let stalled_addr = stalled.local_addr().unwrap();
+    let (addr, t) = reader();
+    let path = f.0.clone();
+    let r = testbed_uring::block_on(0, move |w| {
+        let (path, stalled) = (path.clone(), stalled.try_clone().unwrap());
+        async move {
+            let mut s = w.connect(stalled_addr).await.unwrap();
+            let (_peer, _) = stalled.accept().unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            let timed_out = testbed_model::timeout(
+                &w,
+                Duration::from_millis(50),
+                send_file(&mut s, &file, 0..16 * 1024 * 1024),
+            )
+            .await
+            .is_err();
+            drop(s);
+            let mut reports = Vec::new();
+            let mut s2 = w.connect(addr).await.unwrap();
+            for _ in 0..3 {
+                reports.push(send_file(&mut s2, &file, 0..1024 * 1024).await);
+            }
+            s2.shutdown().await.unwrap();
+            (timed_out, reports)
+        }
+    })
+    .unwrap();
+    assert!(r.0, "the stalled splice timed out");
+    for rep in r.1 {
+        assert_eq!(rep.unwrap().bytes, 1024 * 1024);
+    }
+    let got = t.join().unwrap();
+    assert_eq!(got.len(), 3 * 1024 * 1024);
+    assert!(got.chunks(1024 * 1024).all(|c| c == &f.1[..1024 * 1024]));
+}
+
+#[test]
+fn a_splice_into_a_full_non_blocking_socket_waits_for_room_and_loses_nothing() {
+    if !available() {
+        return;
+    }
+    let len = 32 * 1024 * 1024;
+    let f = TempFile::new("splice-nonblock", len);
+    // A reader that starts late and reads in small pieces: the socket fills up.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+        loop {
+            match s.read(&mut buf).unwrap() {
+                0 => break got,
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    let path = f.0.clone();
+    let report = testbed_uring::block_on(0, move |w| {
+        let path = path.clone();
+        async move {
+            let mut s = w.connect(addr).await.unwrap();
+            use std::os::fd::AsRawFd;
+            let fd = s.as_raw_fd();
+            // SAFETY: F_GETFL/F_SETFL on the stream's open socket; no memory is passed.
+            unsafe {
+                let fl = libc::fcntl(fd, libc::F_GETFL);
+                assert_eq!(libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK), 0);
+            }
+            let file = std::fs::File::open(&path).unwrap();
+            let r = send_file(&mut s, &file, 0..len as u64).await;
+            s.shutdown().await.unwrap();
+            r
+        }
+    })
+    .unwrap()
+    .unwrap();
+    let got = t.join().unwrap();
+    assert_eq!(report.bytes, len as u64);
+    assert!(got == f.1, "every byte, in order");
+    if !testbed_uring::probe().unwrap().splice {
+        return;
+    }
+    assert!(
+        report.fallbacks >= 1,
+        "the socket was full at least once: {report:?}"
+    );
 }
 
 #[test]
