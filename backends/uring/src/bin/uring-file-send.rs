@@ -1,9 +1,11 @@
 //! The io_uring rows of the io-paths file-serving benchmark (网络编程进阶主题 §1, §2.2): a file
-//! served over loopback TCP by `send_file` (READV units and vectored sends; registered file
-//! and buffers) and by `send_file_zc` (linked SEND_ZCs), page cache warm and cold
+//! served over loopback TCP by `send_file` (row "io_uring send": splices through pipes),
+//! `send_file_copy` ("io_uring copy": READV units and vectored sends; registered file and
+//! buffers) and `send_file_zc` ("io_uring SEND_ZC": linked SEND_ZCs), page cache warm and cold
 //! (posix_fadvise DONTNEED). For each: GB/s, CPU-seconds per GB and ring enters
-//! (io_uring_enter calls, the path's syscalls) per GB; median of `--runs`. CPU is the whole process (getrusage RUSAGE_SELF: the worker thread and
-//! any io-wq threads the kernel used for the ring) minus the reader thread's own usage.
+//! (io_uring_enter calls, the path's syscalls) per GB; median of `--runs`. CPU is the whole
+//! process (getrusage RUSAGE_SELF: the worker thread and the io-wq threads the kernel ran the
+//! ring's splices on) minus the reader thread's own usage.
 //! Usage: `uring-file-send [--size BYTES] [--runs N] [--dir DIR]`; uses (or writes)
 //! `DIR/io-paths-SIZE.bin`, the file `io-paths` serves. Last stdout line: one JSON object
 //! mapping "warm"/"cold" to rows {"io_uring send": {gbps, cpu_per_gb, syscalls_per_gb}, ..}.
@@ -37,7 +39,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// (GB/s, CPU-s/GB, ring enters/GB) of one send of the whole file.
-fn serve_once(file: &std::fs::File, len: u64, cold: bool, zc: bool) -> [f64; 3] {
+fn serve_once(file: &std::fs::File, len: u64, cold: bool, path: &'static str) -> [f64; 3] {
     if cold {
         let _ = file.sync_all();
         // SAFETY: posix_fadvise on an open fd has no memory effects.
@@ -73,10 +75,10 @@ fn serve_once(file: &std::fs::File, len: u64, cold: bool, zc: bool) -> [f64; 3] 
                 cpu_s(libc::RUSAGE_SELF),
                 w.ring_stats().enters,
             );
-            let r = if zc {
-                testbed_uring::send_file_zc(&mut s, &file, 0..len).await
-            } else {
-                testbed_uring::send_file(&mut s, &file, 0..len).await
+            let r = match path {
+                "zc" => testbed_uring::send_file_zc(&mut s, &file, 0..len).await,
+                "copy" => testbed_uring::send_file_copy(&mut s, &file, 0..len).await,
+                _ => testbed_uring::send_file(&mut s, &file, 0..len).await,
             };
             let r = r.unwrap();
             assert_eq!(r.bytes, len);
@@ -136,12 +138,12 @@ fn main() {
     let only = std::env::var("ROWS").ok();
     for cold in [false, true] {
         let mut rows = Vec::new();
-        for (name, zc) in [("io_uring send", false), ("io_uring SEND_ZC", true)] {
-            let key = format!(
-                "{}-{}",
-                if cold { "cold" } else { "warm" },
-                if zc { "zc" } else { "send" }
-            );
+        for (name, path) in [
+            ("io_uring send", "send"),
+            ("io_uring copy", "copy"),
+            ("io_uring SEND_ZC", "zc"),
+        ] {
+            let key = format!("{}-{path}", if cold { "cold" } else { "warm" });
             if only
                 .as_deref()
                 .is_some_and(|o| !o.split(',').any(|k| k == key))
@@ -149,7 +151,7 @@ fn main() {
                 continue;
             }
             let samples: Vec<[f64; 3]> = (0..runs)
-                .map(|_| serve_once(&file, size, cold, zc))
+                .map(|_| serve_once(&file, size, cold, path))
                 .collect();
             let m: Vec<f64> = (0..3)
                 .map(|k| median(samples.iter().map(|s| s[k]).collect()))
