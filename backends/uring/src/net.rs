@@ -52,6 +52,7 @@ pub struct UringStream {
     rd_start: usize,
     rd_end: usize,
     wr_op: Option<usize>,
+    /// The send buffer, allocated at the first write (a stream that never writes has none).
     wr_buf: Box<[u8]>,
     wr_sent: usize,
     wr_len: usize,
@@ -108,20 +109,26 @@ impl UringStream {
             .as_socket()
             .ok_or(io::ErrorKind::InvalidInput)?;
         driver::with(|d| d.stream_opened());
+        let rd_provided = driver::with(|d| d.bufs.is_some());
         Ok(UringStream {
             fd: Rc::new(fd),
             local,
             peer,
             rd_op: None,
-            rd_buf: vec![0u8; BUF].into_boxed_slice(),
+            // with provided buffers the kernel picks the buffer: no receive buffer of our own
+            rd_buf: if rd_provided {
+                Box::default()
+            } else {
+                vec![0u8; BUF].into_boxed_slice()
+            },
             rd_start: 0,
             rd_end: 0,
             wr_op: None,
-            wr_buf: vec![0u8; BUF].into_boxed_slice(),
+            wr_buf: Box::default(),
             wr_sent: 0,
             wr_len: 0,
             wr_zc: None,
-            rd_provided: driver::with(|d| d.bufs.is_some()),
+            rd_provided,
             rd_cur: None,
             rd_eof: false,
             rd_armed_once: false,
@@ -344,6 +351,9 @@ impl AsyncWrite for UringStream {
         std::task::ready!(this.poll_pending_write(cx))?;
         // The buffer is free: take what fits, send it, report it written (a buffered writer;
         // flush waits for the send).
+        if this.wr_buf.is_empty() && !data.is_empty() {
+            this.wr_buf = vec![0u8; BUF].into_boxed_slice();
+        }
         let n = data.len().min(this.wr_buf.len());
         this.wr_buf[..n].copy_from_slice(&data[..n]);
         this.wr_len = n;
