@@ -42,6 +42,11 @@ fn main() {
             if us >= 0 {
                 b = b.coalesce_wait(std::time::Duration::from_micros(us as u64));
             }
+            // --buf-size N: bytes per provided buffer of the multishot recvs.
+            let buf: usize = arg("--buf-size", 0);
+            if buf > 0 {
+                b = b.provided_buffer_size(buf);
+            }
             let u = b.build().expect("io_uring");
             for r in u.run(serve) {
                 r.expect("uring worker");
