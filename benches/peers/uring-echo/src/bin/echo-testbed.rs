@@ -2,6 +2,8 @@
 //! (default 2), each listening on the port with SO_REUSEPORT: the server loop of the `echo`
 //! scenario (read up to 16 KiB, write it all back), generic over `model::Net`.
 //! `--coalesce-us N` sets the uring rings' interrupt-coalescing wait (default: the backend's).
+//! `--buf-size N` sets the bytes per provided buffer of the multishot recvs (default: the
+//! backend's).
 
 use testbed_model::{AcceptError, Listener, Net, Runtime, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
