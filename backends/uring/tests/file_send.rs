@@ -58,6 +58,58 @@ enum How {
     Splice,
 }
 
+async fn send_how(
+    how: How,
+    s: &mut testbed_uring::UringStream,
+    file: &std::fs::File,
+    range: std::ops::Range<u64>,
+) -> std::io::Result<FileSendReport> {
+    match how {
+        How::Copy => send_file_copy(s, file, range).await,
+        How::ZeroCopy => send_file_zc(s, file, range).await,
+        How::Splice => send_file(s, file, range).await,
+    }
+}
+
+/// A send of 16 MiB `how` to a peer that never reads, abandoned after 50 ms (the stream
+/// dropped), then three sends of 1 MiB on a new connection. Returns whether the first timed
+/// out, the three reports, and the bytes the second peer got with the file's bytes.
+fn abandon_then_send(
+    name: &str,
+    how: How,
+) -> (bool, Vec<std::io::Result<FileSendReport>>, Vec<u8>, Vec<u8>) {
+    let f = TempFile::new(name, 16 * 1024 * 1024);
+    let stalled = TcpListener::bind("127.0.0.1:0").unwrap();
+    let stalled_addr = stalled.local_addr().unwrap();
+    let (addr, t) = reader();
+    let path = f.0.clone();
+    let (timed_out, reports) = testbed_uring::block_on(0, move |w| {
+        let (path, stalled) = (path.clone(), stalled.try_clone().unwrap());
+        async move {
+            let mut s = w.connect(stalled_addr).await.unwrap();
+            let (_peer, _) = stalled.accept().unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            let timed_out = testbed_model::timeout(
+                &w,
+                Duration::from_millis(50),
+                send_how(how, &mut s, &file, 0..16 * 1024 * 1024),
+            )
+            .await
+            .is_err();
+            drop(s);
+            let mut reports = Vec::new();
+            let mut s2 = w.connect(addr).await.unwrap();
+            for _ in 0..3 {
+                reports.push(send_how(how, &mut s2, &file, 0..1024 * 1024).await);
+            }
+            s2.shutdown().await.unwrap();
+            (timed_out, reports)
+        }
+    })
+    .unwrap();
+    (timed_out, reports, t.join().unwrap(), f.1.clone())
+}
+
 fn send_range(
     name: &str,
     len: usize,
@@ -78,11 +130,7 @@ fn send_range(
             let mut s = w.connect(addr).await.unwrap();
             s.write_all(b"HEAD").await.unwrap(); // buffered: must precede the file's bytes
             let file = std::fs::File::open(&path).unwrap();
-            let r = match how {
-                How::Copy => send_file_copy(&mut s, &file, range).await,
-                How::ZeroCopy => send_file_zc(&mut s, &file, range).await,
-                How::Splice => send_file(&mut s, &file, range).await,
-            };
+            let r = send_how(how, &mut s, &file, range).await;
             s.write_all(b"TAIL").await.unwrap();
             s.shutdown().await.unwrap();
             (r, w.ring_stats())
@@ -93,13 +141,12 @@ fn send_range(
     (got, f.1.clone(), report, stats)
 }
 
-#[test]
-fn pipelined_sends_deliver_every_byte_in_order_from_registered_buffers() {
-    if !available() {
-        return;
-    }
+/// Sends bytes 7..len-3 of a file of `len` = 3 MiB + 12,345 bytes `how`, between "HEAD" and
+/// "TAIL" written on the stream, and checks that the peer got exactly those bytes in order.
+/// Returns `len`, the send's report and the ring's stats.
+fn send_odd_range(name: &str, how: How) -> (usize, FileSendReport, testbed_uring::RingStats) {
     let len = 3 * 1024 * 1024 + 12_345;
-    let (got, data, report, stats) = send_range("plain", len, 7..(len as u64 - 3), How::Copy);
+    let (got, data, report, stats) = send_range(name, len, 7..(len as u64 - 3), how);
     let report = report.unwrap();
     let mut want = b"HEAD".to_vec();
     want.extend_from_slice(&data[7..len - 3]);
@@ -107,6 +154,15 @@ fn pipelined_sends_deliver_every_byte_in_order_from_registered_buffers() {
     assert_eq!(got.len(), want.len());
     assert!(got == want, "the bytes arrive intact and in order");
     assert_eq!(report.bytes, (len - 10) as u64);
+    (len, report, stats)
+}
+
+#[test]
+fn pipelined_sends_deliver_every_byte_in_order_from_registered_buffers() {
+    if !available() {
+        return;
+    }
+    let (len, report, stats) = send_odd_range("plain", How::Copy);
     // Units of up to 1 MiB: one READV and one vectored send each.
     let units = (len as u64 - 10).div_ceil(1024 * 1024);
     assert_eq!(report.pairs, units, "{report:?}");
@@ -173,50 +229,17 @@ fn an_abandoned_send_releases_its_buffers_and_later_sends_work() {
     if !available() {
         return;
     }
-    let f = TempFile::new("abandon", 16 * 1024 * 1024);
-    // A peer that does not read until told: the first send stalls on a full socket.
-    let stalled = TcpListener::bind("127.0.0.1:0").unwrap();
-    let stalled_addr = stalled.local_addr().unwrap();
-    let (addr, t) = reader();
-    let path = f.0.clone();
-    let r = testbed_uring::block_on(0, move |w| {
-        let (path, stalled) = (path.clone(), stalled.try_clone().unwrap());
-        async move {
-            let mut s = w.connect(stalled_addr).await.unwrap();
-            let (_peer, _) = stalled.accept().unwrap();
-            let file = std::fs::File::open(&path).unwrap();
-            let timed_out = testbed_model::timeout(
-                &w,
-                Duration::from_millis(50),
-                send_file_copy(&mut s, &file, 0..16 * 1024 * 1024),
-            )
-            .await
-            .is_err();
-            drop(s);
-            // Every registered buffer is back once the cancelled chain completes; several sends
-            // in a row reuse them.
-            let mut reports = Vec::new();
-            let mut s2 = w.connect(addr).await.unwrap();
-            for _ in 0..3 {
-                reports.push(
-                    send_file_copy(&mut s2, &file, 0..1024 * 1024)
-                        .await
-                        .unwrap(),
-                );
-            }
-            s2.shutdown().await.unwrap();
-            (timed_out, reports)
-        }
-    })
-    .unwrap();
-    assert!(r.0, "the stalled send timed out");
-    for rep in &r.1 {
+    // The first send stalls on a full socket. Every registered buffer is back once the
+    // cancelled chain completes; several sends in a row reuse them.
+    let (timed_out, reports, got, data) = abandon_then_send("abandon", How::Copy);
+    assert!(timed_out, "the stalled send timed out");
+    for rep in reports {
+        let rep = rep.unwrap();
         assert_eq!(rep.bytes, 1024 * 1024);
         assert_eq!(rep.fixed_reads, rep.pairs, "{rep:?}");
     }
-    let got = t.join().unwrap();
     assert_eq!(got.len(), 3 * 1024 * 1024);
-    assert!(got.chunks(1024 * 1024).all(|c| c == &f.1[..1024 * 1024]));
+    assert!(got.chunks(1024 * 1024).all(|c| c == &data[..1024 * 1024]));
 }
 
 #[test]
@@ -224,15 +247,7 @@ fn splices_deliver_every_byte_in_order_without_user_space_buffers() {
     if !available() {
         return;
     }
-    let len = 3 * 1024 * 1024 + 12_345;
-    let (got, data, report, stats) = send_range("splice", len, 7..(len as u64 - 3), How::Splice);
-    let report = report.unwrap();
-    let mut want = b"HEAD".to_vec();
-    want.extend_from_slice(&data[7..len - 3]);
-    want.extend_from_slice(b"TAIL");
-    assert_eq!(got.len(), want.len());
-    assert!(got == want, "the bytes arrive intact and in order");
-    assert_eq!(report.bytes, (len - 10) as u64);
+    let (len, report, stats) = send_odd_range("splice", How::Splice);
     if !testbed_uring::probe().unwrap().splice {
         return; // sent as send_file_copy does (its own test checks that)
     }
@@ -278,43 +293,14 @@ fn an_abandoned_splice_is_cancelled_and_later_splices_work() {
     if !available() {
         return;
     }
-    let f = TempFile::new("splice-abandon", 16 * 1024 * 1024);
-    // A peer that never reads: the splice into the socket blocks in the kernel's worker.
-    let stalled = TcpListener::bind("127.0.0.1:0").unwrap();
-    let stalled_addr = stalled.local_addr().unwrap();
-    let (addr, t) = reader();
-    let path = f.0.clone();
-    let r = testbed_uring::block_on(0, move |w| {
-        let (path, stalled) = (path.clone(), stalled.try_clone().unwrap());
-        async move {
-            let mut s = w.connect(stalled_addr).await.unwrap();
-            let (_peer, _) = stalled.accept().unwrap();
-            let file = std::fs::File::open(&path).unwrap();
-            let timed_out = testbed_model::timeout(
-                &w,
-                Duration::from_millis(50),
-                send_file(&mut s, &file, 0..16 * 1024 * 1024),
-            )
-            .await
-            .is_err();
-            drop(s);
-            let mut reports = Vec::new();
-            let mut s2 = w.connect(addr).await.unwrap();
-            for _ in 0..3 {
-                reports.push(send_file(&mut s2, &file, 0..1024 * 1024).await);
-            }
-            s2.shutdown().await.unwrap();
-            (timed_out, reports)
-        }
-    })
-    .unwrap();
-    assert!(r.0, "the stalled splice timed out");
-    for rep in r.1 {
+    // The splice into the stalled socket blocks in the kernel's worker until cancelled.
+    let (timed_out, reports, got, data) = abandon_then_send("splice-abandon", How::Splice);
+    assert!(timed_out, "the stalled splice timed out");
+    for rep in reports {
         assert_eq!(rep.unwrap().bytes, 1024 * 1024);
     }
-    let got = t.join().unwrap();
     assert_eq!(got.len(), 3 * 1024 * 1024);
-    assert!(got.chunks(1024 * 1024).all(|c| c == &f.1[..1024 * 1024]));
+    assert!(got.chunks(1024 * 1024).all(|c| c == &data[..1024 * 1024]));
 }
 
 #[test]
