@@ -68,6 +68,9 @@ const COALESCE_MAX: u32 = 64;
 
 /// Flush rounds after a CQ overflow before the next park takes over (a bound, not a loop).
 const OVERFLOW_FLUSHES: usize = 8;
+/// Idle send buffers a worker keeps for its streams' next writes (64 KiB each: at most 4 MiB
+/// per worker; a burst of more sends at once allocates and frees the rest).
+const SEND_BUF_POOL: usize = 64;
 
 pub(crate) struct Driver {
     ring: IoUring,
@@ -90,6 +93,11 @@ pub(crate) struct Driver {
     cqe_scratch: Vec<(u64, i32, u32)>,
     /// Reused buffer for the wakers a park runs.
     woken_scratch: Vec<Waker>,
+    /// The buffer of a plain send in flight, by slot, with the bytes the send asked for; the
+    /// driver owns it until the completion (see `submit_send_owned`).
+    send_bufs: Vec<Option<(Box<[u8]>, u32)>>,
+    /// Idle send buffers, most recently freed last (the next write takes a warm one).
+    send_pool: Vec<Box<[u8]>>,
     /// Kernel features the operations may use.
     pub(crate) features: crate::probe::Features,
     /// Streams alive on this worker (the provided-buffer ring grows with them).
@@ -213,6 +221,8 @@ pub(crate) fn install(
             stats,
             cqe_scratch: Vec::new(),
             woken_scratch: Vec::new(),
+            send_bufs: Vec::new(),
+            send_pool: Vec::new(),
             features,
             live_streams: 0,
             taskrun_flag,
@@ -402,12 +412,74 @@ impl Driver {
         }
     }
 
+    /// A send buffer of `len` bytes: the most recently freed one of the pool (likely still
+    /// in cache) or a new one.
+    pub(crate) fn take_send_buf(&mut self, len: usize) -> Box<[u8]> {
+        match self.send_pool.pop() {
+            Some(b) if b.len() == len => b,
+            _ => {
+                self.stats.send_buffers += 1;
+                vec![0u8; len].into_boxed_slice()
+            }
+        }
+    }
+
+    /// Takes back a send buffer nothing uses any more; keeps at most [`SEND_BUF_POOL`].
+    pub(crate) fn give_send_buf(&mut self, buf: Box<[u8]>) {
+        if !buf.is_empty() && self.send_pool.len() < SEND_BUF_POOL {
+            self.send_pool.push(buf);
+        }
+    }
+
+    /// Submits a plain send of `len` bytes from `buf`, which the driver keeps until the
+    /// completion: a send that sent all `len` bytes gives it back to the pool at once (its
+    /// stream holds no buffer while it waits for its peer); [`Driver::poll_send`] hands it
+    /// back to the stream after a short send or an error.
+    ///
+    /// # Safety
+    /// `e` sends at most `len` bytes from inside `buf` (heap memory, which stays put while
+    /// the driver holds the box).
+    pub(crate) unsafe fn submit_send_owned(
+        &mut self,
+        e: squeue::Entry,
+        buf: Box<[u8]>,
+        len: u32,
+    ) -> io::Result<usize> {
+        // SAFETY: forwarded to the caller's promise; the driver keeps `buf` from here on.
+        let idx = unsafe { self.submit(e)? };
+        if self.send_bufs.len() <= idx {
+            self.send_bufs.resize_with(idx + 1, || None);
+        }
+        self.send_bufs[idx] = Some((buf, len));
+        Ok(idx)
+    }
+
+    /// The result of a send submitted with [`Driver::submit_send_owned`], and its buffer if
+    /// the send did not send everything (the caller sends the rest, or gives it back).
+    pub(crate) fn poll_send(
+        &mut self,
+        idx: usize,
+        cx: &Context<'_>,
+    ) -> Poll<(i32, Option<Box<[u8]>>)> {
+        let (res, _) = std::task::ready!(self.poll(idx, cx));
+        let buf = self.send_bufs.get_mut(idx).and_then(Option::take);
+        Poll::Ready((res, buf.map(|(b, _)| b)))
+    }
+
+    /// The buffer of a finished owned send goes back to the pool.
+    fn release_send_buf(&mut self, idx: usize) {
+        if let Some((b, _)) = self.send_bufs.get_mut(idx).and_then(Option::take) {
+            self.give_send_buf(b);
+        }
+    }
+
     /// The waiter of slot `idx` gives up: cancel the operation and keep `keep` (its buffers,
     /// its fd) alive until the completion.
     pub(crate) fn abandon(&mut self, idx: usize, keep: Box<dyn Any>) {
         match self.slots[idx] {
             Some(Slot::Done(..)) => {
                 self.slots[idx] = None;
+                self.release_send_buf(idx);
                 self.free.push(idx);
             }
             Some(Slot::Waiting(_)) => {
@@ -740,6 +812,11 @@ impl Driver {
             match self.slots.get_mut(idx).and_then(Option::take) {
                 Some(Slot::Waiting(w)) => {
                     self.slots[idx] = Some(Slot::Done(res, flags));
+                    // An owned send that sent everything: its buffer is free now.
+                    if matches!(self.send_bufs.get(idx), Some(Some((_, len))) if res >= 0 && res as u32 == *len)
+                    {
+                        self.release_send_buf(idx);
+                    }
                     if let Some(w) = w {
                         woken.push(w);
                     }
@@ -763,6 +840,7 @@ impl Driver {
                 }
                 Some(Slot::Orphaned(_)) => {
                     self.recycle_from(flags);
+                    self.release_send_buf(idx);
                     self.free.push(idx) // buffers dropped now
                 }
                 Some(done @ Slot::Done(..)) => self.slots[idx] = Some(done),

@@ -52,7 +52,9 @@ pub struct UringStream {
     rd_start: usize,
     rd_end: usize,
     wr_op: Option<usize>,
-    /// The send buffer, allocated at the first write (a stream that never writes has none).
+    /// The send buffer while the stream holds it (empty otherwise): taken from the worker's
+    /// pool at a write, owned by the driver while a plain send is in flight (it goes back to
+    /// the pool when the send completes whole), kept by the stream during a SEND_ZC.
     wr_buf: Box<[u8]>,
     wr_sent: usize,
     wr_len: usize,
@@ -152,16 +154,14 @@ impl UringStream {
             self.wr_zc = Some(None);
             return Ok(());
         }
-        let e = opcode::Send::new(
-            types::Fd(self.fd.as_raw_fd()),
-            rest.as_ptr(),
-            rest.len() as u32,
-        )
-        .flags(libc::MSG_NOSIGNAL)
-        .build();
-        // SAFETY: `wr_buf` is heap memory owned by this stream until the operation completes
-        // or, if the stream is dropped first, by the driver (see Drop).
-        self.wr_op = Some(unsafe { driver::with(|d| d.submit(e))? });
+        let (ptr, len) = (rest.as_ptr(), rest.len() as u32);
+        let e = opcode::Send::new(types::Fd(self.fd.as_raw_fd()), ptr, len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build();
+        let buf = std::mem::take(&mut self.wr_buf);
+        // SAFETY: the send reads `len` bytes inside `buf`, heap memory the driver now keeps
+        // until the completion (also if this stream is dropped first).
+        self.wr_op = Some(unsafe { driver::with(|d| d.submit_send_owned(e, buf, len))? });
         Ok(())
     }
 
@@ -192,11 +192,18 @@ impl UringStream {
             let res = if self.wr_zc.is_some() {
                 std::task::ready!(self.poll_zc(cx))
             } else {
-                std::task::ready!(poll_slot(&mut self.wr_op, cx))
+                let idx = self.wr_op.expect("a send in flight");
+                let (res, buf) = std::task::ready!(driver::with(|d| d.poll_send(idx, cx)));
+                self.wr_op = None;
+                if let Some(buf) = buf {
+                    self.wr_buf = buf; // a short send or an error: the rest goes from here
+                }
+                res
             };
             if res < 0 {
                 self.wr_len = 0;
                 self.wr_sent = 0;
+                self.return_send_buf();
                 return Poll::Ready(Err(errno(res)));
             }
             self.wr_sent += res as usize;
@@ -206,7 +213,16 @@ impl UringStream {
         }
         self.wr_sent = 0;
         self.wr_len = 0;
+        self.return_send_buf();
         Poll::Ready(Ok(()))
+    }
+
+    /// Gives the send buffer the stream holds, if any, back to the worker's pool.
+    fn return_send_buf(&mut self) {
+        if !self.wr_buf.is_empty() {
+            let b = std::mem::take(&mut self.wr_buf);
+            driver::with(|d| d.give_send_buf(b));
+        }
     }
 }
 
@@ -352,7 +368,7 @@ impl AsyncWrite for UringStream {
         // The buffer is free: take what fits, send it, report it written (a buffered writer;
         // flush waits for the send).
         if this.wr_buf.is_empty() && !data.is_empty() {
-            this.wr_buf = vec![0u8; BUF].into_boxed_slice();
+            this.wr_buf = driver::with(|d| d.take_send_buf(BUF));
         }
         let n = data.len().min(this.wr_buf.len());
         this.wr_buf[..n].copy_from_slice(&data[..n]);

@@ -42,6 +42,9 @@ pub struct RingStats {
     pub provided_buffers: u64,
     /// Completion queue entries of the ring.
     pub cq_entries: u64,
+    /// Send buffers the worker allocated: streams borrow one from a small pool per write in
+    /// flight, so this follows the sends in flight at once, not the number of streams.
+    pub send_buffers: u64,
     /// How the ring was set up.
     pub setup: RingSetup,
 }
@@ -67,6 +70,7 @@ impl RingStats {
         self.cq_dropped += other.cq_dropped;
         self.provided_buffers += other.provided_buffers;
         self.cq_entries += other.cq_entries;
+        self.send_buffers += other.send_buffers;
         if self.setup == RingSetup::Unknown {
             self.setup = other.setup;
         } else if other.setup != RingSetup::Unknown {

@@ -144,6 +144,39 @@ fn the_defaults_carry_a_thousand_streams_without_overflow_or_enobufs() {
     assert!(stats.provided_buffers >= 2000, "{stats:?}");
 }
 
+#[test]
+fn streams_waiting_for_their_peer_hold_no_send_buffer() {
+    if !available() {
+        return;
+    }
+    // 400 streams (200 connections, both ends on this worker), used one connection at a
+    // time: each write takes a send buffer from the worker's pool and the driver puts it back
+    // when the send completes, so the worker allocates a couple of buffers, not one per stream.
+    let u = Uring::builder().build().unwrap();
+    let out = u.run(|w| async move {
+        let l = w.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr();
+        drop(w.spawn(echo_server(w.clone(), l)));
+        let mut streams = Vec::new();
+        for _ in 0..200 {
+            streams.push(w.connect(addr).await.unwrap());
+        }
+        for round in 0..3u32 {
+            for (i, s) in streams.iter_mut().enumerate() {
+                let msg = (i as u32 * 10 + round).to_le_bytes().repeat(4);
+                s.write_all(&msg).await.unwrap();
+                let mut back = [0u8; 16];
+                s.read_exact(&mut back).await.unwrap();
+                assert_eq!(back[..], msg[..]);
+            }
+        }
+        w.ring_stats()
+    });
+    let stats = out.into_iter().next().unwrap().unwrap().0;
+    assert!(stats.send_buffers >= 1, "{stats:?}");
+    assert!(stats.send_buffers <= 4, "{stats:?}");
+}
+
 /// `conns` streams each doing `trips` round trips of 16 bytes through the echo server on a
 /// worker built by `b`; returns how many saw every echo, and the ring's stats.
 fn ping_pongs(b: testbed_uring::Builder, conns: usize, trips: u32) -> (u32, RingStats) {
