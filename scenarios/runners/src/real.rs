@@ -202,6 +202,7 @@ pub fn run_scenario<L: Workload>(
         out.metric("ring_recv_rearms", ring.recv_rearms);
         out.metric("ring_coalesced_waits", ring.coalesced_waits);
         out.metric("ring_provided_buffers", ring.provided_buffers);
+        out.metric("ring_send_buffers", ring.send_buffers);
         out.metric("ring_setup", ring.setup.name());
     }
     Ok(r)
