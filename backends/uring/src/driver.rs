@@ -68,9 +68,6 @@ const COALESCE_MAX: u32 = 64;
 
 /// Flush rounds after a CQ overflow before the next park takes over (a bound, not a loop).
 const OVERFLOW_FLUSHES: usize = 8;
-/// Idle send buffers a worker keeps for its streams' next writes (64 KiB each: at most 4 MiB
-/// per worker; a burst of more sends at once allocates and frees the rest).
-const SEND_BUF_POOL: usize = 64;
 
 pub(crate) struct Driver {
     ring: IoUring,
@@ -93,11 +90,8 @@ pub(crate) struct Driver {
     cqe_scratch: Vec<(u64, i32, u32)>,
     /// Reused buffer for the wakers a park runs.
     woken_scratch: Vec<Waker>,
-    /// The buffer of a plain send in flight, by slot, with the bytes the send asked for; the
-    /// driver owns it until the completion (see `submit_send_owned`).
-    send_bufs: Vec<Option<(Box<[u8]>, u32)>>,
-    /// Idle send buffers, most recently freed last (the next write takes a warm one).
-    send_pool: Vec<Box<[u8]>>,
+    /// Buffers of plain sends in flight, and idle ones (see `submit_send_owned`).
+    send_bufs: crate::send_bufs::SendBufs,
     /// Kernel features the operations may use.
     pub(crate) features: crate::probe::Features,
     /// Streams alive on this worker (the provided-buffer ring grows with them).
@@ -127,50 +121,11 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
     })
 }
 
-/// The ring for `cfg`: SQPOLL if asked for; otherwise the best task-run mode the kernel
-/// accepts (SINGLE_ISSUER + DEFER_TASKRUN, then COOP_TASKRUN, then none).
-fn build_ring(cfg: &RingConfig) -> io::Result<(IoUring, RingSetup)> {
-    let cq = cfg.cq_entries.max(cfg.entries);
-    if let Some(idle) = cfg.sqpoll_idle_ms {
-        let ring = IoUring::builder()
-            .setup_sqpoll(idle)
-            .setup_cqsize(cq)
-            .setup_clamp()
-            .build(cfg.entries)?;
-        return Ok((ring, RingSetup::Sqpoll));
-    }
-    type SetFlags = fn(&mut io_uring::Builder);
-    let tries: [(RingSetup, SetFlags); 3] = [
-        (RingSetup::DeferTaskrun, |b| {
-            b.setup_single_issuer()
-                .setup_defer_taskrun()
-                .setup_taskrun_flag();
-        }),
-        (RingSetup::CoopTaskrun, |b| {
-            b.setup_coop_taskrun().setup_taskrun_flag();
-        }),
-        (RingSetup::Plain, |_| {}),
-    ];
-    let mut last = io::Error::from_raw_os_error(libc::EINVAL);
-    for (setup, flags) in tries {
-        let mut b = IoUring::builder();
-        b.setup_cqsize(cq).setup_clamp();
-        flags(&mut b);
-        match b.build(cfg.entries) {
-            Ok(ring) => return Ok((ring, setup)),
-            // An older kernel refuses flags it does not know with EINVAL: try the next mode.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last)
-}
-
 pub(crate) fn install(
     cfg: &RingConfig,
     features: crate::probe::Features,
 ) -> io::Result<std::sync::Arc<std::os::fd::OwnedFd>> {
-    let (mut ring, setup) = build_ring(cfg)?;
+    let (mut ring, setup) = crate::ring_setup::build_ring(cfg)?;
     // SAFETY: eventfd returns a new fd (or -1), which we own from here on.
     let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
     if fd < 0 {
@@ -221,8 +176,7 @@ pub(crate) fn install(
             stats,
             cqe_scratch: Vec::new(),
             woken_scratch: Vec::new(),
-            send_bufs: Vec::new(),
-            send_pool: Vec::new(),
+            send_bufs: Default::default(),
             features,
             live_streams: 0,
             taskrun_flag,
@@ -415,20 +369,14 @@ impl Driver {
     /// A send buffer of `len` bytes: the most recently freed one of the pool (likely still
     /// in cache) or a new one.
     pub(crate) fn take_send_buf(&mut self, len: usize) -> Box<[u8]> {
-        match self.send_pool.pop() {
-            Some(b) if b.len() == len => b,
-            _ => {
-                self.stats.send_buffers += 1;
-                vec![0u8; len].into_boxed_slice()
-            }
-        }
+        let (buf, fresh) = self.send_bufs.take(len);
+        self.stats.send_buffers += u64::from(fresh);
+        buf
     }
 
-    /// Takes back a send buffer nothing uses any more; keeps at most [`SEND_BUF_POOL`].
+    /// Takes back a send buffer nothing uses any more.
     pub(crate) fn give_send_buf(&mut self, buf: Box<[u8]>) {
-        if !buf.is_empty() && self.send_pool.len() < SEND_BUF_POOL {
-            self.send_pool.push(buf);
-        }
+        self.send_bufs.give(buf);
     }
 
     /// Submits a plain send of `len` bytes from `buf`, which the driver keeps until the
@@ -447,10 +395,7 @@ impl Driver {
     ) -> io::Result<usize> {
         // SAFETY: forwarded to the caller's promise; the driver keeps `buf` from here on.
         let idx = unsafe { self.submit(e)? };
-        if self.send_bufs.len() <= idx {
-            self.send_bufs.resize_with(idx + 1, || None);
-        }
-        self.send_bufs[idx] = Some((buf, len));
+        self.send_bufs.hold(idx, buf, len);
         Ok(idx)
     }
 
@@ -462,15 +407,7 @@ impl Driver {
         cx: &Context<'_>,
     ) -> Poll<(i32, Option<Box<[u8]>>)> {
         let (res, _) = std::task::ready!(self.poll(idx, cx));
-        let buf = self.send_bufs.get_mut(idx).and_then(Option::take);
-        Poll::Ready((res, buf.map(|(b, _)| b)))
-    }
-
-    /// The buffer of a finished owned send goes back to the pool.
-    fn release_send_buf(&mut self, idx: usize) {
-        if let Some((b, _)) = self.send_bufs.get_mut(idx).and_then(Option::take) {
-            self.give_send_buf(b);
-        }
+        Poll::Ready((res, self.send_bufs.unhold(idx)))
     }
 
     /// The waiter of slot `idx` gives up: cancel the operation and keep `keep` (its buffers,
@@ -479,7 +416,7 @@ impl Driver {
         match self.slots[idx] {
             Some(Slot::Done(..)) => {
                 self.slots[idx] = None;
-                self.release_send_buf(idx);
+                self.send_bufs.release(idx);
                 self.free.push(idx);
             }
             Some(Slot::Waiting(_)) => {
@@ -812,11 +749,7 @@ impl Driver {
             match self.slots.get_mut(idx).and_then(Option::take) {
                 Some(Slot::Waiting(w)) => {
                     self.slots[idx] = Some(Slot::Done(res, flags));
-                    // An owned send that sent everything: its buffer is free now.
-                    if matches!(self.send_bufs.get(idx), Some(Some((_, len))) if res >= 0 && res as u32 == *len)
-                    {
-                        self.release_send_buf(idx);
-                    }
+                    self.send_bufs.completed(idx, res);
                     if let Some(w) = w {
                         woken.push(w);
                     }
@@ -840,7 +773,7 @@ impl Driver {
                 }
                 Some(Slot::Orphaned(_)) => {
                     self.recycle_from(flags);
-                    self.release_send_buf(idx);
+                    self.send_bufs.release(idx);
                     self.free.push(idx) // buffers dropped now
                 }
                 Some(done @ Slot::Done(..)) => self.slots[idx] = Some(done),

@@ -18,7 +18,9 @@ mod fixed;
 #[allow(unsafe_code)] // ring operations on owned buffers and fds
 mod net;
 mod probe;
+mod ring_setup;
 mod ring_stats;
+mod send_bufs;
 #[allow(unsafe_code)] // pipe setup; ring operations on fds kept open until they complete
 mod splice;
 mod worker;
