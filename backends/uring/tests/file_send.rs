@@ -11,9 +11,8 @@ use testbed_model::{Duration, Net, Runtime};
 use testbed_uring::{send_file, send_file_copy, send_file_zc, FileSendReport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn available() -> bool {
-    testbed_testkit::require(testbed_uring::probe()).is_some()
-}
+mod common;
+use common::available;
 
 /// A temporary file with `len` bytes of a fixed pattern, removed on drop.
 struct TempFile(PathBuf, Vec<u8>);

@@ -6,25 +6,11 @@
 //! where io_uring is unavailable (fails instead with TESTBED_REQUIRE_ALL=1).
 
 use testbed_model::{Listener, Net, Runtime};
-use testbed_uring::{RingSetup, RingStats, Uring, Worker};
+use testbed_uring::{RingSetup, RingStats, Uring};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn available() -> bool {
-    testbed_testkit::require(testbed_uring::probe()).is_some()
-}
-
-async fn echo_server(w: Worker, l: testbed_uring::UringListener) {
-    while let Ok((mut s, _)) = l.accept().await {
-        drop(w.spawn(async move {
-            let mut buf = vec![0u8; 16 * 1024];
-            while let Ok(n @ 1..) = s.read(&mut buf).await {
-                if s.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        }));
-    }
-}
+mod common;
+use common::{available, echo_server};
 
 /// `conns` clients each sending `len` patterned bytes through the echo server (writer and
 /// reader concurrent); returns how many got every byte back in order, and the ring's stats.

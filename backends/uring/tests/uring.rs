@@ -3,25 +3,11 @@
 //! why, where io_uring is unavailable.
 
 use testbed_model::{DatagramSocket, Duration, Listener, Net, Runtime};
-use testbed_uring::{Uring, Worker};
+use testbed_uring::Uring;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn available() -> bool {
-    testbed_testkit::require(testbed_uring::probe()).is_some()
-}
-
-async fn echo_server(w: Worker, l: testbed_uring::UringListener) {
-    while let Ok((mut s, _)) = l.accept().await {
-        drop(w.spawn(async move {
-            let mut buf = vec![0u8; 16 * 1024];
-            while let Ok(n @ 1..) = s.read(&mut buf).await {
-                if s.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        }));
-    }
-}
+mod common;
+use common::{available, echo_server};
 
 #[test]
 fn tcp_echo_with_many_connections_and_large_transfers() {
