@@ -17,19 +17,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use testbed_benchkit::{arg, flag, help};
 use testbed_dpdk::netns::{self, VethNs};
 use testbed_dpdk::{Eal, MacAddr, Mempool, MempoolConfig, Port, PortConfig, PortId};
 
 const HUGE_PAGES: u64 = 384; // 768 MiB: one process at a time, -m 512 each
 const HUGE_NR: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
-
-fn arg(name: &str) -> Option<String> {
-    std::env::args().skip_while(|a| a != name).nth(1)
-}
-
-fn flag(name: &str) -> bool {
-    std::env::args().any(|a| a == name)
-}
 
 /// The number after `"key":` in a flat JSON line.
 fn json_num(line: &str, key: &str) -> Option<f64> {
@@ -383,6 +376,7 @@ fn within(x: Option<f64>, lo: f64, hi: f64) -> &'static str {
 }
 
 fn main() {
+    help("usage: dpdk-bench [--seconds T] [--runs N] [--claims FILE] [--no-huge-only] [--no-veth]");
     if std::env::args().nth(1).as_deref() == Some("txgen") {
         if let Err(e) = txgen() {
             eprintln!("dpdk-bench txgen: {e}");

@@ -10,23 +10,15 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use testbed_benchkit::{arg, ensure_pattern_file, help, median, selected};
 use testbed_kernel::zerocopy::{self, thread_usage};
 use testbed_model::{Listener, Net};
-
-fn arg(name: &str) -> Option<String> {
-    std::env::args().skip_while(|a| a != name).nth(1)
-}
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Sample {
     gbps: f64,
     cpu_per_gb: f64,
     syscalls_per_gb: f64,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn summarize(samples: &[Sample]) -> Sample {
@@ -187,6 +179,10 @@ fn claim(
 }
 
 fn main() {
+    help(
+        "usage: io-paths [--size BYTES] [--runs N] [--dir DIR] [--claims FILE]\n\
+         PATHS=warm-read/write,cold-sendfile,... runs only those rows (no proxy rows, no claims)",
+    );
     let size: u64 = arg("--size")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1 << 30);
@@ -198,29 +194,17 @@ fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| dir.join("claims/io-paths.jsonl"));
     let file_path = dir.join(format!("io-paths-{size}.bin"));
-    if std::fs::metadata(&file_path).map(|m| m.len()).unwrap_or(0) != size {
-        let mut f = std::fs::File::create(&file_path).unwrap();
-        let chunk: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
-        let mut left = size;
-        while left > 0 {
-            let n = left.min(chunk.len() as u64) as usize;
-            f.write_all(&chunk[..n]).unwrap();
-            left -= n as u64;
-        }
-    }
+    ensure_pattern_file(&file_path, size).unwrap();
     let file = std::fs::File::open(&file_path).unwrap();
     let mut table = Vec::new();
     // PATHS=warm-read/write,cold-sendfile (say) runs only those rows and no proxy rows (a
     // profile of one path, or scripts/bench-uring-file's baseline): rows not run print as
     // zeros and no claims are written.
-    let only = std::env::var("PATHS").ok();
+    let some_rows = std::env::var_os("PATHS").is_some();
     for cold in [false, true] {
         for path in ["read/write", "mmap+write", "sendfile", "MSG_ZEROCOPY"] {
             let key = format!("{}-{path}", if cold { "cold" } else { "warm" });
-            if only
-                .as_deref()
-                .is_some_and(|o| !o.split(',').any(|k| k == key))
-            {
+            if !selected("PATHS", &key) {
                 continue;
             }
             let samples: Vec<Sample> = (0..runs)
@@ -240,7 +224,7 @@ fn main() {
     }
     let mut proxies = Vec::new();
     for splice in [false, true] {
-        if only.is_some() {
+        if some_rows {
             proxies.push(Sample::default());
             continue;
         }
@@ -331,7 +315,7 @@ fn main() {
             format!("splice {:.3} vs copy {:.3} CPU-s/GB", proxies[1].cpu_per_gb, proxies[0].cpu_per_gb),
         ),
     ];
-    if only.is_some() {
+    if some_rows {
         eprintln!("PATHS set: some rows did not run, no claims written");
     } else {
         if let Some(parent) = claims_path.parent() {

@@ -8,14 +8,12 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use testbed_benchkit::{arg, help};
 use testbed_kernel::zerocopy::{self, thread_usage};
 use testbed_model::Net;
 
-fn arg(name: &str) -> Option<String> {
-    std::env::args().skip_while(|a| a != name).nth(1)
-}
-
 fn main() {
+    help("usage: zc-probe --path sendfile|mmap|copy|none --size BYTES [--file PATH]");
     let path = arg("--path").unwrap_or_else(|| "sendfile".into());
     let size: u64 = arg("--size")
         .and_then(|s| s.parse().ok())

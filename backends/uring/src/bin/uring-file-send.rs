@@ -11,15 +11,12 @@
 //! mapping "warm"/"cold" to rows {"io_uring send": {gbps, cpu_per_gb, syscalls_per_gb}, ..}.
 #![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
+use testbed_benchkit::{arg, ensure_pattern_file, help, median, selected};
 use testbed_model::Net;
 use tokio::io::AsyncWriteExt;
-
-fn arg(name: &str) -> Option<String> {
-    std::env::args().skip_while(|a| a != name).nth(1)
-}
 
 /// User + system CPU seconds of the process (`RUSAGE_SELF`) or calling thread.
 fn cpu_s(who: i32) -> f64 {
@@ -31,11 +28,6 @@ fn cpu_s(who: i32) -> f64 {
     }
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     secs(ru.ru_utime) + secs(ru.ru_stime)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// (GB/s, CPU-s/GB, ring enters/GB) of one send of the whole file.
@@ -103,6 +95,10 @@ fn serve_once(file: &std::fs::File, len: u64, cold: bool, path: &'static str) ->
 }
 
 fn main() {
+    help(
+        "usage: uring-file-send [--size BYTES] [--runs N] [--dir DIR]\n\
+         ROWS=warm-send,cold-zc,... runs only those rows (send, copy, zc; warm or cold)",
+    );
     if let Err(e) = testbed_uring::probe() {
         // A benchmark binary cannot use testbed-testkit (a dev-dependency); same rule:
         // under TESTBED_REQUIRE_ALL=1 a missing environment is a failure, not a skip.
@@ -122,20 +118,10 @@ fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| "target".into());
     let path = dir.join(format!("io-paths-{size}.bin"));
-    if std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) != size {
-        let mut f = std::fs::File::create(&path).unwrap();
-        let chunk: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
-        let mut left = size;
-        while left > 0 {
-            let n = left.min(chunk.len() as u64) as usize;
-            f.write_all(&chunk[..n]).unwrap();
-            left -= n as u64;
-        }
-    }
+    ensure_pattern_file(&path, size).unwrap();
     let file = std::fs::File::open(&path).unwrap();
     let mut out = Vec::new();
     // ROWS=warm-send (say) runs only that row: a profile of one path.
-    let only = std::env::var("ROWS").ok();
     for cold in [false, true] {
         let mut rows = Vec::new();
         for (name, path) in [
@@ -144,10 +130,7 @@ fn main() {
             ("io_uring SEND_ZC", "zc"),
         ] {
             let key = format!("{}-{path}", if cold { "cold" } else { "warm" });
-            if only
-                .as_deref()
-                .is_some_and(|o| !o.split(',').any(|k| k == key))
-            {
+            if !selected("ROWS", &key) {
                 continue;
             }
             let samples: Vec<[f64; 3]> = (0..runs)

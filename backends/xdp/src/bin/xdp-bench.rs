@@ -9,12 +9,9 @@
 #![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
 
 use std::net::Ipv4Addr;
+use testbed_benchkit::{arg, help, median};
 use testbed_xdp::netns::{Netns, Veth};
 use testbed_xdp::{Generator, XdpError, XdpFilter, XdpLb};
-
-fn arg(name: &str) -> Option<String> {
-    std::env::args().skip_while(|a| a != name).nth(1)
-}
 
 const SRC: [u8; 4] = [10, 81, 0, 99];
 
@@ -262,12 +259,8 @@ fn lb_once(frames: u32) -> f64 {
     tx as f64 / wall / 1e6
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
+    help("usage: xdp-bench [--frames N] [--runs N] [--claims FILE]");
     if let Err(e) = testbed_xdp::available() {
         // A benchmark binary cannot use testbed-testkit (a dev-dependency); same rule:
         // under TESTBED_REQUIRE_ALL=1 a missing environment is a failure, not a skip.
