@@ -47,9 +47,11 @@ const ZC_REPORT_USAGE: u16 = 1 << 3;
 pub struct FileSendReport {
     /// Bytes sent.
     pub bytes: u64,
-    /// Units sent: one vectored send each, or one chain of linked SEND_ZCs.
+    /// Units sent: one vectored send each, one chain of linked SEND_ZCs, or one splice from
+    /// a pipe into the socket. (The name is from the first of these paths.)
     pub chains: u64,
-    /// Units read and then sent (up to 1 MiB each: one READV, then the unit's sends).
+    /// Units read and then sent (up to 1 MiB each: one READV or one splice into a pipe, then
+    /// the unit's sends).
     pub pairs: u64,
     /// Reads from the file through the ring's registered file table.
     pub fixed_reads: u64,

@@ -22,9 +22,11 @@ pub struct RingStats {
     pub provided_empty: u64,
     /// File-send reads (READV of up to 1 MiB) from files in the ring's registered table.
     pub fixed_reads: u64,
-    /// File-send sends completed: a unit's vectored send, or each of its linked SEND_ZCs.
+    /// File-send sends completed on the copy and SEND_ZC paths: a unit's vectored send, or
+    /// each of its linked SEND_ZCs (spliced units count in `FileSendReport::spliced`).
     pub linked_sends: u64,
-    /// Blocking waits for several completions at once (a linked chain's results).
+    /// Blocking waits for several completions at once: a file send waiting for the rest of a
+    /// unit's linked sends, so the kernel runs them in one enter.
     pub batch_waits: u64,
     /// Blocking waits that coalesced completions (asked for several, see
     /// `Builder::coalesce_wait`).

@@ -97,7 +97,11 @@ mod tests {
         let data = std::fs::read(&p).unwrap();
         assert_eq!(data.len(), (1 << 20) + 7);
         assert_eq!(data[251], 0);
-        assert_eq!(data[(1 << 20) + 6], 6, "the pattern restarts with every MiB");
+        assert_eq!(
+            data[(1 << 20) + 6],
+            6,
+            "the pattern restarts with every MiB"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
