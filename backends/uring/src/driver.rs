@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 pub use crate::ring_stats::{RingSetup, RingStats};
 
+mod orphans;
+
 /// User data of operations whose completion nobody waits for (cancellations).
 const IGNORE: u64 = u64::MAX;
 /// User data of the read on the wake eventfd (other threads' wakes interrupt a ring wait).
@@ -53,6 +55,8 @@ pub(crate) struct RingConfig {
     /// the thread) for at most this long, after which any completion ends it. Needs
     /// IORING_FEAT_MIN_TIMEOUT (Linux 6.12); zero turns it off.
     pub coalesce_wait: Duration,
+    /// How long a dropped stream's last send may take to finish before it is cancelled.
+    pub drop_linger: Duration,
 }
 
 /// IORING_ENTER_GETEVENTS: the enter also runs deferred completion work and reaps.
@@ -85,6 +89,9 @@ pub(crate) struct Driver {
     free: Vec<usize>,
     timers: BTreeMap<(Instant, u64), Waker>,
     timer_seq: u64,
+    /// Sends of dropped streams left to finish, with the deadline at which they are cancelled
+    /// (see `orphans`).
+    lingering: Vec<(Instant, usize)>,
     pub(crate) stats: RingStats,
     /// Reused buffer for reaped completions (user data, result, flags).
     cqe_scratch: Vec<(u64, i32, u32)>,
@@ -106,6 +113,8 @@ pub(crate) struct Driver {
     batch_avg16: u32,
     /// See `RingConfig::coalesce_wait`; zero where the kernel lacks IORING_FEAT_MIN_TIMEOUT.
     coalesce_wait: Duration,
+    /// See `RingConfig::drop_linger`.
+    drop_linger: Duration,
 }
 
 thread_local! {
@@ -173,6 +182,7 @@ pub(crate) fn install(
             free: Vec::new(),
             timers: BTreeMap::new(),
             timer_seq: 0,
+            lingering: Vec::new(),
             stats,
             cqe_scratch: Vec::new(),
             woken_scratch: Vec::new(),
@@ -183,6 +193,7 @@ pub(crate) fn install(
             want: 0,
             batch_avg16: 0,
             coalesce_wait,
+            drop_linger: cfg.drop_linger,
         })
     });
     Ok(handle)
@@ -410,53 +421,6 @@ impl Driver {
         Poll::Ready((res, self.send_bufs.unhold(idx)))
     }
 
-    /// The waiter of slot `idx` gives up: cancel the operation and keep `keep` (its buffers,
-    /// its fd) alive until the completion.
-    pub(crate) fn abandon(&mut self, idx: usize, keep: Box<dyn Any>) {
-        match self.slots[idx] {
-            Some(Slot::Done(..)) => {
-                self.slots[idx] = None;
-                self.send_bufs.release(idx);
-                self.free.push(idx);
-            }
-            Some(Slot::Waiting(_)) => {
-                self.slots[idx] = Some(Slot::Orphaned(keep));
-                self.cancel(idx);
-            }
-            Some(Slot::Multi { .. }) => {
-                let Some(Slot::Multi {
-                    queue, finished, ..
-                }) = self.slots[idx].take()
-                else {
-                    unreachable!("matched above")
-                };
-                // Completions nobody will read: give back the provided buffers they hold.
-                for (_, flags) in queue {
-                    self.recycle_from(flags);
-                }
-                if finished {
-                    self.free.push(idx);
-                } else {
-                    // Still armed (a multishot recv, or a SEND_ZC awaiting its notification):
-                    // keep its memory until the last completion, and cancel it so the socket
-                    // is not held open by the ring.
-                    self.slots[idx] = Some(Slot::Orphaned(keep));
-                    self.cancel(idx);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn cancel(&mut self, idx: usize) {
-        let _ = self.push(
-            opcode::AsyncCancel::new(idx as u64)
-                .build()
-                .user_data(IGNORE),
-        );
-    }
-
-    /// Gives back the provided buffer a completion's flags name, if any.
     /// Registers `fd` in the ring's file table, if it has one and a slot is free.
     pub(crate) fn register_file(
         &mut self,
@@ -537,6 +501,10 @@ impl Driver {
         }
         let now = Instant::now();
         let next = self.timers.keys().next().map(|(t, _)| *t);
+        let next = match (next, self.next_linger()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let wait = match (block, next) {
             (false, _) => Some(Duration::ZERO),
             (true, Some(t)) => Some(t.saturating_duration_since(now)),
@@ -600,6 +568,7 @@ impl Driver {
         }
         self.stats.cq_dropped = self.ring.completion().overflow() as u64;
         let now = Instant::now();
+        self.expire_lingers(now);
         while let Some(entry) = self.timers.first_entry() {
             if entry.key().0 > now {
                 break;
@@ -773,6 +742,7 @@ impl Driver {
                 }
                 Some(Slot::Orphaned(_)) => {
                     self.recycle_from(flags);
+                    self.orphan_done(idx);
                     self.send_bufs.release(idx);
                     self.free.push(idx) // buffers dropped now
                 }

@@ -21,6 +21,9 @@ const BUF: usize = 64 * 1024;
 /// Sends at least this large use SEND_ZC when the kernel has it (smaller ones cost more in
 /// page pinning than the copy they save).
 const ZC_MIN: usize = 16 * 1024;
+/// Flags of a stream's sends: no SIGPIPE, and all bytes or an error (the kernel retries a
+/// short send itself, so a send a dropped stream leaves behind still sends everything).
+const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL | libc::MSG_WAITALL;
 /// IORING_NOTIF_USAGE_ZC_COPIED: the notification says the kernel copied after all.
 const ZC_COPIED: u32 = 1 << 31;
 /// IORING_SEND_ZC_REPORT_USAGE: ask the notification to say whether it copied.
@@ -67,6 +70,9 @@ pub struct UringStream {
     rd_eof: bool,
     /// A multishot recv was armed before (arming again counts as a re-arm).
     rd_armed_once: bool,
+    /// SO_LINGER is zero: dropping the stream discards unsent data (RST) instead of letting
+    /// the last send finish.
+    discard_unsent: std::cell::Cell<bool>,
 }
 
 impl std::fmt::Debug for UringStream {
@@ -84,6 +90,13 @@ impl std::fmt::Debug for UringStream {
 impl std::os::fd::AsRawFd for UringStream {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// The socket, borrowed (for `socket2::SockRef` and other safe fd users).
+impl std::os::fd::AsFd for UringStream {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 
@@ -134,6 +147,7 @@ impl UringStream {
             rd_cur: None,
             rd_eof: false,
             rd_armed_once: false,
+            discard_unsent: std::cell::Cell::new(false),
         })
     }
 
@@ -145,7 +159,7 @@ impl UringStream {
                 rest.as_ptr(),
                 rest.len() as u32,
             )
-            .flags(libc::MSG_NOSIGNAL)
+            .flags(SEND_FLAGS)
             .zc_flags(ZC_REPORT_USAGE)
             .build();
             // SAFETY: as below; the buffer also outlives the notification completion, which
@@ -156,7 +170,7 @@ impl UringStream {
         }
         let (ptr, len) = (rest.as_ptr(), rest.len() as u32);
         let e = opcode::Send::new(types::Fd(self.fd.as_raw_fd()), ptr, len)
-            .flags(libc::MSG_NOSIGNAL)
+            .flags(SEND_FLAGS)
             .build();
         let buf = std::mem::take(&mut self.wr_buf);
         // SAFETY: the send reads `len` bytes inside `buf`, heap memory the driver now keeps
@@ -315,8 +329,14 @@ impl Drop for UringStream {
             driver::with(|d| d.abandon(idx, Box::new((fd.clone(), buf))));
         }
         if let Some(idx) = self.wr_op.take() {
-            let buf = std::mem::take(&mut self.wr_buf);
-            driver::with(|d| d.abandon(idx, Box::new((fd, buf))));
+            // Bytes a write reported written still go out (unless SO_LINGER is zero); the
+            // driver cancels the send if it has not finished within its linger deadline.
+            let keep = Box::new((fd, std::mem::take(&mut self.wr_buf)));
+            if self.discard_unsent.get() {
+                driver::with(|d| d.abandon(idx, keep));
+            } else {
+                driver::with(|d| d.linger(idx, keep));
+            }
         }
     }
 }
@@ -415,7 +435,10 @@ impl testbed_model::Stream for UringStream {
         SockRef::from(&*self.fd).set_tcp_user_timeout(timeout)
     }
     fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
-        SockRef::from(&*self.fd).set_linger(linger)
+        SockRef::from(&*self.fd).set_linger(linger)?;
+        self.discard_unsent
+            .set(linger == Some(std::time::Duration::ZERO));
+        Ok(())
     }
 }
 

@@ -47,6 +47,12 @@ pub struct RingStats {
     /// Send buffers the worker allocated: streams borrow one from a small pool per write in
     /// flight, so this follows the sends in flight at once, not the number of streams.
     pub send_buffers: u64,
+    /// Sends of dropped streams left to finish (a write in flight when its stream was
+    /// dropped: its bytes still go out, as a kernel socket's close lets unsent data drain).
+    pub lingering_sends: u64,
+    /// Of those, the ones cancelled unfinished: at their deadline (`Builder::drop_linger`),
+    /// or at once when 256 were already lingering on the worker.
+    pub linger_timeouts: u64,
     /// How the ring was set up.
     pub setup: RingSetup,
 }
@@ -73,6 +79,8 @@ impl RingStats {
         self.provided_buffers += other.provided_buffers;
         self.cq_entries += other.cq_entries;
         self.send_buffers += other.send_buffers;
+        self.lingering_sends += other.lingering_sends;
+        self.linger_timeouts += other.linger_timeouts;
         if self.setup == RingSetup::Unknown {
             self.setup = other.setup;
         } else if other.setup != RingSetup::Unknown {

@@ -77,6 +77,14 @@ impl Builder {
         self.ring.coalesce_wait = wait.min(std::time::Duration::from_millis(10));
         self
     }
+    /// How long the last send of a dropped stream may take to finish before it is
+    /// cancelled (default 30 s). A write reports its bytes written once their send is queued;
+    /// dropping the stream lets that send finish, as closing a kernel socket lets unsent data
+    /// drain, within this bound (SO_LINGER zero, `Stream::set_linger(Some(ZERO))`: none).
+    pub fn drop_linger(mut self, linger: std::time::Duration) -> Builder {
+        self.ring.drop_linger = linger;
+        self
+    }
     /// Checks the kernel's io_uring support first: fails with what is missing.
     pub fn build(self) -> Result<Uring, probe::Unsupported> {
         let features = probe::probe()?;
@@ -109,6 +117,7 @@ impl Uring {
                 bufs_max: 4096,
                 buf_size: 16 * 1024,
                 coalesce_wait: std::time::Duration::from_micros(50),
+                drop_linger: std::time::Duration::from_secs(30),
             },
         }
     }

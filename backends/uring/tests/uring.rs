@@ -2,8 +2,11 @@
 //! timers, a future dropped mid-operation, UDP, and the ring's syscall counter. Skips, saying
 //! why, where io_uring is unavailable.
 
-use testbed_model::{DatagramSocket, Duration, Listener, Net, Runtime};
-use testbed_uring::Uring;
+use std::future::Future;
+use std::io;
+use testbed_model::{DatagramSocket, Duration, Listener, Net, Runtime, Stream};
+use testbed_uring::{RingStats, Uring};
+use tokio::io::AsyncWrite;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod common;
@@ -201,4 +204,132 @@ fn echo_with_sqpoll() {
 
 fn libc_eperm() -> i32 {
     1 // EPERM
+}
+
+/// Connects from a uring worker to a plain-thread peer with a small receive buffer that
+/// reads nothing yet, writes patterned bytes until the socket is full and a write has waited
+/// 50 ms (a handler giving up), drops the stream, and only then, after `read_after`, lets the
+/// peer read to the end. Returns what the peer read, how many bytes the writes reported
+/// written, and the ring's stats.
+fn drop_after_write(
+    builder: testbed_uring::Builder,
+    linger_zero: bool,
+    read_after: std::time::Duration,
+) -> (io::Result<Vec<u8>>, usize, RingStats) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (dropped_tx, dropped_rx) = std::sync::mpsc::channel::<()>();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let read_done = done.clone();
+    let reader = std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        socket2::SockRef::from(&s)
+            .set_recv_buffer_size(4096)
+            .unwrap();
+        dropped_rx.recv().unwrap();
+        std::thread::sleep(read_after);
+        let mut got = Vec::new();
+        let r = std::io::Read::read_to_end(&mut &s, &mut got).map(|_| got);
+        read_done.store(true, std::sync::atomic::Ordering::Release);
+        r
+    });
+    let u = builder.workers(1).build().unwrap();
+    let out = u.run(move |w| {
+        let dropped = dropped_tx.clone();
+        let done = done.clone();
+        async move {
+            let mut s = w.connect(addr).await.unwrap();
+            socket2::SockRef::from(&s)
+                .set_send_buffer_size(4096)
+                .unwrap();
+            if linger_zero {
+                s.set_linger(Some(Duration::ZERO)).unwrap();
+            }
+            let data = pattern(LEN);
+            let mut written = 0;
+            let mut give_up = std::pin::pin!(w.sleep(Duration::from_millis(50)));
+            loop {
+                let step = std::future::poll_fn(|cx| {
+                    if give_up.as_mut().poll(cx).is_ready() {
+                        return std::task::Poll::Ready(None);
+                    }
+                    std::pin::Pin::new(&mut s)
+                        .poll_write(cx, &data[written..])
+                        .map(Some)
+                })
+                .await;
+                match step {
+                    Some(n) => written += n.unwrap(),
+                    None => break,
+                }
+            }
+            assert!(
+                written < LEN,
+                "the peer reads nothing yet: the writes must block"
+            );
+            drop(s);
+            dropped.send(()).unwrap();
+            // keep the worker's ring running until the peer has read to the end (a closed
+            // window reopens through TCP's persist timer: that can take a second)
+            for _ in 0..1000 {
+                if done.load(std::sync::atomic::Ordering::Acquire) {
+                    break;
+                }
+                w.sleep(Duration::from_millis(10)).await;
+            }
+            (written, w.ring_stats())
+        }
+    });
+    let ((written, _), stats) = out.into_iter().next().unwrap().unwrap();
+    (reader.join().unwrap(), written, stats)
+}
+
+const LEN: usize = 1 << 20;
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 253) as u8).collect()
+}
+
+#[test]
+fn a_stream_dropped_with_its_last_write_in_flight_still_delivers_it() {
+    if !available() {
+        return;
+    }
+    // A write reports its bytes written once their send is queued; as with a kernel socket,
+    // dropping the stream with that send still waiting for room must not discard them.
+    let (got, written, stats) =
+        drop_after_write(Uring::builder(), false, Duration::from_millis(50));
+    let got = got.unwrap();
+    assert_eq!(got.len(), written, "bytes lost when the stream was dropped");
+    assert!(got == pattern(written));
+    assert_eq!(
+        (stats.lingering_sends, stats.linger_timeouts),
+        (1, 0),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn a_dropped_streams_send_is_cancelled_at_its_linger_deadline_or_at_once_with_linger_zero() {
+    if !available() {
+        return;
+    }
+    // The peer reads only after 300 ms: a 100 ms linger runs out first, and the send is
+    // cancelled (the peer gets what the kernel had taken, then EOF).
+    let builder = Uring::builder().drop_linger(Duration::from_millis(100));
+    let (got, written, stats) = drop_after_write(builder, false, Duration::from_millis(300));
+    let got = got.map(|g| g.len());
+    assert!(
+        matches!(got, Ok(n) if n < written),
+        "{got:?} of {written} {stats:?}"
+    );
+    assert_eq!(
+        (stats.lingering_sends, stats.linger_timeouts),
+        (1, 1),
+        "{stats:?}"
+    );
+    // SO_LINGER zero: dropping discards the unsent bytes at once (RST).
+    let (got, written, stats) = drop_after_write(Uring::builder(), true, Duration::from_millis(50));
+    assert!(got.map_or(true, |g| g.len() < written));
+    assert_eq!(stats.lingering_sends, 0, "{stats:?}");
 }

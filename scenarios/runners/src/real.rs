@@ -203,6 +203,8 @@ pub fn run_scenario<L: Workload>(
         out.metric("ring_coalesced_waits", ring.coalesced_waits);
         out.metric("ring_provided_buffers", ring.provided_buffers);
         out.metric("ring_send_buffers", ring.send_buffers);
+        out.metric("ring_lingering_sends", ring.lingering_sends);
+        out.metric("ring_linger_timeouts", ring.linger_timeouts);
         out.metric("ring_setup", ring.setup.name());
     }
     Ok(r)
