@@ -738,6 +738,9 @@ impl Driver {
                 }
                 Some(orphan @ Slot::Orphaned(_)) if more => {
                     self.recycle_from(flags);
+                    // a lingering SEND_ZC's result: its bytes are out, only the notification
+                    // that frees its buffer is left, which needs no deadline
+                    self.orphan_done(idx);
                     self.slots[idx] = Some(orphan)
                 }
                 Some(Slot::Orphaned(_)) => {

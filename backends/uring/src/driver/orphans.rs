@@ -105,7 +105,8 @@ impl Driver {
         }
     }
 
-    /// The orphaned operation in slot `idx` completed: it no longer lingers.
+    /// The orphaned operation in slot `idx` completed (or, a SEND_ZC, sent its bytes): it no
+    /// longer lingers.
     pub(super) fn orphan_done(&mut self, idx: usize) {
         if !self.lingering.is_empty() {
             self.lingering.retain(|&(_, i)| i != idx);
