@@ -13,11 +13,6 @@ pub fn arg(name: &str) -> Option<String> {
     std::env::args().skip_while(|a| a != name).nth(1)
 }
 
-/// The value after `name`, parsed, or `default` when absent or unparsable.
-pub fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    arg(name).and_then(|s| s.parse().ok()).unwrap_or(default)
-}
-
 /// `name` is on the command line.
 pub fn flag(name: &str) -> bool {
     std::env::args().any(|a| a == name)
