@@ -5,20 +5,18 @@
 //! its waits (Linux 6.12+) and a lone ping-pong never does. Skips, saying why,
 //! where io_uring is unavailable (fails instead with TESTBED_REQUIRE_ALL=1).
 
-use testbed_model::{Listener, Net, Runtime};
+use testbed_model::{Net, Runtime};
 use testbed_uring::{RingSetup, RingStats, Uring};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod common;
-use common::{available, echo_server};
+use common::{available, start_echo};
 
 /// `conns` clients each sending `len` patterned bytes through the echo server (writer and
 /// reader concurrent); returns how many got every byte back in order, and the ring's stats.
 fn echo_streams(u: &Uring, conns: u32, len: usize) -> (u32, RingStats) {
     let out = u.run(|w| async move {
-        let l = w.listen("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = l.local_addr();
-        drop(w.spawn(echo_server(w.clone(), l)));
+        let addr = start_echo(&w);
         let mut streams = Vec::new();
         for _ in 0..conns {
             streams.push(w.connect(addr).await.unwrap());
@@ -140,9 +138,7 @@ fn streams_waiting_for_their_peer_hold_no_send_buffer() {
     // when the send completes, so the worker allocates a couple of buffers, not one per stream.
     let u = Uring::builder().build().unwrap();
     let out = u.run(|w| async move {
-        let l = w.listen("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = l.local_addr();
-        drop(w.spawn(echo_server(w.clone(), l)));
+        let addr = start_echo(&w);
         let mut streams = Vec::new();
         for _ in 0..200 {
             streams.push(w.connect(addr).await.unwrap());
@@ -168,9 +164,7 @@ fn streams_waiting_for_their_peer_hold_no_send_buffer() {
 fn ping_pongs(b: testbed_uring::Builder, conns: usize, trips: u32) -> (u32, RingStats) {
     let u = b.build().unwrap();
     let out = u.run(move |w| async move {
-        let l = w.listen("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = l.local_addr();
-        drop(w.spawn(echo_server(w.clone(), l)));
+        let addr = start_echo(&w);
         let mut streams = Vec::new();
         for _ in 0..conns {
             streams.push(w.connect(addr).await.unwrap());

@@ -1,16 +1,16 @@
 //! The io_uring backend on loopback: echo over TCP (many connections, large transfers),
-//! timers, a future dropped mid-operation, UDP, and the ring's syscall counter. Skips, saying
-//! why, where io_uring is unavailable.
+//! timers, a future dropped mid-operation, a stream dropped with its last write in flight
+//! (the bytes still go out, within the linger bound), UDP, and the ring's syscall counter.
+//! Skips, saying why, where io_uring is unavailable.
 
 use std::future::Future;
 use std::io;
 use testbed_model::{DatagramSocket, Duration, Listener, Net, Runtime, Stream};
 use testbed_uring::{RingStats, Uring};
-use tokio::io::AsyncWrite;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 mod common;
-use common::{available, echo_server};
+use common::{available, start_echo};
 
 #[test]
 fn tcp_echo_with_many_connections_and_large_transfers() {
@@ -19,9 +19,7 @@ fn tcp_echo_with_many_connections_and_large_transfers() {
     }
     let u = Uring::builder().build().unwrap();
     let out = u.run(|w| async move {
-        let l = w.listen("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = l.local_addr();
-        drop(w.spawn(echo_server(w.clone(), l)));
+        let addr = start_echo(&w);
         let tasks: Vec<_> = (0..50u32)
             .map(|i| {
                 let w2 = w.clone();
@@ -178,9 +176,7 @@ fn echo_with_sqpoll() {
     }
     let u = Uring::builder().sqpoll(50).build().unwrap();
     let out = u.run(|w| async move {
-        let l = w.listen("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = l.local_addr();
-        drop(w.spawn(echo_server(w.clone(), l)));
+        let addr = start_echo(&w);
         let mut s = w.connect(addr).await.unwrap();
         let mut ok = 0;
         for i in 0..200u32 {
@@ -208,13 +204,14 @@ fn libc_eperm() -> i32 {
 
 /// Connects from a uring worker to a plain-thread peer with a small receive buffer that
 /// reads nothing yet, writes patterned bytes until the socket is full and a write has waited
-/// 50 ms (a handler giving up), drops the stream, and only then, after `read_after`, lets the
-/// peer read to the end. Returns what the peer read, how many bytes the writes reported
-/// written, and the ring's stats.
+/// 50 ms (a handler giving up), drops the stream, and only then lets the peer read to the end
+/// (with `after_timeout`, only once the worker's ring has cancelled the lingering send at its
+/// deadline). Returns what the peer read, how many bytes the writes reported written, and the
+/// ring's stats.
 fn drop_after_write(
     builder: testbed_uring::Builder,
     linger_zero: bool,
-    read_after: std::time::Duration,
+    after_timeout: bool,
 ) -> (io::Result<Vec<u8>>, usize, RingStats) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
@@ -227,7 +224,6 @@ fn drop_after_write(
             .set_recv_buffer_size(4096)
             .unwrap();
         dropped_rx.recv().unwrap();
-        std::thread::sleep(read_after);
         let mut got = Vec::new();
         let r = std::io::Read::read_to_end(&mut &s, &mut got).map(|_| got);
         read_done.store(true, std::sync::atomic::Ordering::Release);
@@ -268,6 +264,9 @@ fn drop_after_write(
                 "the peer reads nothing yet: the writes must block"
             );
             drop(s);
+            while after_timeout && w.ring_stats().linger_timeouts == 0 {
+                w.sleep(Duration::from_millis(10)).await; // ends: the deadline is finite
+            }
             dropped.send(()).unwrap();
             // keep the worker's ring running until the peer has read to the end (a closed
             // window reopens through TCP's persist timer: that can take a second)
@@ -297,8 +296,7 @@ fn a_stream_dropped_with_its_last_write_in_flight_still_delivers_it() {
     }
     // A write reports its bytes written once their send is queued; as with a kernel socket,
     // dropping the stream with that send still waiting for room must not discard them.
-    let (got, written, stats) =
-        drop_after_write(Uring::builder(), false, Duration::from_millis(50));
+    let (got, written, stats) = drop_after_write(Uring::builder(), false, false);
     let got = got.unwrap();
     assert_eq!(got.len(), written, "bytes lost when the stream was dropped");
     assert!(got == pattern(written));
@@ -314,10 +312,10 @@ fn a_dropped_streams_send_is_cancelled_at_its_linger_deadline_or_at_once_with_li
     if !available() {
         return;
     }
-    // The peer reads only after 300 ms: a 100 ms linger runs out first, and the send is
-    // cancelled (the peer gets what the kernel had taken, then EOF).
+    // The peer reads only after a 100 ms linger ran out: the send was cancelled, the peer
+    // gets what the kernel had taken, then EOF.
     let builder = Uring::builder().drop_linger(Duration::from_millis(100));
-    let (got, written, stats) = drop_after_write(builder, false, Duration::from_millis(300));
+    let (got, written, stats) = drop_after_write(builder, false, true);
     let got = got.map(|g| g.len());
     assert!(
         matches!(got, Ok(n) if n < written),
@@ -329,7 +327,7 @@ fn a_dropped_streams_send_is_cancelled_at_its_linger_deadline_or_at_once_with_li
         "{stats:?}"
     );
     // SO_LINGER zero: dropping discards the unsent bytes at once (RST).
-    let (got, written, stats) = drop_after_write(Uring::builder(), true, Duration::from_millis(50));
+    let (got, written, stats) = drop_after_write(Uring::builder(), true, false);
     assert!(got.map_or(true, |g| g.len() < written));
     assert_eq!(stats.lingering_sends, 0, "{stats:?}");
 }
