@@ -2,7 +2,10 @@
 //! each doing request/response round trips of `--size` bytes back to back (the echo loop of
 //! the `echo` scenario: write the message, read it back whole, check it). After `--warmup`
 //! seconds it counts round trips for `--secs` seconds and prints one JSON line (with the
-//! round trips since the start too, warmup included).
+//! round trips since the start too, warmup included), and each CPU's `/proc/stat` ticks at the
+//! start and the end of the counted window (`cpu_ticks_before`, `cpu_ticks_after`: per CPU
+//! user, nice, system, idle, iowait, irq, softirq, steal), so CPU use is measured over exactly
+//! the window the round trips were counted in (connecting 1000 streams can take seconds).
 
 #![allow(clippy::disallowed_methods)] // a load client reads the wall clock
 
@@ -65,15 +68,34 @@ fn main() {
             });
         }
         tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
-        let c0 = count.get();
+        let (c0, ticks0) = (count.get(), cpu_ticks());
         let t0 = std::time::Instant::now();
         tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-        let (c1, dt) = (count.get(), t0.elapsed().as_secs_f64());
+        let (c1, ticks1, dt) = (count.get(), cpu_ticks(), t0.elapsed().as_secs_f64());
         println!(
-            "{{\"conns\":{conns},\"size\":{size},\"secs\":{dt:.3},\"round_trips\":{},\"total_round_trips\":{c1},\"rt_per_s\":{:.1}}}",
+            "{{\"conns\":{conns},\"size\":{size},\"secs\":{dt:.3},\"round_trips\":{},\"total_round_trips\":{c1},\"rt_per_s\":{:.1},\"cpu_ticks_before\":{ticks0},\"cpu_ticks_after\":{ticks1}}}",
             c1 - c0,
             (c1 - c0) as f64 / dt
         );
         std::process::exit(0);
     });
+}
+
+/// Each CPU's first eight `/proc/stat` counters as a JSON object `{"0": [..], "1": [..]}`
+/// (`{}` where /proc/stat cannot be read).
+fn cpu_ticks() -> String {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpus: Vec<String> = stat
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let cpu = f.next()?.strip_prefix("cpu")?;
+            if cpu.is_empty() || !cpu.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let t: Vec<u64> = f.take(8).filter_map(|x| x.parse().ok()).collect();
+            (t.len() == 8).then(|| format!("\"{cpu}\":{t:?}"))
+        })
+        .collect();
+    format!("{{{}}}", cpus.join(","))
 }
