@@ -26,7 +26,7 @@ use testbed_sim::{Latency, LinkConfig, Sim, SimConfig};
 pub struct Rpc;
 
 /// Calls each client makes (at least; fewer if `calls` is smaller) after the faults are over.
-pub const SETTLED_CALLS: u64 = 4;
+pub const SETTLED_CALLS: u64 = 10;
 
 /// Deadlines missed in a row after which a client drops its connection and reconnects.
 const STALLED_AFTER: u32 = 2;
